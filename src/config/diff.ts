@@ -1,0 +1,30 @@
+// Per-object differences between two configs: what `signalbox diff` shows and what a write sends.
+import { stableStringify } from './canonical.js';
+import { KINDS, type Config, type ConfigObject, type Kind } from './schema.js';
+
+export interface ObjectChange {
+  kind: Kind;
+  id: string;
+  op: 'add' | 'change' | 'remove';
+  before?: ConfigObject;
+  after?: ConfigObject;
+}
+
+export function diffConfigs(before: Config, after: Config): ObjectChange[] {
+  const changes: ObjectChange[] = [];
+  for (const kind of KINDS) {
+    const old = new Map<string, ConfigObject>(before[kind].map((o) => [o.id, o]));
+    for (const obj of after[kind]) {
+      const prev = old.get(obj.id);
+      if (!prev) changes.push({ kind, id: obj.id, op: 'add', after: obj });
+      else if (stableStringify(prev) !== stableStringify(obj)) changes.push({ kind, id: obj.id, op: 'change', before: prev, after: obj });
+      old.delete(obj.id);
+    }
+    for (const [id, prev] of old) changes.push({ kind, id, op: 'remove', before: prev });
+  }
+  return changes;
+}
+
+export function emptyConfig(): Config {
+  return { upstreams: [], routes: [], policies: [], certificates: [] };
+}

@@ -1,0 +1,139 @@
+// The config document's shape. The same schemas validate input everywhere (CLI, control plane,
+// proxy) so a document that passes `signalbox validate` is exactly one a proxy accepts.
+import { z } from 'zod';
+
+export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const KINDS = ['upstreams', 'routes', 'policies', 'certificates'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
+
+const id = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_PATTERN = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
+const hostPattern = z
+  .string()
+  .regex(HOST_PATTERN, 'must be a lowercase host name or "*.domain", without port');
+
+const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+function pathPatternProblem(path: string): string | null {
+  if (!path.startsWith('/')) return 'must start with "/"';
+  if (/[?#\s]/.test(path)) return 'must not contain "?", "#" or white space';
+  const segments = path.slice(1).split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]!;
+    if (s === '*') {
+      if (i !== segments.length - 1) return '"*" is allowed only as the last segment';
+    } else if (s.includes('*')) {
+      return '"*" must be a whole segment, as in "/files/*"';
+    } else if (s.startsWith(':') && !PARAM_SEGMENT.test(s)) {
+      return `parameter segment "${s}" must look like ":name"`;
+    }
+  }
+  return null;
+}
+const pathPattern = z.string().superRefine((p, ctx) => {
+  const problem = pathPatternProblem(p);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function originProblem(raw: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return 'must be a URL such as http://10.0.0.5:8080';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'scheme must be http or https';
+  if (u.pathname !== '/' || u.search || u.hash || u.username) {
+    return 'must be an origin only (scheme, host, port), without path, query or credentials';
+  }
+  return null;
+}
+
+const target = z.strictObject({
+  url: z.string().superRefine((u, ctx) => {
+    const problem = originProblem(u);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  weight: z.number().int().min(1).max(1000).optional(),
+});
+
+const timeoutMs = z.number().int().min(1).max(3_600_000);
+
+export const upstreamSchema = z.strictObject({
+  id,
+  targets: z.array(target),
+  connectTimeoutMs: timeoutMs.optional(),
+  readTimeoutMs: timeoutMs.optional(),
+});
+
+export const routeSchema = z.strictObject({
+  id,
+  match: z.strictObject({
+    hosts: z.array(hostPattern).min(1).optional(),
+    paths: z.array(pathPattern).min(1),
+    methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
+    headers: z
+      .record(z.string().regex(HEADER_NAME, 'must be a header name'), z.string())
+      .optional(),
+  }),
+  upstream: id,
+  policies: z.array(id).optional(),
+});
+
+const rateLimitPolicy = z.strictObject({
+  id,
+  type: z.literal('rate-limit'),
+  requestsPerSecond: z.number().positive().max(1_000_000),
+  burst: z.number().int().min(1).max(10_000_000).optional(),
+});
+
+export const POLICY_TYPES = ['rate-limit'] as const;
+export const policySchema = z.discriminatedUnion('type', [rateLimitPolicy], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? `unknown policy type; known types: ${POLICY_TYPES.join(', ')}` : undefined,
+});
+
+export const certificateSchema = z.strictObject({
+  id,
+  snis: z.array(hostPattern).min(1),
+  cert: z.string().min(1),
+  key: z.string().min(1),
+});
+
+export const documentSchema = z.strictObject({
+  upstreams: z.array(upstreamSchema).optional(),
+  routes: z.array(routeSchema).optional(),
+  policies: z.array(policySchema).optional(),
+  certificates: z.array(certificateSchema).optional(),
+});
+
+export const objectSchemas = {
+  upstreams: upstreamSchema,
+  routes: routeSchema,
+  policies: policySchema,
+  certificates: certificateSchema,
+} as const;
+
+export type Upstream = z.infer<typeof upstreamSchema>;
+export type Route = z.infer<typeof routeSchema>;
+export type Policy = z.infer<typeof policySchema>;
+export type RateLimitPolicy = z.infer<typeof rateLimitPolicy>;
+export type Certificate = z.infer<typeof certificateSchema>;
+export type ConfigObject = Upstream | Route | Policy | Certificate;
+
+/** A whole, normalized configuration: every kind present, objects sorted by id. */
+export interface Config {
+  upstreams: Upstream[];
+  routes: Route[];
+  policies: Policy[];
+  certificates: Certificate[];
+}
+
+export const DEFAULT_WEIGHT = 1;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_READ_TIMEOUT_MS = 60_000;

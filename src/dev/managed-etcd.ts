@@ -1,0 +1,128 @@
+// A real single-member etcd run as a child process on loopback: `signalbox dev` and the test
+// harness both use it. It is stopped by its own PID, never by name.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ManagedEtcdOptions {
+  dataDir: string;
+  clientPort?: number;
+  peerPort?: number;
+  /** Extra etcd flags, e.g. `--auto-compaction-retention`. */
+  args?: string[];
+}
+
+/** A port the kernel just handed out on 127.0.0.1 (free at the time of asking). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class EtcdNotFoundError extends Error {
+  constructor() {
+    super("etcd not found on PATH; install it with 'sudo apt-get install -y etcd-server' (Debian/Ubuntu) or from the etcd releases page");
+  }
+}
+
+export class ManagedEtcd {
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  clientPort = 0;
+  peerPort = 0;
+
+  constructor(private readonly opts: ManagedEtcdOptions) {}
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.clientPort}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts etcd (keeping the ports of an earlier start, so clients can reconnect) and waits until it serves. */
+  async start(): Promise<void> {
+    if (this.child) throw new Error('etcd is already running');
+    this.clientPort ||= this.opts.clientPort ?? (await freePort());
+    this.peerPort ||= this.opts.peerPort ?? (await freePort());
+    const dataDir = this.opts.dataDir;
+    await mkdir(dataDir, { recursive: true });
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const args = [
+      '--name', 'signalbox-dev',
+      '--data-dir', join(dataDir, 'data'),
+      '--listen-client-urls', this.endpoint,
+      '--advertise-client-urls', this.endpoint,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `signalbox-dev=${peer}`,
+      ...(this.opts.args ?? []),
+    ];
+    const log = createWriteStream(join(dataDir, 'etcd.log'), { flags: 'a' });
+    const child = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', resolve);
+    });
+    if (spawned) {
+      this.child = null;
+      throw (spawned as NodeJS.ErrnoException).code === 'ENOENT' ? new EtcdNotFoundError() : spawned;
+    }
+    child.once('exit', () => {
+      if (this.child === child) this.child = null;
+    });
+    await this.waitHealthy(child);
+  }
+
+  private async waitHealthy(child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        throw new Error(`etcd exited with code ${child.exitCode}; see ${join(this.opts.dataDir, 'etcd.log')}`);
+      }
+      try {
+        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return;
+      } catch {
+        // not up yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`etcd did not become healthy on ${this.endpoint} within 20s`);
+  }
+
+  /** Ends etcd by its PID: SIGTERM, then SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(timer);
+    this.child = null;
+  }
+
+  /** A crash, as tests need one: SIGKILL and wait for the exit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGKILL');
+    await this.exited;
+    this.child = null;
+  }
+}

@@ -1,0 +1,47 @@
+// The etcd key layout (ARCHITECTURE.md). Every key the product reads or writes is built here.
+import { KINDS, type Kind } from '../config/schema.js';
+
+export const DEFAULT_PREFIX = '/signalbox';
+const VERSION_DIGITS = 10;
+
+export class Keys {
+  readonly root: string;
+  readonly config: string;
+  readonly version: string;
+  readonly historyPrefix: string;
+  readonly proxiesPrefix: string;
+  /** Held (under a lease) by a control plane while a change spans several transactions. */
+  readonly writeLock: string;
+
+  constructor(prefix: string = DEFAULT_PREFIX) {
+    this.root = prefix.replace(/\/+$/, '');
+    this.config = `${this.root}/config/`;
+    this.version = `${this.config}version`;
+    this.historyPrefix = `${this.root}/history/`;
+    this.proxiesPrefix = `${this.root}/proxies/`;
+    this.writeLock = `${this.root}/write-lock`;
+  }
+
+  object(kind: Kind, id: string): string {
+    return `${this.config}${kind}/${id}`;
+  }
+
+  history(version: number): string {
+    return `${this.historyPrefix}${String(version).padStart(VERSION_DIGITS, '0')}`;
+  }
+
+  proxy(id: string): string {
+    return `${this.proxiesPrefix}${id}`;
+  }
+
+  /** `{kind, id}` for an object key under the config prefix; null for the version key or a stray key. */
+  parseObject(key: string): { kind: Kind; id: string } | null {
+    if (!key.startsWith(this.config)) return null;
+    const rest = key.slice(this.config.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return null;
+    const kind = rest.slice(0, slash) as Kind;
+    if (!KINDS.includes(kind)) return null;
+    return { kind, id: rest.slice(slash + 1) };
+  }
+}
