@@ -9,17 +9,29 @@ export class Keys {
   readonly config: string;
   readonly version: string;
   readonly historyPrefix: string;
+  /** `<prefix>/history-info/<n>`: the small VersionInfo of version n, so listing versions never reads whole configs. */
+  readonly historyInfoPrefix: string;
   readonly proxiesPrefix: string;
   /** Held (under a lease) by a control plane while a change spans several transactions. */
   readonly writeLock: string;
+  /**
+   * `<prefix>/config/unfinished-write`: present from the first to the last transaction of a
+   * multi-transaction change, and after a writer crashed between them until the change is undone.
+   * Not leased, so it outlives a crashed writer. While it exists, readers take the prefix as it
+   * was just before the marker was created; without it, the prefix as it stands is the config (so
+   * a key written straight into etcd is applied or refused like any other change).
+   */
+  readonly unfinished: string;
 
   constructor(prefix: string = DEFAULT_PREFIX) {
     this.root = prefix.replace(/\/+$/, '');
     this.config = `${this.root}/config/`;
     this.version = `${this.config}version`;
     this.historyPrefix = `${this.root}/history/`;
+    this.historyInfoPrefix = `${this.root}/history-info/`;
     this.proxiesPrefix = `${this.root}/proxies/`;
     this.writeLock = `${this.root}/write-lock`;
+    this.unfinished = `${this.config}unfinished-write`;
   }
 
   object(kind: Kind, id: string): string {
@@ -28,6 +40,10 @@ export class Keys {
 
   history(version: number): string {
     return `${this.historyPrefix}${String(version).padStart(VERSION_DIGITS, '0')}`;
+  }
+
+  historyInfo(version: number): string {
+    return `${this.historyInfoPrefix}${String(version).padStart(VERSION_DIGITS, '0')}`;
   }
 
   proxy(id: string): string {

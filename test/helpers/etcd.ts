@@ -2,13 +2,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import { ManagedEtcd } from '../../src/dev/managed-etcd.js';
+import { atFileEnd } from './cleanup.js';
 
 export async function startTestEtcd(args: string[] = []): Promise<ManagedEtcd> {
   const dir = await mkdtemp(join(tmpdir(), 'signalbox-etcd-'));
   const etcd = new ManagedEtcd({ dataDir: dir, args });
-  after(async () => {
+  atFileEnd(async () => {
     await etcd.stop();
     await rm(dir, { recursive: true, force: true });
   });

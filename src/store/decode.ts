@@ -1,0 +1,162 @@
+// etcd values ↔ config. Whatever sits in etcd (someone may `etcdctl put` anything) comes out as
+// issues naming the key, never as an exception.
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { validateParsed, type ParsedSource } from '../config/load.js';
+import { KINDS, objectSchemas, type Config, type ConfigObject, type Kind } from '../config/schema.js';
+import { normalize, type ConfigIssue, type ValidationResult } from '../config/validate.js';
+import type { Keys } from './keys.js';
+
+export interface VersionCounts {
+  routes: number;
+  upstreams: number;
+  policies: number;
+  certificates: number;
+}
+
+/** The value of the version key (and of `history-info/<n>`). */
+export interface VersionInfo {
+  version: number;
+  hash: string;
+  author: string;
+  message: string;
+  source: string;
+  at: string;
+  counts: VersionCounts;
+}
+
+export function countsOf(config: Config): VersionCounts {
+  return {
+    routes: config.routes.length,
+    upstreams: config.upstreams.length,
+    policies: config.policies.length,
+    certificates: config.certificates.length,
+  };
+}
+
+/** A VersionInfo from a raw value; null when it is not one (no positive integer `version`). */
+export function parseVersionInfo(raw: string | null | undefined): VersionInfo | null {
+  if (raw == null) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o.version !== 'number' || !Number.isInteger(o.version) || o.version < 1) return null;
+  const str = (x: unknown) => (typeof x === 'string' ? x : '');
+  const c = (o.counts && typeof o.counts === 'object' ? o.counts : {}) as Record<string, unknown>;
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
+  return {
+    version: o.version,
+    hash: str(o.hash),
+    author: str(o.author),
+    message: str(o.message),
+    source: str(o.source),
+    at: str(o.at),
+    counts: { routes: num(c.routes), upstreams: num(c.upstreams), policies: num(c.policies), certificates: num(c.certificates) },
+  };
+}
+
+/** The value the writer stores for an object. */
+export function encodeObject(obj: ConfigObject): string {
+  return JSON.stringify(obj);
+}
+
+/** Object key → value for every object of a config. */
+export function configEntries(keys: Keys, config: Config): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const kind of KINDS) for (const obj of config[kind]) out.set(keys.object(kind, obj.id), encodeObject(obj));
+  return out;
+}
+
+type Checked = { ok: true; kind: Kind; id: string; obj: unknown } | { ok: false; issue: ConfigIssue };
+
+function checkEntry(keys: Keys, key: string, value: string): Checked {
+  const where = keys.parseObject(key);
+  if (!where) {
+    return { ok: false, issue: { file: key, path: '(document)', message: `not a config object key (expected ${keys.config}<kind>/<id>)` } };
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(value);
+  } catch (err) {
+    return { ok: false, issue: { file: key, path: '(document)', message: `value is not JSON: ${(err as Error).message}` } };
+  }
+  const id = obj && typeof obj === 'object' && !Array.isArray(obj) ? (obj as { id?: unknown }).id : undefined;
+  if (typeof id === 'string' && id !== where.id) {
+    return {
+      ok: false,
+      issue: { file: key, path: `${where.kind}[0].id`, message: `id "${id}" does not match the id "${where.id}" in the key` },
+    };
+  }
+  return { ok: true, kind: where.kind, id: where.id, obj };
+}
+
+/**
+ * The config held by etcd entries (object key → raw value; the version key is skipped), validated
+ * as one document. Each key is one source, so every issue names the key it comes from.
+ */
+export function decodeEntries(keys: Keys, entries: Iterable<readonly [key: string, value: string]>): ValidationResult {
+  const issues: ConfigIssue[] = [];
+  const sources: ParsedSource[] = [];
+  for (const [key, value] of entries) {
+    if (key === keys.version) continue;
+    const c = checkEntry(keys, key, value);
+    if (!c.ok) issues.push(c.issue);
+    else sources.push({ file: key, data: { [c.kind]: [c.obj] } });
+  }
+  const result = validateParsed(sources);
+  if (issues.length === 0) return result;
+  return { ok: false, issues: [...issues, ...(result.ok ? [] : result.issues)] };
+}
+
+/**
+ * Like decodeEntries, but always yields a config: the objects that are valid on their own
+ * (references are not checked), plus the issues of the whole. For showing a broken state.
+ */
+export function decodeEntriesLenient(
+  keys: Keys,
+  entries: Iterable<readonly [key: string, value: string]>,
+): { config: Config; issues: ConfigIssue[] } {
+  const list = [...entries];
+  const result = decodeEntries(keys, list);
+  if (result.ok) return { config: result.config, issues: [] };
+  const doc: Record<Kind, ConfigObject[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
+  for (const [key, value] of list) {
+    if (key === keys.version) continue;
+    const c = checkEntry(keys, key, value);
+    if (!c.ok) continue;
+    const parsed = objectSchemas[c.kind].safeParse(c.obj);
+    if (parsed.success) doc[c.kind].push(parsed.data as ConfigObject);
+  }
+  return { config: normalize(doc as Parameters<typeof normalize>[0]), issues: result.issues };
+}
+
+/** History values larger than this many bytes are stored gzip+base64 wrapped. */
+export const HISTORY_GZIP_ABOVE = 256 * 1024;
+
+export interface GzipWrapped {
+  encoding: 'gzip+base64';
+  data: string;
+}
+
+/** A whole config as a history value: plain JSON, or gzip+base64 wrapped when it is large. */
+export function encodeHistory(config: Config, gzipAbove: number = HISTORY_GZIP_ABOVE): string {
+  const json = JSON.stringify(config);
+  if (Buffer.byteLength(json) <= gzipAbove) return json;
+  const wrapped: GzipWrapped = { encoding: 'gzip+base64', data: gzipSync(json).toString('base64') };
+  return JSON.stringify(wrapped);
+}
+
+/** The JSON document inside a history value (unwrapping gzip); throws on a corrupt value. */
+export function decodeHistory(raw: string): unknown {
+  const v = JSON.parse(raw) as unknown;
+  if (v && typeof v === 'object' && (v as GzipWrapped).encoding === 'gzip+base64') {
+    const data = (v as GzipWrapped).data;
+    if (typeof data !== 'string') throw new Error('gzip+base64 history value without data');
+    return JSON.parse(gunzipSync(Buffer.from(data, 'base64')).toString('utf8')) as unknown;
+  }
+  return v;
+}
