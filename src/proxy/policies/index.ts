@@ -1,0 +1,3 @@
+export { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
+export { createPolicy, knownPolicyTypes, registerPolicyType } from './registry.js';
+export { RateLimit, TokenBucket, defaultBurst } from './rate-limit.js';

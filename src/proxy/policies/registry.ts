@@ -1,0 +1,30 @@
+// Policy types by name (Caddy's module registry idea): a new type registers a factory here and
+// its schema in src/config/schema.ts; the runtime compiler only ever calls createPolicy.
+import type { Policy } from '../../config/schema.js';
+import { RateLimit } from './rate-limit.js';
+import type { PolicyInstance } from './types.js';
+
+type PolicyOf<T extends string> = Extract<Policy, { type: T }>;
+type Factory = (def: Policy) => PolicyInstance;
+
+const factories = new Map<string, Factory>();
+
+export function registerPolicyType<T extends Policy['type']>(
+  type: T,
+  factory: (def: PolicyOf<T>) => PolicyInstance,
+): void {
+  factories.set(type, factory as Factory);
+}
+
+export function knownPolicyTypes(): string[] {
+  return [...factories.keys()].sort();
+}
+
+/** A fresh instance (fresh state) for a policy definition. Throws on an unregistered type. */
+export function createPolicy(def: Policy): PolicyInstance {
+  const factory = factories.get(def.type);
+  if (factory === undefined) throw new Error(`policy "${def.id}": unknown type "${def.type}"`);
+  return factory(def);
+}
+
+registerPolicyType('rate-limit', (def) => new RateLimit(def));

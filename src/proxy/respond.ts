@@ -1,0 +1,31 @@
+// The proxy's own responses: small fixed JSON bodies, built once.
+import type { ServerResponse } from 'node:http';
+
+function body(error: string): Buffer {
+  return Buffer.from(`${JSON.stringify({ error })}\n`);
+}
+
+export const NO_CONFIG = body('no_config');
+export const NO_ROUTE = body('no_route');
+export const RATE_LIMITED = body('rate_limited');
+export const BAD_GATEWAY = body('bad_gateway');
+export const NO_HEALTHY_UPSTREAM = body('no_healthy_upstream');
+export const UPSTREAM_TIMEOUT = body('upstream_timeout');
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Answer with one of the bodies above. Does nothing if the response has already started. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: Buffer,
+  extra?: Record<string, string>,
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.statusCode = status;
+  res.setHeader('content-type', JSON_TYPE);
+  res.setHeader('content-length', payload.length);
+  res.setHeader('cache-control', 'no-store');
+  if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name]!);
+  res.end(res.req?.method === 'HEAD' ? undefined : payload);
+}

@@ -1,0 +1,518 @@
+// The data plane end to end without etcd: a Config compiled into a runtime, served by the real
+// listeners, forwarding to real HTTP servers on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { pino } from 'pino';
+import type { Config } from '../../src/config/schema.js';
+import { validateDocument } from '../../src/config/validate.js';
+import { createProxyHandler } from '../../src/proxy/handler.js';
+import { startListeners } from '../../src/proxy/listeners.js';
+import { ProxyMetrics } from '../../src/proxy/metrics.js';
+import { RuntimeHolder, compileRuntime, type Runtime } from '../../src/proxy/runtime.js';
+import { CERT_A, CERT_B, KEY_A, KEY_B } from '../unit/tls-fixtures.js';
+
+const T = { timeout: 15_000 };
+const logger = pino({ level: 'silent' });
+
+// ---------------------------------------------------------------- helpers
+
+function deferred<V = void>() {
+  let resolve!: (v: V) => void;
+  const promise = new Promise<V>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+interface TestServer {
+  url: string;
+  server: Server;
+  /** Server-side sockets ever accepted. */
+  accepted: Socket[];
+}
+
+async function upstream(t: TestContext, handler: RequestListener): Promise<TestServer> {
+  const server = createServer(handler);
+  const accepted: Socket[] = [];
+  server.on('connection', (s: Socket) => accepted.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, accepted };
+}
+
+/** Answers with its name, and echoes what it received as JSON on /echo. */
+function named(name: string): RequestListener {
+  return (req, res) => {
+    if (req.url?.startsWith('/echo')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ name, url: req.url, method: req.method, headers: req.headers }));
+      return;
+    }
+    res.end(name);
+  };
+}
+
+/** A port nothing listens on (bound, then released). */
+async function deadUrl(): Promise<string> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
+function config(doc: unknown): Config {
+  const r = validateDocument(doc);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
+  return r.config;
+}
+
+let version = 0;
+function compile(doc: unknown, previous?: Runtime | null): Runtime {
+  version++;
+  return compileRuntime(config(doc), { version, hash: `h${version}`, revision: version }, previous);
+}
+
+interface Proxy {
+  url: string;
+  httpsUrl: string | undefined;
+  holder: RuntimeHolder;
+  metrics: ProxyMetrics;
+}
+
+async function proxy(t: TestContext, doc: unknown | null, opts: { https?: boolean } = {}): Promise<Proxy> {
+  const holder = new RuntimeHolder();
+  if (doc !== null) holder.swap(compile(doc));
+  const metrics = new ProxyMetrics({ processMetrics: false });
+  const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, {
+    http: { host: '127.0.0.1', port: 0 },
+    https: opts.https ? { host: '127.0.0.1', port: 0 } : null,
+  });
+  t.after(async () => {
+    await listeners.close(0);
+    await holder.close();
+  });
+  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics };
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function read(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => (body += c));
+    res.on('end', () => resolve(body));
+    res.on('error', reject);
+  });
+}
+
+/** One request on a fresh connection (no agent), response read whole. */
+function send(
+  base: string,
+  path: string,
+  opts: { method?: string; headers?: OutgoingHttpHeaders; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      read(res).then((body) => {
+        resolve({ status: res.statusCode!, headers: res.headers, body });
+        req.destroy();
+      }, reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const json = (r: Reply): unknown => JSON.parse(r.body);
+
+// ---------------------------------------------------------------- tests
+
+describe('forwarding', () => {
+  it('answers 503 no_config before any config is loaded', T, async (t) => {
+    const p = await proxy(t, null);
+    const r = await send(p.url, '/');
+    assert.equal(r.status, 503);
+    assert.deepEqual(json(r), { error: 'no_config' });
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+  });
+
+  it('splits requests by weight, 2:1 exactly', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const b = await upstream(t, named('b'));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url, weight: 2 }, { url: b.url }] }],
+      routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await send(p.url, '/')).body);
+    assert.deepEqual(seen, ['a', 'b', 'a', 'a', 'b', 'a']);
+  });
+
+  it('keeps Host, sets X-Forwarded-*, keeps path and query', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { hosts: ['api.example.test'], paths: ['/echo/*'] }, upstream: 'u' }],
+    });
+    const r = await send(p.url, '/echo/x?q=1&r=%2F', {
+      headers: { host: 'api.example.test:8080', 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'spoofed' },
+    });
+    assert.equal(r.status, 200);
+    const got = json(r) as { url: string; headers: IncomingHttpHeaders };
+    assert.equal(got.url, '/echo/x?q=1&r=%2F');
+    assert.equal(got.headers.host, 'api.example.test:8080');
+    assert.equal(got.headers['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+    assert.equal(got.headers['x-forwarded-proto'], 'http');
+    assert.equal(got.headers['x-forwarded-host'], 'api.example.test:8080');
+  });
+
+  it('drops hop-by-hop headers both ways, including those named in Connection', T, async (t) => {
+    const a = await upstream(t, (req, res) => {
+      res.setHeader('connection', 'x-resp-hop');
+      res.setHeader('x-resp-hop', '1');
+      res.setHeader('keep-alive', 'timeout=99');
+      res.setHeader('proxy-authenticate', 'Basic');
+      res.setHeader('upgrade', 'foo/1');
+      res.setHeader('trailer', 'x-t');
+      res.setHeader('x-resp-keep', 'yes');
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.end(JSON.stringify(req.headers));
+    });
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const r = await send(p.url, '/', {
+      method: 'POST',
+      body: 'chunked body',
+      headers: {
+        'transfer-encoding': 'chunked',
+        connection: 'close, X-Hop-Custom',
+        'x-hop-custom': '1',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        trailer: 'x-t',
+        'proxy-authorization': 'Basic eDp5',
+        upgrade: 'h2c',
+        'x-keep-me': 'yes',
+      },
+    });
+    const up = JSON.parse(r.body) as IncomingHttpHeaders;
+    for (const h of ['x-hop-custom', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'upgrade']) {
+      assert.equal(up[h], undefined, `request header ${h} was forwarded`);
+    }
+    assert.doesNotMatch(String(up.connection), /x-hop-custom/i);
+    assert.equal(up['x-keep-me'], 'yes');
+
+    for (const h of ['x-resp-hop', 'proxy-authenticate', 'upgrade', 'trailer']) {
+      assert.equal(r.headers[h], undefined, `response header ${h} was forwarded`);
+    }
+    assert.notEqual(r.headers['keep-alive'], 'timeout=99');
+    assert.doesNotMatch(String(r.headers.connection), /x-resp-hop/);
+    assert.equal(r.headers['x-resp-keep'], 'yes');
+    assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+  });
+
+  it('streams the response: the client sees the first chunk before the upstream ends', T, async (t) => {
+    const release = deferred();
+    const a = await upstream(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first;');
+      void release.promise.then(() => res.end('second'));
+    });
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpRequest(`${p.url}/stream`, { agent: false }, resolve).on('error', reject).end();
+    });
+    res.setEncoding('utf8');
+    const [first] = (await once(res, 'data')) as [string];
+    assert.equal(first, 'first;');
+    assert.equal(res.complete, false);
+    release.resolve();
+    let rest = '';
+    res.on('data', (c: string) => (rest += c));
+    await once(res, 'end');
+    assert.equal(rest, 'second');
+  });
+
+  it('streams the request body: the upstream sees the first chunk before the client ends', T, async (t) => {
+    const firstChunk = deferred<string>();
+    const a = await upstream(t, (req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => {
+        if (body === '') firstChunk.resolve(c);
+        body += c;
+      });
+      req.on('end', () => res.end(`got:${body}`));
+    });
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'], methods: ['POST'] }, upstream: 'u' }],
+    });
+    const reply = deferred<Reply>();
+    const req = httpRequest(`${p.url}/upload`, { method: 'POST', agent: false }, (res) => {
+      void read(res).then((body) => reply.resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.write('part1;');
+    assert.equal(await firstChunk.promise, 'part1;');
+    req.end('part2');
+    const r = await reply.promise;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'got:part1;part2');
+  });
+
+  it('answers 404 no_route, and 429 rate_limited with Retry-After', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/limited'] }, upstream: 'u', policies: ['slow'] }],
+      // One token, refilled after ~1000 s: the second request is limited however slow the machine.
+      policies: [{ id: 'slow', type: 'rate-limit', requestsPerSecond: 0.001 }],
+    });
+    const miss = await send(p.url, '/other');
+    assert.equal(miss.status, 404);
+    assert.deepEqual(json(miss), { error: 'no_route' });
+
+    assert.equal((await send(p.url, '/limited')).body, 'a');
+    const limited = await send(p.url, '/limited');
+    assert.equal(limited.status, 429);
+    assert.deepEqual(json(limited), { error: 'rate_limited' });
+    assert.ok(Number(limited.headers['retry-after']) >= 999, `Retry-After ${limited.headers['retry-after']}`);
+  });
+
+  it('answers 502 when the target refuses, then 503 while it is ejected; 503 with no targets', T, async (t) => {
+    const dead = await deadUrl();
+    const p = await proxy(t, {
+      upstreams: [
+        { id: 'dead', targets: [{ url: dead }] },
+        { id: 'empty', targets: [] },
+      ],
+      routes: [
+        { id: 'd', match: { paths: ['/d'] }, upstream: 'dead' },
+        { id: 'e', match: { paths: ['/e'] }, upstream: 'empty' },
+      ],
+    });
+    const first = await send(p.url, '/d');
+    assert.equal(first.status, 502);
+    assert.deepEqual(json(first), { error: 'bad_gateway' });
+    const second = await send(p.url, '/d');
+    assert.equal(second.status, 503);
+    assert.deepEqual(json(second), { error: 'no_healthy_upstream' });
+    const empty = await send(p.url, '/e');
+    assert.equal(empty.status, 503);
+    assert.deepEqual(json(empty), { error: 'no_healthy_upstream' });
+  });
+
+  it('retries a refused connect on the next target and ejects the dead one', T, async (t) => {
+    const dead = await deadUrl();
+    const a = await upstream(t, named('alive'));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'pair', targets: [{ url: dead }, { url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'pair' }],
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await send(p.url, '/', { method: i === 1 ? 'POST' : 'GET', body: i === 1 ? 'payload' : undefined });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'alive');
+    }
+    const pool = p.holder.current!.upstreams.get('pair')!;
+    assert.equal(pool.isEjected(0), true);
+    assert.equal(pool.isEjected(1), false);
+  });
+
+  it('answers 504 upstream_timeout when no response headers arrive within readTimeoutMs', T, async (t) => {
+    const a = await upstream(t, () => {
+      /* never answers */
+    });
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }], readTimeoutMs: 200 }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const r = await send(p.url, '/');
+    assert.equal(r.status, 504);
+    assert.deepEqual(json(r), { error: 'upstream_timeout' });
+    assert.equal(p.holder.current!.upstreams.get('u')!.isEjected(0), false, 'a slow target is not a dead one');
+  });
+
+  it('cuts the client connection when the upstream fails after the headers', T, async (t) => {
+    const a = await upstream(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+      setImmediate(() => res.socket?.destroy());
+    });
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpRequest(`${p.url}/`, { agent: false }, resolve).on('error', reject).end();
+    });
+    assert.equal(res.statusCode, 200);
+    // events.once would reject on the 'error' (ECONNRESET "aborted") this test expects.
+    const closed = new Promise((resolve) => res.on('close', resolve));
+    res.on('error', () => {});
+    res.resume();
+    await closed;
+    assert.equal(res.complete, false, 'a truncated body must not look complete');
+  });
+
+  it('aborts the upstream request when the client goes away', T, async (t) => {
+    const arrived = deferred<IncomingMessage>();
+    const a = await upstream(t, (req) => arrived.resolve(req));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const client = httpRequest(`${p.url}/hang`, { agent: false });
+    client.on('error', () => {});
+    client.end();
+    const upstreamReq = await arrived.promise;
+    const upstreamClosed = once(upstreamReq.socket, 'close');
+    client.destroy();
+    await upstreamClosed;
+    // The proxy records the request once its response closed.
+    for (;;) {
+      const text = await p.metrics.text();
+      if (text.includes('signalbox_requests_total{route="r",code="499"} 1')) break;
+      await new Promise((r) => setImmediate(r));
+    }
+  });
+
+  it('serves HTTPS with the certificate chosen by SNI and says so in X-Forwarded-Proto', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const p = await proxy(
+      t,
+      {
+        upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+        routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+        certificates: [
+          { id: 'a', snis: ['a.example.test', '*.a.example.test'], cert: CERT_A, key: KEY_A },
+          { id: 'b', snis: ['b.example.test'], cert: CERT_B, key: KEY_B },
+        ],
+      },
+      { https: true },
+    );
+    const get = (servername: string) =>
+      new Promise<{ cn: unknown; body: { headers: IncomingHttpHeaders } }>((resolve, reject) => {
+        const req = httpsRequest(
+          `${p.httpsUrl}/echo`,
+          { servername, rejectUnauthorized: false, agent: false, headers: { host: servername } },
+          (res) => {
+            const cn = (res.socket as TLSSocket).getPeerCertificate().subject.CN;
+            void read(res).then((body) => resolve({ cn, body: JSON.parse(body) as { headers: IncomingHttpHeaders } }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const b = await get('b.example.test');
+    assert.equal(b.cn, 'b.example.test');
+    assert.equal(b.body.headers['x-forwarded-proto'], 'https');
+    assert.equal((await get('x.a.example.test')).cn, 'a.example.test');
+  });
+
+  it('counts requests by route and status in its metrics', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
+      routes: [{ id: 'main', match: { paths: ['/ok'] }, upstream: 'u' }],
+    });
+    await send(p.url, '/ok');
+    await send(p.url, '/ok');
+    await send(p.url, '/missing');
+    const text = await p.metrics.text();
+    assert.match(text, /signalbox_requests_total\{route="main",code="200"\} 2/);
+    assert.match(text, /signalbox_requests_total\{route="\(none\)",code="404"\} 1/);
+    assert.match(text, /signalbox_request_duration_seconds_count\{route="main"\} 2/);
+  });
+});
+
+describe('hot swap', () => {
+  it('an in-flight request finishes on the old upstream, new ones go to the new; the old pool closes after it', T, async (t) => {
+    const slowArrived = deferred<IncomingMessage>();
+    const releaseSlow = deferred();
+    const a = await upstream(t, (req, res) => {
+      if (req.url === '/slow') {
+        slowArrived.resolve(req);
+        void releaseSlow.promise.then(() => res.end('from-a'));
+        return;
+      }
+      res.end('from-a');
+    });
+    const b = await upstream(t, named('from-b'));
+    const c = await upstream(t, named('from-c'));
+
+    const shared = { id: 'c', targets: [{ url: c.url }] };
+    const cRoute = { id: 'cee', match: { paths: ['/c/*'] }, upstream: 'c' };
+    const doc1 = {
+      upstreams: [{ id: 'main', targets: [{ url: a.url }] }, shared],
+      routes: [{ id: 'main', match: { paths: ['/*'] }, upstream: 'main' }, cRoute],
+    };
+    const doc2 = {
+      upstreams: [{ id: 'main', targets: [{ url: b.url }] }, shared],
+      routes: [{ id: 'main', match: { paths: ['/*'] }, upstream: 'main' }, cRoute],
+    };
+    const p = await proxy(t, doc1);
+    const r1 = p.holder.current!;
+
+    assert.equal((await send(p.url, '/c/1')).body, 'from-c');
+    assert.equal(c.accepted.length, 1);
+
+    // A slow request is in flight on upstream A.
+    const slowReply = send(p.url, '/slow');
+    const slowReq = await slowArrived.promise;
+    let aSocketClosed = false;
+    const aSocketClose = once(slowReq.socket, 'close').then(() => (aSocketClosed = true));
+
+    const r2 = compile(doc2, r1);
+    p.holder.swap(r2);
+    assert.equal(p.holder.current, r2);
+
+    // New requests reach B; the unchanged upstream C keeps its pool and its connection.
+    assert.equal((await send(p.url, '/fresh')).body, 'from-b');
+    assert.equal((await send(p.url, '/c/2')).body, 'from-c');
+    assert.equal(r2.upstreams.get('c'), r1.upstreams.get('c'), 'unchanged upstream reuses its pool');
+    assert.equal(c.accepted.length, 1, 'C was reached over the same keep-alive connection');
+    assert.equal(r1.upstreams.get('main')!.closed, false, "A's pool stays open while its request runs");
+    assert.equal(aSocketClosed, false);
+    assert.equal(r1.inFlight, 1);
+
+    // The slow request completes with A's answer, then A's connection closes.
+    releaseSlow.resolve();
+    const slow = await slowReply;
+    assert.equal(slow.status, 200);
+    assert.equal(slow.body, 'from-a');
+    await aSocketClose;
+    await r1.released;
+    assert.equal(r1.upstreams.get('main')!.closed, true);
+    assert.equal(r2.upstreams.get('c')!.closed, false, "C's pool survives the swap");
+    assert.equal(c.accepted[0]!.destroyed, false, "C's connection survives the swap");
+    assert.equal(a.accepted.length, 1);
+  });
+});

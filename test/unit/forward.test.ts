@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { Dispatcher } from 'undici';
+import { Exchange, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
+import type { CompiledRoute } from '../../src/proxy/runtime.js';
+import { UpstreamPool } from '../../src/proxy/upstream-pool.js';
+
+function fakeReq(rawHeaders: string[], remoteAddress = '::ffff:192.0.2.7'): IncomingMessage {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const k = rawHeaders[i]!.toLowerCase();
+    headers[k] = headers[k] === undefined ? rawHeaders[i + 1]! : `${headers[k]}, ${rawHeaders[i + 1]!}`;
+  }
+  return { rawHeaders, headers, method: 'GET', socket: { remoteAddress } } as unknown as IncomingMessage;
+}
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+describe('forward: headers', () => {
+  it('appends to every X-Forwarded-For, replaces -Proto and -Host, keeps spelling and repeats', () => {
+    const req = fakeReq([
+      'Host', 'api.test:81',
+      'X-Forwarded-For', '10.0.0.1',
+      'x-forwarded-for', '10.0.0.2',
+      'X-Forwarded-Proto', 'https',
+      'X-Forwarded-Host', 'evil',
+      'Accept', 'a',
+      'Accept', 'b',
+      'Expect', '100-continue',
+    ]);
+    assert.deepEqual(pairs(upstreamRequestHeaders(req, 'http', 'api.test:81')), [
+      ['Accept', 'a'],
+      ['Accept', 'b'],
+      ['host', 'api.test:81'],
+      ['x-forwarded-for', '10.0.0.1, 10.0.0.2, 192.0.2.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'api.test:81'],
+    ]);
+  });
+
+  it('drops hop-by-hop request headers and those named in Connection', () => {
+    const req = fakeReq([
+      'Connection', 'keep-alive, X-A',
+      'Connection', 'x-b',
+      'X-A', '1',
+      'X-B', '1',
+      'Keep-Alive', 'timeout=5',
+      'TE', 'trailers',
+      'Transfer-Encoding', 'chunked',
+      'Proxy-Authorization', 'x',
+      'Proxy-Connection', 'keep-alive',
+      'Upgrade', 'websocket',
+      'Trailer', 'x-t',
+      'X-C', 'kept',
+    ]);
+    const names = pairs(upstreamRequestHeaders(req, 'https', undefined)).map(([n]) => n);
+    assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto']);
+  });
+
+  it('drops hop-by-hop response headers and those named in Connection', () => {
+    assert.deepEqual(
+      clientResponseHeaders({
+        connection: 'x-drop, close',
+        'x-drop': '1',
+        'keep-alive': 'timeout=9',
+        'transfer-encoding': 'chunked',
+        'proxy-authenticate': 'Basic',
+        'set-cookie': ['a=1', 'b=2'],
+        'content-type': 'text/plain',
+      }),
+      { 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' },
+    );
+  });
+
+  it('knows when a request has a body', () => {
+    assert.equal(requestHasBody(fakeReq([])), false);
+    assert.equal(requestHasBody(fakeReq(['Content-Length', '0'])), false);
+    assert.equal(requestHasBody(fakeReq(['Content-Length', '3'])), true);
+    assert.equal(requestHasBody(fakeReq(['Transfer-Encoding', 'chunked'])), true);
+  });
+});
+
+class FakeRes extends EventEmitter {
+  headersSent = false;
+  destroyed = false;
+  statusCode = 200;
+  writable = true;
+  written: Buffer[] = [];
+  ended = false;
+  accept = true;
+  req = { method: 'GET' };
+  writeHead(status: number) {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+  write(chunk: Buffer) {
+    this.written.push(chunk);
+    return this.accept;
+  }
+  end() {
+    this.ended = true;
+  }
+  destroy() {
+    this.destroyed = true;
+  }
+  setHeader() {}
+}
+
+class FakeController implements Dispatcher.DispatchController {
+  aborted = false;
+  paused = false;
+  reason: Error | null = null;
+  pauses = 0;
+  resumes = 0;
+  abort(reason: Error) {
+    this.aborted = true;
+    this.reason = reason;
+  }
+  pause() {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume() {
+    this.paused = false;
+    this.resumes++;
+  }
+}
+
+function exchange(res: FakeRes) {
+  const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [] };
+  const req = fakeReq([]);
+  return new Exchange(req, res as unknown as ServerResponse, route, '/', [], pino({ level: 'silent' }));
+}
+
+describe('forward: exchange', () => {
+  it('pauses the upstream while the client is not draining, resumes on drain', () => {
+    const res = new FakeRes();
+    const ex = exchange(res);
+    const c = new FakeController();
+    ex.onRequestStart(c);
+    ex.onResponseStart(c, 200, { 'content-type': 'text/plain' });
+    ex.onResponseData(c, Buffer.from('a'));
+    assert.equal(c.pauses, 0);
+    res.accept = false;
+    ex.onResponseData(c, Buffer.from('b'));
+    assert.equal(c.paused, true);
+    res.accept = true;
+    res.emit('drain');
+    assert.equal(c.paused, false);
+    res.accept = false;
+    ex.onResponseData(c, Buffer.from('c'));
+    res.emit('drain');
+    assert.equal(c.resumes, 2);
+    assert.equal(res.listenerCount('drain'), 1, 'one drain listener per exchange');
+    ex.onResponseEnd();
+    assert.equal(res.ended, true);
+    assert.equal(ex.finished, true);
+    assert.equal(Buffer.concat(res.written).toString(), 'abc');
+  });
+
+  it('aborts the upstream when the client goes away, also before the request was written', () => {
+    const running = new FakeController();
+    const res = new FakeRes();
+    const ex = exchange(res);
+    ex.onRequestStart(running);
+    ex.clientClosed();
+    assert.equal(running.aborted, true);
+    ex.onResponseError(running, running.reason!);
+    assert.equal(res.headersSent, false, 'no answer to a client that is gone');
+
+    const queued = exchange(new FakeRes());
+    queued.clientClosed();
+    const late = new FakeController();
+    queued.onRequestStart(late);
+    assert.equal(late.aborted, true);
+  });
+
+  it('destroys the client response when the upstream fails after the headers', () => {
+    const res = new FakeRes();
+    const ex = exchange(res);
+    const c = new FakeController();
+    ex.onRequestStart(c);
+    ex.onResponseStart(c, 200, {});
+    ex.onResponseError(c, Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+    assert.equal(res.destroyed, true);
+    assert.equal(ex.finished, true);
+  });
+});
