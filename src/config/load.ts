@@ -4,17 +4,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import { documentSchema, KINDS, type Kind } from './schema.js';
-import {
-  formatPath,
-  normalize,
-  schemaIssues,
-  semanticIssues,
-  type ConfigIssue,
-  type PathSegment,
-  type RawIssue,
-  type ValidationResult,
-} from './validate.js';
+import { formatPath, validateMerged, type ConfigIssue, type PathSegment, type RawIssue, type ValidationResult } from './validate.js';
 
 interface ParsedText {
   data: unknown;
@@ -65,11 +55,6 @@ export async function expandPaths(paths: readonly string[]): Promise<string[]> {
   return out;
 }
 
-interface Origin {
-  file: string;
-  index: number;
-  locate: ParsedSource['locate'];
-}
 
 export interface ParsedSource {
   /** Where the data came from: a file path, or an etcd key. */
@@ -90,41 +75,9 @@ export function parseSources(sources: readonly { file: string; text: string }[])
   return { parsed, issues };
 }
 
-/**
- * Validate parsed sources as ONE desired state: their objects are merged per kind, and a
- * problem found in the merged document is reported at the source and line it came from.
- */
+/** Validate parsed sources as ONE desired state, each problem placed at its source and line. */
 export function validateParsed(sources: readonly ParsedSource[]): ValidationResult {
-  const issues: ConfigIssue[] = [];
-  const merged: Record<Kind, unknown[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
-  const origins: Record<Kind, Origin[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
-
-  for (const { file, data, locate } of sources) {
-    const result = documentSchema.safeParse(data ?? {});
-    if (!result.success) {
-      issues.push(...schemaIssues(result.error).map((r) => place(r, file, locate)));
-      continue;
-    }
-    for (const kind of KINDS) {
-      (result.data[kind] ?? []).forEach((obj, index) => {
-        merged[kind].push(obj);
-        origins[kind].push({ file, index, locate });
-      });
-    }
-  }
-  if (issues.length > 0) return { ok: false, issues };
-
-  const doc = merged as Parameters<typeof semanticIssues>[0];
-  const describe = (kind: Kind, i: number) => {
-    const o = origins[kind][i]!;
-    return `${kind}[${o.index}] in ${o.file}`;
-  };
-  for (const r of semanticIssues(doc, describe)) {
-    const [kind, i, ...rest] = r.path as [Kind, number, ...PathSegment[]];
-    const o = origins[kind][i]!;
-    issues.push(place({ path: [kind, o.index, ...rest], message: r.message }, o.file, o.locate));
-  }
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, config: normalize(doc) };
+  return validateMerged(sources.map(({ file, data, locate }) => ({ data, name: file, place: (r: RawIssue) => place(r, file, locate) })));
 }
 
 export function validateSources(sources: readonly { file: string; text: string }[]): ValidationResult {

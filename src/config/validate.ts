@@ -2,7 +2,7 @@
 // Every problem is collected, never just the first, so a user fixes a document in one pass.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { z } from 'zod';
-import { KINDS, documentSchema, type Config, type ConfigObject, type Kind } from './schema.js';
+import { KINDS, documentSchema, type Config, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -61,38 +61,59 @@ export function normalize(doc: z.infer<typeof documentSchema>): Config {
   };
 }
 
+/** Objects of each kind as written, possibly malformed: what reference checks can still read. */
+export type LooseLists = Record<Kind, readonly unknown[]>;
+
+/** The per-kind lists of an unvalidated document (anything not a list counts as empty). */
+export function looseLists(input: unknown): LooseLists {
+  const doc = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
+  const list = (kind: Kind) => (Array.isArray(doc[kind]) ? (doc[kind] as unknown[]) : []);
+  return { upstreams: list('upstreams'), routes: list('routes'), policies: list('policies'), certificates: list('certificates') };
+}
+
+type Describe = (kind: Kind, index: number) => string;
+const defaultDescribe: Describe = (kind, i) => `${kind}[${i}]`;
+
 /**
- * Cross-object checks on a structurally valid document. Paths index into `doc` as given
- * (before sorting), so they point at what the user wrote.
+ * Duplicate ids and references to unknown upstreams and policies. Reads objects loosely, so it
+ * also runs on a document with schema errors: a user sees every problem in one pass. Paths
+ * index into the lists as given (before sorting), so they point at what the user wrote.
  */
-export function semanticIssues(
-  doc: z.infer<typeof documentSchema>,
-  describe: (kind: Kind, index: number) => string = (kind, i) => `${kind}[${i}]`,
-): RawIssue[] {
+export function referenceIssues(lists: LooseLists, describe: Describe = defaultDescribe): RawIssue[] {
+  const field = (obj: unknown, name: string): unknown => (typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>)[name] : undefined);
   const issues: RawIssue[] = [];
   const ids = {} as Record<Kind, Map<string, number>>;
   for (const kind of KINDS) {
     const seen = new Map<string, number>();
-    (doc[kind] as ConfigObject[] | undefined)?.forEach((obj, i) => {
-      const first = seen.get(obj.id);
+    lists[kind].forEach((obj, i) => {
+      const id = field(obj, 'id');
+      if (typeof id !== 'string') return;
+      const first = seen.get(id);
       if (first !== undefined) {
-        issues.push({ path: [kind, i, 'id'], message: `duplicate id "${obj.id}" (also ${describe(kind, first)})` });
+        issues.push({ path: [kind, i, 'id'], message: `duplicate id "${id}" (also ${describe(kind, first)})` });
       } else {
-        seen.set(obj.id, i);
+        seen.set(id, i);
       }
     });
     ids[kind] = seen;
   }
-
-  doc.routes?.forEach((route, i) => {
-    if (!ids.upstreams.has(route.upstream)) {
-      issues.push({ path: ['routes', i, 'upstream'], message: `unknown upstream "${route.upstream}"` });
+  lists.routes.forEach((route, i) => {
+    const upstream = field(route, 'upstream');
+    if (typeof upstream === 'string' && !ids.upstreams.has(upstream)) {
+      issues.push({ path: ['routes', i, 'upstream'], message: `unknown upstream "${upstream}"` });
     }
-    route.policies?.forEach((p, j) => {
-      if (!ids.policies.has(p)) issues.push({ path: ['routes', i, 'policies', j], message: `unknown policy "${p}"` });
+    const policies = field(route, 'policies');
+    if (!Array.isArray(policies)) return;
+    policies.forEach((p: unknown, j) => {
+      if (typeof p === 'string' && !ids.policies.has(p)) issues.push({ path: ['routes', i, 'policies', j], message: `unknown policy "${p}"` });
     });
   });
+  return issues;
+}
 
+/** Checks of a structurally valid document that the schema cannot express: references, SNIs, key pairs. */
+export function semanticIssues(doc: z.infer<typeof documentSchema>, describe: Describe = defaultDescribe): RawIssue[] {
+  const issues = referenceIssues(looseLists(doc), describe);
   const sniOwner = new Map<string, string>();
   doc.certificates?.forEach((cert, i) => {
     issues.push(...certificateIssues(cert.cert, cert.key).map((message) => ({ path: ['certificates', i], message })));
@@ -123,10 +144,57 @@ function certificateIssues(certPem: string, keyPem: string): string[] {
   return [];
 }
 
+/** One document among those merged into a desired state. */
+export interface DocumentSource {
+  data: unknown;
+  /** Where an issue of this document is, e.g. its file and line. */
+  place(issue: RawIssue): ConfigIssue;
+  /** Names the document in messages that point at another object, e.g. "in users.yaml". */
+  name?: string;
+}
+
+/**
+ * Validate documents as ONE desired state: their objects are merged per kind, and a problem
+ * found in the merged whole is reported where its object came from. A document with schema
+ * errors still contributes its objects, read loosely, so references are checked across all of
+ * them and every problem is listed in one pass.
+ */
+export function validateMerged(sources: readonly DocumentSource[]): ValidationResult {
+  const issues: ConfigIssue[] = [];
+  const merged: Record<Kind, unknown[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
+  const origins: Record<Kind, { source: DocumentSource; index: number }[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
+  let wellFormed = true;
+  for (const source of sources) {
+    const result = documentSchema.safeParse(source.data ?? {});
+    if (!result.success) {
+      wellFormed = false;
+      issues.push(...schemaIssues(result.error).map((r) => source.place(r)));
+    }
+    const lists = result.success ? result.data : looseLists(source.data);
+    for (const kind of KINDS) {
+      (lists[kind] ?? []).forEach((obj: unknown, index: number) => {
+        merged[kind].push(obj);
+        origins[kind].push({ source, index });
+      });
+    }
+  }
+
+  const doc = merged as z.infer<typeof documentSchema>;
+  const describe: Describe = (kind, i) => {
+    const o = origins[kind][i]!;
+    return `${kind}[${o.index}]${o.source.name ? ` in ${o.source.name}` : ''}`;
+  };
+  const taken = new Set(issues.map((i) => `${i.file}\0${i.path}`));
+  for (const r of wellFormed ? semanticIssues(doc, describe) : referenceIssues(merged, describe)) {
+    const [kind, i, ...rest] = r.path as [Kind, number, ...PathSegment[]];
+    const o = origins[kind][i]!;
+    const issue = o.source.place({ path: [kind, o.index, ...rest], message: r.message });
+    if (!taken.has(`${issue.file}\0${issue.path}`)) issues.push(issue);
+  }
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, config: normalize(doc) };
+}
+
 /** Validate a single parsed document (no file context). */
 export function validateDocument(input: unknown): ValidationResult {
-  const parsed = documentSchema.safeParse(input ?? {});
-  const raw = parsed.success ? semanticIssues(parsed.data) : schemaIssues(parsed.error);
-  if (raw.length > 0) return { ok: false, issues: raw.map((r) => ({ path: formatPath(r.path), message: r.message })) };
-  return { ok: true, config: normalize(parsed.data!) };
+  return validateMerged([{ data: input, place: (r) => ({ path: formatPath(r.path), message: r.message }) }]);
 }
