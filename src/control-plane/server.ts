@@ -1,0 +1,52 @@
+// The control plane process: the REST API over one etcd client.
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import { createEtcdClient } from '../store/client.js';
+import { ConfigWriter } from '../store/config-writer.js';
+import { Keys } from '../store/keys.js';
+import { listen, type HostPort } from '../net.js';
+import { createApi } from './api.js';
+import { bearerAuth } from './auth.js';
+import { sendJson } from './http.js';
+
+export interface ControlPlaneOptions {
+  etcd: string[];
+  prefix: string;
+  listen: HostPort;
+  /** null only with --insecure. */
+  token: string | null;
+  logger: Logger;
+}
+
+export interface RunningControlPlane {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const client = createEtcdClient(opts.etcd);
+  const keys = new Keys(opts.prefix);
+  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys), authenticate: bearerAuth(opts.token) });
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      opts.logger.info({ method: req.method, url: req.url, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'api request');
+    });
+    api(req, res);
+  });
+  const address = await listen(server, opts.listen);
+  opts.logger.info({ url: address, etcd: opts.etcd, prefix: keys.root }, 'control plane listening');
+  return {
+    url: address,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      client.close();
+    },
+  };
+}
