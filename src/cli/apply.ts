@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { ApiClient, apiOptions, printChanges, type ChangeSummary } from './common.js';
+import { loadOrFail } from './load-or-fail.js';
+
+interface WriteAnswer {
+  version: { version: number };
+  unchanged: boolean;
+  changes: ChangeSummary[];
+}
+
+export function register(program: Command): void {
+  apiOptions(
+    program
+      .command('apply')
+      .description('make the live config equal to the documents (objects absent from them are deleted)')
+      .requiredOption('-f, --file <paths...>', 'YAML/JSON files or folders')
+      .option('--dry-run', 'validate and show the changes; write nothing')
+      .option('-m, --message <text>', 'recorded with the new version')
+      .option('--expect-version <n>', 'refuse (409) unless the live version is n', (v) => Number.parseInt(v, 10)),
+  ).action(async (opts: { file: string[]; dryRun?: boolean; message?: string; expectVersion?: number; server?: string; token?: string }) => {
+    const config = await loadOrFail(opts.file);
+    const api = new ApiClient(opts);
+    if (opts.dryRun) {
+      const { body } = await api.request<{ liveVersion: number; changes: ChangeSummary[] }>('POST', '/config/validate', config);
+      printChanges(body.changes);
+      process.stdout.write(`dry run: ${body.changes.length} change(s) against version ${body.liveVersion}; nothing written\n`);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (opts.message) headers['x-signalbox-message'] = encodeURIComponent(opts.message);
+    if (opts.expectVersion !== undefined) headers['if-match'] = `"${opts.expectVersion}"`;
+    const { body } = await api.request<WriteAnswer>('PUT', '/config', config, headers);
+    printChanges(body.changes);
+    process.stdout.write(body.unchanged ? `unchanged: version ${body.version.version}\n` : `applied: version ${body.version.version}\n`);
+  });
+}

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { startControlPlane } from '../control-plane/server.js';
+import { parseHostPort } from '../net.js';
+import { CliError, createLogger, env, splitEndpoints } from './common.js';
+import { onShutdown } from './shutdown.js';
+
+export function register(program: Command): void {
+  program
+    .command('control-plane')
+    .description('the REST API that validates changes and writes versions to etcd')
+    .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
+    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix())
+    .requiredOption('--listen <host:port>', 'where the API listens')
+    .option('--admin-token-file <file>', 'file holding the bearer token')
+    .option('--insecure', 'run without a token (anyone who reaches the port can change the config)')
+    .action(async (opts: { etcd: string; prefix: string; listen: string; adminTokenFile?: string; insecure?: boolean }) => {
+      let token: string | null = null;
+      if (opts.adminTokenFile) {
+        token = readFileSync(opts.adminTokenFile, 'utf8').trim();
+        if (!token) throw new CliError(`${opts.adminTokenFile} is empty`, 2);
+      } else if (!opts.insecure) {
+        throw new CliError('control-plane: no --admin-token-file; refusing to start without auth (add --insecure to run open)', 2);
+      }
+      const cp = await startControlPlane({
+        etcd: splitEndpoints(opts.etcd),
+        prefix: opts.prefix,
+        listen: parseHostPort(opts.listen, '--listen'),
+        token,
+        logger: createLogger('control-plane'),
+      });
+      onShutdown(() => cp.close());
+    });
+}

@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { runDev } from '../dev/dev.js';
+import { CliError, createLogger, env } from './common.js';
+import { EtcdNotFoundError } from '../dev/managed-etcd.js';
+import { onShutdown } from './shutdown.js';
+
+const port = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new CliError(`not a port: "${v}"`, 2);
+  return n;
+};
+
+export function register(program: Command): void {
+  program
+    .command('dev')
+    .description('managed local etcd, control plane, one proxy, an echo upstream and the demo config')
+    .option('--dir <dir>', 'state folder (etcd data, token, logs)', '.signalbox')
+    .option('--proxy-port <port>', 'proxy HTTP port', port, 8080)
+    .option('--api-port <port>', 'control plane port', port, 9000)
+    .option('--admin-port <port>', 'proxy admin port', port, 9901)
+    .option('--echo-port <port>', 'echo upstream port (examples/demo.yaml points here)', port, 9100)
+    .option('--etcd-port <port>', 'etcd client port (peer port is the next one)', port, 2379)
+    .action(async (opts: { dir: string; proxyPort: number; apiPort: number; adminPort: number; echoPort: number; etcdPort: number }) => {
+      const logFile = join(opts.dir, 'signalbox.log');
+      try {
+        const dev = await runDev({ ...opts, prefix: env.prefix(), logFile, logger: createLogger('dev', logFile) });
+        onShutdown(() => dev.close());
+      } catch (err) {
+        if (err instanceof EtcdNotFoundError) throw new CliError(err.message);
+        throw err;
+      }
+    });
+}

@@ -1,0 +1,11 @@
+import type { Config } from '../config/schema.js';
+import { loadConfigFiles } from '../config/load.js';
+import { formatIssue } from '../config/validate.js';
+import { CliError } from './common.js';
+
+/** Load -f paths; an invalid document stops the command before anything is sent. */
+export async function loadOrFail(paths: string[]): Promise<Config> {
+  const result = await loadConfigFiles(paths);
+  if (!result.ok) throw new CliError(`invalid config, nothing sent:\n${result.issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
+  return result.config;
+}

@@ -1,0 +1,32 @@
+// The `signalbox` command. Exit codes: 0 ok, 1 failed or invalid, 2 usage.
+import { Command, CommanderError } from 'commander';
+import { CliError } from './common.js';
+import * as apply from './apply.js';
+import * as controlPlane from './control-plane.js';
+import * as dev from './dev.js';
+import * as diff from './diff.js';
+import * as get from './get.js';
+import * as proxy from './proxy.js';
+import * as rollback from './rollback.js';
+import * as status from './status.js';
+import * as validate from './validate.js';
+
+const program = new Command('signalbox')
+  .description('Reverse proxy / API gateway configured in etcd, hot-swapped without restarts')
+  .exitOverride()
+  .showHelpAfterError();
+
+for (const cmd of [dev, controlPlane, proxy, validate, apply, diff, get, rollback, status]) cmd.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`signalbox: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  throw err;
+}

@@ -1,0 +1,35 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { startProxy } from '../proxy/main.js';
+import { parseHostPort } from '../net.js';
+import { CliError, createLogger, env, splitEndpoints } from './common.js';
+import { onShutdown } from './shutdown.js';
+
+export function register(program: Command): void {
+  program
+    .command('proxy')
+    .description('a proxy: reads config from etcd, serves traffic, hot-swaps on every change')
+    .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
+    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix())
+    .requiredOption('--listen <host:port>', 'HTTP listener')
+    .option('--tls-listen <host:port>', 'HTTPS listener (certificates chosen by SNI)')
+    .requiredOption('--admin-listen <host:port>', 'admin port: /healthz /readyz /status /metrics')
+    .option('--id <id>', 'proxy id in status and etcd', `${hostname()}-${process.pid}`)
+    .option('--cache-dir <dir>', 'not implemented yet: refused')
+    .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
+    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; workers: string }) => {
+      if (opts.cacheDir) throw new CliError('--cache-dir is not implemented yet', 2);
+      if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
+      const logger = createLogger('proxy');
+      const proxy = await startProxy({
+        id: opts.id,
+        etcd: splitEndpoints(opts.etcd),
+        prefix: opts.prefix,
+        listen: parseHostPort(opts.listen, '--listen'),
+        tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,
+        adminListen: parseHostPort(opts.adminListen, '--admin-listen'),
+        logger,
+      });
+      onShutdown(() => proxy.close());
+    });
+}

@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { loadConfigFiles } from '../config/load.js';
+import { formatIssue } from '../config/validate.js';
+
+export function register(program: Command): void {
+  program
+    .command('validate')
+    .description('check documents offline (exit 0 valid, 1 invalid, 2 usage)')
+    .argument('<paths...>', 'YAML/JSON files or folders (merged as one desired state)')
+    .action(async (paths: string[]) => {
+      const result = await loadConfigFiles(paths);
+      if (!result.ok) {
+        for (const issue of result.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+        process.stderr.write(`${result.issues.length} problem${result.issues.length === 1 ? '' : 's'}; nothing is valid until all are fixed\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const c = result.config;
+      process.stdout.write(`valid: ${c.routes.length} routes, ${c.upstreams.length} upstreams, ${c.policies.length} policies, ${c.certificates.length} certificates\n`);
+    });
+}

@@ -1,0 +1,114 @@
+// The control plane's REST API against a real etcd, as a separate process: auth, whole-config
+// writes with ETag/If-Match, per-object edits, errors in the contract's shape, versions, rollback.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { startTestEtcd } from '../helpers/etcd.js';
+import { startControlPlaneProcess, type Stack } from '../helpers/processes.js';
+import { singleRouteDoc } from '../helpers/upstreams.js';
+
+interface ApiError {
+  error: string;
+  details?: { path: string; message: string; line?: number }[];
+}
+
+describe('control plane REST API', () => {
+  let stack: Stack;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${stack.api}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: res.status, etag: res.headers.get('etag'), body: (await res.json()) as Record<string, unknown> & ApiError };
+  };
+  const versions = async () => ((await call('GET', '/versions')).body.versions as { version: number }[]).map((v) => v.version);
+
+  before(async () => {
+    const etcd = await startTestEtcd();
+    stack = await startControlPlaneProcess(etcd.endpoint);
+  });
+
+  it('refuses requests without the bearer token, or with a wrong one', async () => {
+    const none = await fetch(`${stack.api}/api/v1/config`);
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+    assert.deepEqual(await none.json(), { error: 'missing bearer token' });
+    const wrong = await call('GET', '/config', undefined, { authorization: 'Bearer nope' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'invalid token');
+  });
+
+  it('PUT /config with an invalid document: 400 listing every problem with its path; nothing written', async () => {
+    const doc = 'upstreams:\n  - id: users\n    targets: [{ url: "ftp://x" }]\nroutes:\n  - id: r\n    match: { paths: ["/u"] }\n    upstream: usrs\n';
+    const r = await call('PUT', '/config', doc, { 'content-type': 'application/yaml' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid config');
+    const byPath = new Map(r.body.details!.map((d) => [d.path, d]));
+    assert.match(byPath.get('routes[0].upstream')!.message, /unknown upstream "usrs"/);
+    assert.equal(byPath.get('routes[0].upstream')!.line, 7);
+    assert.ok(byPath.has('upstreams[0].targets[0].url'), JSON.stringify(r.body.details));
+    assert.deepEqual(await versions(), []);
+  });
+
+  it('PUT /config writes version 1 with its ETag; a stale If-Match gets 409 and writes nothing', async () => {
+    const r = await call('PUT', '/config', singleRouteDoc('http://127.0.0.1:9'), { 'x-signalbox-message': 'first%20config' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.etag, '"1"');
+    assert.deepEqual(r.body.changes, [
+      { kind: 'upstreams', id: 'svc', op: 'add' },
+      { kind: 'routes', id: 'all', op: 'add' },
+    ]);
+    const get = await call('GET', '/config');
+    assert.equal(get.etag, '"1"');
+    assert.deepEqual((get.body.routes as { id: string }[]).map((x) => x.id), ['all']);
+
+    const stale = await call('PUT', '/config', singleRouteDoc('http://127.0.0.1:10'), { 'if-match': '"0"' });
+    assert.equal(stale.status, 409);
+    assert.match(stale.body.error, /expected version 0, live version is 1/);
+    assert.deepEqual(await versions(), [1]);
+    const info = await call('GET', '/versions/1');
+    assert.equal((info.body.version as { message: string }).message, 'first config');
+  });
+
+  it('PUT and DELETE of one object write a new version each; references are checked', async () => {
+    const route = { id: 'users', match: { paths: ['/users/*'], methods: ['GET'] }, upstream: 'svc' };
+    const put = await call('PUT', '/routes/users', route);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.equal(put.etag, '"2"');
+    assert.deepEqual((await call('GET', '/routes/users')).body, route);
+
+    const dangling = await call('PUT', '/routes/orders', { id: 'orders', match: { paths: ['/o'] }, upstream: 'nope' });
+    assert.equal(dangling.status, 400);
+    assert.ok(dangling.body.details!.some((d) => /^routes\[\d+\]\.upstream$/.test(d.path) && /unknown upstream "nope"/.test(d.message)));
+    const typo = await call('PUT', '/routes/orders', { id: 'orders', match: { paths: ['/o'] }, upstream: 'svc', retries: 2 });
+    assert.equal(typo.status, 400);
+    assert.deepEqual(typo.body.details, [{ path: 'retries', message: 'unknown field' }]);
+    const mismatch = await call('PUT', '/routes/orders', { ...route, id: 'other' });
+    assert.equal(mismatch.status, 400);
+
+    assert.equal((await call('DELETE', '/routes/users')).status, 200);
+    assert.equal((await call('DELETE', '/routes/users')).status, 404);
+    assert.equal((await call('GET', '/widgets')).status, 404);
+    assert.deepEqual(await versions(), [3, 2, 1]);
+  });
+
+  it('POST /config/validate says what would change without writing; POST /rollback writes an old config anew', async () => {
+    const check = await call('POST', '/config/validate', singleRouteDoc('http://127.0.0.1:9', { routes: [] }));
+    assert.equal(check.body.valid, true);
+    assert.equal(check.body.liveVersion, 3);
+    assert.deepEqual(check.body.changes, [{ kind: 'routes', id: 'all', op: 'remove' }]);
+    assert.deepEqual(await versions(), [3, 2, 1]);
+
+    const rb = await call('POST', '/rollback', { version: 2 });
+    assert.equal(rb.status, 200, JSON.stringify(rb.body));
+    assert.equal(rb.etag, '"4"');
+    assert.deepEqual((await call('GET', '/config')).body, (await call('GET', '/versions/2')).body.config);
+    assert.equal((await call('POST', '/rollback', { version: 99 })).status, 404);
+  });
+
+  it('GET /openapi.json describes the API', async () => {
+    const spec = (await call('GET', '/openapi.json')).body as unknown as { openapi: string; paths: Record<string, unknown> };
+    assert.match(spec.openapi, /^3\./);
+    for (const p of ['/config', '/config/validate', '/versions', '/rollback', '/proxies']) assert.ok(p in spec.paths, p);
+  });
+});

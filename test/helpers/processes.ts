@@ -1,0 +1,129 @@
+// Real signalbox processes for end-to-end tests, started through the CLI users run and ended by PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../src/dev/managed-etcd.js';
+import { atFileEnd } from './cleanup.js';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface Spawned {
+  proc: ChildProcess;
+  output(): string;
+  /** SIGTERM by PID and wait for the exit (SIGKILL after 5 s). */
+  stop(): Promise<void>;
+}
+
+/** Start a signalbox process; the caller stops it (benchmarks use this directly). */
+export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, SIGNALBOX_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(proc, 'exit');
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { proc, output: () => out, stop };
+}
+
+/** Start a signalbox process that is stopped when the test file ends (or earlier, by stop()). */
+export function spawnSignalbox(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const p = launch(args, env);
+  atFileEnd(p.stop);
+  return p;
+}
+
+/** Run a CLI command to completion: exit code and output. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(proc, 'exit')) as [number];
+  return { code, stdout, stderr };
+}
+
+/** Poll until `check` returns a value other than undefined/false, or fail after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 15_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+export async function getJson<T = Record<string, unknown>>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export interface Stack {
+  etcd: string;
+  prefix: string;
+  api: string;
+  token: string;
+  env: NodeJS.ProcessEnv;
+  dir: string;
+}
+
+/** A control plane process against `etcd`, with a token file; the env a CLI call needs. */
+export async function startControlPlaneProcess(etcd: string, prefix = '/signalbox'): Promise<Stack & { cp: Spawned }> {
+  const dir = await mkdtemp(join(tmpdir(), 'signalbox-e2e-'));
+  const token = `t-${Math.random().toString(36).slice(2)}`;
+  await writeFile(join(dir, 'token'), token);
+  const port = await freePort();
+  const cp = spawnSignalbox(['control-plane', '--etcd', etcd, '--prefix', prefix, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
+  const api = `http://127.0.0.1:${port}`;
+  await waitFor('control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok);
+  return { etcd, prefix, api, token, dir, cp, env: { SIGNALBOX_SERVER: api, SIGNALBOX_TOKEN: token } };
+}
+
+export interface ProxyProcess extends Spawned {
+  url: string;
+  admin: string;
+  status(): Promise<Record<string, unknown> & { version: number | null; lastError: { errors: string[] } | null; etcd: string }>;
+}
+
+export async function startProxyProcess(etcd: string, opts: { prefix?: string; id?: string; waitReady?: boolean } = {}): Promise<ProxyProcess> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const p = spawnSignalbox([
+    'proxy', '--etcd', etcd, '--prefix', opts.prefix ?? '/signalbox', '--listen', `127.0.0.1:${port}`,
+    '--admin-listen', `127.0.0.1:${adminPort}`, '--id', opts.id ?? `proxy-${port}`,
+  ]);
+  const admin = `http://127.0.0.1:${adminPort}`;
+  const status = async () => (await getJson<Awaited<ReturnType<ProxyProcess['status']>>>(`${admin}/status`)).body;
+  if (opts.waitReady ?? true) await waitFor(`proxy ready (${p.output()})`, async () => (await fetch(`${admin}/readyz`)).ok);
+  return { ...p, url: `http://127.0.0.1:${port}`, admin, status };
+}
+
+/** Write a config document to a temp file for `signalbox apply -f`. */
+export async function writeDoc(dir: string, name: string, doc: unknown): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, JSON.stringify(doc, null, 2));
+  return file;
+}
