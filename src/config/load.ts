@@ -4,7 +4,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import { formatPath, validateMerged, type ConfigIssue, type PathSegment, type RawIssue, type ValidationResult } from './validate.js';
+import { formatPath, validateMerged, type ConfigIssue, type DocumentParse, type PathSegment, type RawIssue, type ValidationResult } from './validate.js';
 
 interface ParsedText {
   data: unknown;
@@ -61,6 +61,8 @@ export interface ParsedSource {
   file: string;
   data: unknown;
   locate?: (path: readonly PathSegment[]) => number | undefined;
+  /** parseDocument(data), when the caller has it already. */
+  parsed?: DocumentParse;
 }
 
 /** Parse YAML/JSON texts; a syntax problem in one does not hide the others'. */
@@ -77,7 +79,7 @@ export function parseSources(sources: readonly { file: string; text: string }[])
 
 /** Validate parsed sources as ONE desired state, each problem placed at its source and line. */
 export function validateParsed(sources: readonly ParsedSource[]): ValidationResult {
-  return validateMerged(sources.map(({ file, data, locate }) => ({ data, name: file, place: (r: RawIssue) => place(r, file, locate) })));
+  return validateMerged(sources.map(({ file, data, locate, parsed }) => ({ data, parsed, name: file, place: (r: RawIssue) => place(r, file, locate) })));
 }
 
 export function validateSources(sources: readonly { file: string; text: string }[]): ValidationResult {

@@ -144,9 +144,18 @@ function certificateIssues(certPem: string, keyPem: string): string[] {
   return [];
 }
 
+export type DocumentParse = ReturnType<typeof documentSchema.safeParse>;
+
+/** Schema check of one document (kept by callers that validate the same documents again). */
+export function parseDocument(data: unknown): DocumentParse {
+  return documentSchema.safeParse(data ?? {});
+}
+
 /** One document among those merged into a desired state. */
 export interface DocumentSource {
   data: unknown;
+  /** parseDocument(data), when the caller has it already. */
+  parsed?: DocumentParse;
   /** Where an issue of this document is, e.g. its file and line. */
   place(issue: RawIssue): ConfigIssue;
   /** Names the document in messages that point at another object, e.g. "in users.yaml". */
@@ -165,7 +174,7 @@ export function validateMerged(sources: readonly DocumentSource[]): ValidationRe
   const origins: Record<Kind, { source: DocumentSource; index: number }[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
   let wellFormed = true;
   for (const source of sources) {
-    const result = documentSchema.safeParse(source.data ?? {});
+    const result = source.parsed ?? parseDocument(source.data);
     if (!result.success) {
       wellFormed = false;
       issues.push(...schemaIssues(result.error).map((r) => source.place(r)));

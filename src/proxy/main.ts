@@ -5,7 +5,7 @@ import { configHash } from '../config/canonical.js';
 import { formatIssue } from '../config/validate.js';
 import { createEtcdClient } from '../store/client.js';
 import { ConfigWatcher, type CommittedState } from '../store/config-watcher.js';
-import { decodeEntries } from '../store/decode.js';
+import { DecodeCache } from '../store/decode.js';
 import { Keys } from '../store/keys.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
@@ -62,6 +62,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const metrics = new ProxyMetrics();
   const registry = new ProxyRegistry(client, keys, opts.id);
   const watcher = new ConfigWatcher(client, keys, logger);
+  const decodeCache = new DecodeCache();
   let listeners: Listeners | null = null;
   let lastError: ConfigError | null = null;
   let appliedAt: string | null = null;
@@ -98,16 +99,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       metrics.configApplied(false, holder.current?.meta.version ?? 0);
       logger.error({ revision: state.revision, version, errors }, 'config refused; still serving the last good config');
     };
-    const decoded = decodeEntries(keys, state.entries);
+    const decoded = decodeCache.decode(keys, state.entries);
     if (!decoded.ok) {
       refuse(decoded.issues.map(formatIssue));
       return;
     }
     let next;
     try {
-      // Hashed here, not taken from the version key: keys written straight into etcd change the
-      // config without a new version, and the hash then says so.
-      const meta = { version: version ?? 0, hash: configHash(decoded.config), revision: state.revision };
+      // Keys written straight into etcd change the config without a new version: then the hash
+      // is computed here and differs from the version's, which is how /proxies tells.
+      const hash = state.versionExact && state.version ? state.version.hash : configHash(decoded.config);
+      const meta = { version: version ?? 0, hash, revision: state.revision };
       next = compileRuntime(decoded.config, meta, holder.current);
     } catch (err) {
       refuse([`compile: ${(err as Error).message}`]);

@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import { ClientClosedError, type Etcd3, type IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
-import { readCommittedRaw, uncommittedChanges } from './committed.js';
+import { KINDS, type Kind } from '../config/schema.js';
+import { readCommittedRaw, uncommittedChanges, type CommittedRead } from './committed.js';
 import { parseVersionInfo, type VersionInfo } from './decode.js';
 import { Backoff, errorMessage, kvKey, kvValue } from './kv.js';
 import type { Keys } from './keys.js';
@@ -19,6 +20,11 @@ export interface CommittedState {
   entries: ReadonlyMap<string, string>;
   /** True when the state was re-read because the watch could not resume (compaction). */
   resync: boolean;
+  /**
+   * The entries are exactly what `version` was written with, so its hash holds. False once keys
+   * were written straight into etcd since (or when that cannot be told cheaply).
+   */
+  versionExact: boolean;
 }
 
 export interface ConfigWatcherEvents {
@@ -99,7 +105,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       this.buffer = uncommittedChanges(read.entries, read.current);
       this.unfinished = read.unfinished > 0;
       this.lastRevision = read.headRevision;
-      this.publish({ revision: read.stateRevision, version: read.version, entries: read.entries, resync });
+      this.publish({ revision: read.stateRevision, version: read.version, entries: read.entries, resync, versionExact: isVersionExact(this.keys, read) });
       this.openWatch();
     } catch (err) {
       if (this.stopped) return;
@@ -162,10 +168,10 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const endOfRevision = () => {
       if (rev === 0) return;
       if (versionRaw !== null) {
-        latest = this.commit(rev, parseVersionInfo(versionRaw), latest);
+        latest = this.commit(rev, parseVersionInfo(versionRaw), true, latest);
         versionRaw = null;
       } else if (!this.unfinished && this.buffer.size > 0) {
-        latest = this.commit(rev, (latest ?? this.current)?.version ?? null, latest);
+        latest = this.commit(rev, (latest ?? this.current)?.version ?? null, false, latest);
       }
     };
     for (const ev of res.events ?? []) {
@@ -195,7 +201,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   }
 
   /** The buffered changes applied to the newest state; null when they change nothing. */
-  private commit(revision: number, version: VersionInfo | null, after: CommittedState | null): CommittedState | null {
+  private commit(revision: number, version: VersionInfo | null, versionExact: boolean, after: CommittedState | null): CommittedState | null {
     const base = after ?? this.current;
     const baseEntries = base?.entries ?? new Map<string, string>();
     const sameVersion = base !== null && base.version?.version === version?.version && base.version?.hash === version?.hash;
@@ -212,7 +218,22 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       else entries.set(k, v);
     }
     this.buffer.clear();
-    return { revision, version, entries, resync: false };
+    return { revision, version, entries, resync: false, versionExact };
   }
 }
 
+/**
+ * A snapshot holds exactly its version's config when nothing under the prefix is newer than the
+ * version key and the object counts match (a deletion leaves no newer key). The control plane
+ * plans every write against the whole prefix, so right after it writes this always holds.
+ */
+function isVersionExact(keys: Keys, read: CommittedRead): boolean {
+  if (!read.version || read.unfinished) return false;
+  const counts: Record<Kind, number> = { routes: 0, upstreams: 0, policies: 0, certificates: 0 };
+  for (const [key, e] of read.current) {
+    const where = keys.parseObject(key);
+    if (!where || e.modRevision > read.revision) return false;
+    counts[where.kind]++;
+  }
+  return KINDS.every((k) => counts[k] === read.version!.counts[k]);
+}

@@ -3,7 +3,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { validateParsed, type ParsedSource } from '../config/load.js';
 import { KINDS, objectSchemas, type Config, type ConfigObject, type Kind } from '../config/schema.js';
-import { normalize, type ConfigIssue, type ValidationResult } from '../config/validate.js';
+import { normalize, parseDocument, type ConfigIssue, type ValidationResult } from '../config/validate.js';
 import type { Keys } from './keys.js';
 
 export interface VersionCounts {
@@ -94,18 +94,56 @@ function checkEntry(keys: Keys, key: string, value: string): Checked {
   return { ok: true, kind: where.kind, id: where.id, obj };
 }
 
+type Decoded = { ok: true; source: ParsedSource } | { ok: false; issue: ConfigIssue };
+
+function decodeEntry(keys: Keys, key: string, value: string): Decoded {
+  const c = checkEntry(keys, key, value);
+  if (!c.ok) return c;
+  const data = { [c.kind]: [c.obj] };
+  return { ok: true, source: { file: key, data, parsed: parseDocument(data) } };
+}
+
+/**
+ * What the last decode found per key, so decoding the next revision parses and schema-checks
+ * only the entries it changed; references are still checked across the whole. Entries are
+ * remembered by their raw value, so a changed value is never mistaken for a cached one.
+ */
+export class DecodeCache {
+  private byKey = new Map<string, { value: string; decoded: Decoded }>();
+
+  decode(keys: Keys, entries: Iterable<readonly [key: string, value: string]>): ValidationResult {
+    const next = new Map<string, { value: string; decoded: Decoded }>();
+    const result = decodeWith(keys, entries, (key, value) => {
+      const hit = this.byKey.get(key);
+      const decoded = hit !== undefined && hit.value === value ? hit.decoded : decodeEntry(keys, key, value);
+      next.set(key, { value, decoded });
+      return decoded;
+    });
+    this.byKey = next;
+    return result;
+  }
+}
+
 /**
  * The config held by etcd entries (object key → raw value; the version key is skipped), validated
  * as one document. Each key is one source, so every issue names the key it comes from.
  */
 export function decodeEntries(keys: Keys, entries: Iterable<readonly [key: string, value: string]>): ValidationResult {
+  return decodeWith(keys, entries, (key, value) => decodeEntry(keys, key, value));
+}
+
+function decodeWith(
+  keys: Keys,
+  entries: Iterable<readonly [key: string, value: string]>,
+  decode: (key: string, value: string) => Decoded,
+): ValidationResult {
   const issues: ConfigIssue[] = [];
   const sources: ParsedSource[] = [];
   for (const [key, value] of entries) {
     if (key === keys.version) continue;
-    const c = checkEntry(keys, key, value);
-    if (!c.ok) issues.push(c.issue);
-    else sources.push({ file: key, data: { [c.kind]: [c.obj] } });
+    const d = decode(key, value);
+    if (!d.ok) issues.push(d.issue);
+    else sources.push(d.source);
   }
   const result = validateParsed(sources);
   if (issues.length === 0) return result;

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWatcher, type CommittedState } from '../../src/store/config-watcher.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
-import { decodeEntries, decodeEntriesLenient, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
+import { DecodeCache, decodeEntries, decodeEntriesLenient, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 
@@ -26,6 +26,24 @@ test('valid entries decode into a normalized config; the version key is skipped'
   assert.ok(r.ok);
   assert.deepEqual(r.config.routes.map((x) => x.id), ['a', 'b']);
   assert.equal(r.config.upstreams.length, 1);
+});
+
+test('a DecodeCache gives what decodeEntries gives, revision after revision, references checked whole', () => {
+  const cache = new DecodeCache();
+  const revisions: [string, string][][] = [
+    [[keys.object('upstreams', 'users'), upstream], [keys.object('routes', 'a'), route('a')]],
+    // One route changed to name an upstream that does not exist: refused, though 'a' is cached.
+    [[keys.object('upstreams', 'users'), upstream], [keys.object('routes', 'a'), route('a', 'nope')]],
+    // Fixed again; and the upstream 'a' relies on removed while 'a' itself is unchanged.
+    [[keys.object('upstreams', 'users'), upstream], [keys.object('routes', 'a'), route('a')]],
+    [[keys.object('routes', 'a'), route('a')]],
+  ];
+  const oks = revisions.map((entries) => {
+    const cached = cache.decode(keys, entries);
+    assert.deepEqual(cached, decodeEntries(keys, entries));
+    return cached.ok;
+  });
+  assert.deepEqual(oks, [true, false, true, false]);
 });
 
 test('garbage JSON, an id/key mismatch, schema errors and stray keys become issues naming the key', () => {

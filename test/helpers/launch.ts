@@ -1,0 +1,56 @@
+// Starting signalbox processes and waiting on them, without node:test: benchmarks use this too
+// (importing node:test would turn a benchmark into a test run).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface Spawned {
+  proc: ChildProcess;
+  output(): string;
+  /** SIGTERM by PID and wait for the exit (SIGKILL after 5 s). */
+  stop(): Promise<void>;
+}
+
+/** Start a signalbox process; the caller stops it (benchmarks use this directly). */
+export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, SIGNALBOX_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(proc, 'exit');
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { proc, output: () => out, stop };
+}
+
+/** Poll until `check` returns a value other than undefined/false, or fail after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 15_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
