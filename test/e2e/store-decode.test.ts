@@ -114,17 +114,27 @@ test('garbage put into etcd by hand reaches readers as issues, and the next writ
   t.after(() => watcher.stop());
   await watcher.start();
 
-  // `etcdctl put` of garbage plus a version bump by hand: a committed, broken state.
+  const waitStates = async (n: number) => {
+    const deadline = Date.now() + 10_000;
+    while (states.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(states.length, n);
+  };
+  // `etcdctl put` of garbage: a state of its own (same version) that does not decode.
   const garbageKey = k.object('routes', 'a');
-  const current = JSON.parse((await client.get(k.version).string())!) as Record<string, unknown>;
   await client.put(garbageKey).value('{not json');
-  await client.put(k.version).value(JSON.stringify({ ...current, version: 2 }));
-  const deadline = Date.now() + 10_000;
-  while (states.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(states.length, 2);
+  await waitStates(2);
+  assert.equal(states[1]!.version?.version, 1);
+  assert.equal(states[1]!.versionExact, false);
   const decoded = decodeEntries(k, states[1]!.entries);
   assert.ok(!decoded.ok);
   assert.equal(decoded.issues[0]!.file, garbageKey);
+
+  // And a version bump by hand: a broken state under a version of its own.
+  const current = JSON.parse((await client.get(k.version).string())!) as Record<string, unknown>;
+  await client.put(k.version).value(JSON.stringify({ ...current, version: 2 }));
+  await waitStates(3);
+  assert.equal(states[2]!.version?.version, 2);
+  assert.ok(!decodeEntries(k, states[2]!.entries).ok);
 
   const read = await writer.readCommitted();
   assert.equal(read.version?.version, 2);
