@@ -1,25 +1,45 @@
-// Bearer-token check. Tokens are compared as sha256 digests in constant time, so neither a
+// Who is calling and what they may do. Roles are ordered: viewer (read) < editor (write config)
+// < admin (tokens). Bearer tokens are compared as sha256 digests in constant time, so neither a
 // token's length nor its prefix leaks through timing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './http.js';
 
+export const ROLES = ['viewer', 'editor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Principal {
+  /** Recorded as the author of every version this caller writes. */
   name: string;
+  role: Role;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/** The caller of `req` if it holds at least `need`; throws 401 (no valid token) or 403 (role too low). */
+export type Authenticate = (req: IncomingMessage, need: Role) => Principal;
 
-/** null token → authentication disabled (`--insecure`), every caller is "anonymous". */
-export function bearerAuth(token: string | null): (req: IncomingMessage) => Principal {
-  if (token === null) return () => ({ name: 'anonymous' });
-  const expected = digest(token);
-  return (req) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
-      throw new HttpError(401, match ? 'invalid token' : 'missing bearer token', [], { 'www-authenticate': 'Bearer' });
-    }
-    return { name: 'admin' };
+export const tokenDigest = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+/** The bearer token of a request, or null when there is none. */
+export function bearerToken(req: IncomingMessage): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return match ? match[1]! : null;
+}
+
+export function requireRole(principal: Principal, need: Role): Principal {
+  if (ROLES.indexOf(principal.role) < ROLES.indexOf(need)) {
+    throw new HttpError(403, `token "${principal.name}" has role ${principal.role}; this needs ${need}`);
+  }
+  return principal;
+}
+
+/** One admin token (`--admin-token-file`); null → authentication disabled (`--insecure`). */
+export function singleTokenAuth(token: string | null): Authenticate {
+  if (token === null) return () => ({ name: 'anonymous', role: 'admin' });
+  const expected = tokenDigest(token);
+  return (req, need) => {
+    const presented = bearerToken(req);
+    if (presented === null) throw new HttpError(401, 'missing bearer token', [], { 'www-authenticate': 'Bearer' });
+    if (!timingSafeEqual(tokenDigest(presented), expected)) throw new HttpError(401, 'invalid token', [], { 'www-authenticate': 'Bearer' });
+    return requireRole({ name: 'admin', role: 'admin' }, need);
   };
 }

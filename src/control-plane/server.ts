@@ -6,7 +6,7 @@ import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { listen, type HostPort } from '../net.js';
 import { createApi } from './api.js';
-import { bearerAuth } from './auth.js';
+import { singleTokenAuth } from './auth.js';
 import { sendJson } from './http.js';
 
 export interface ControlPlaneOptions {
@@ -26,7 +26,7 @@ export interface RunningControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const client = createEtcdClient(opts.etcd);
   const keys = new Keys(opts.prefix);
-  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys), authenticate: bearerAuth(opts.token) });
+  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger: opts.logger }), authenticate: singleTokenAuth(opts.token), logger: opts.logger });
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       sendJson(res, 200, { ok: true });

@@ -1,0 +1,30 @@
+// The fleet: every proxy's own status, and whether it serves what etcd holds.
+import { configHash } from '../../config/canonical.js';
+import { formatIssue } from '../../config/validate.js';
+import { ProxyRegistry } from '../../store/proxy-registry.js';
+import type { ApiContext, Route } from '../context.js';
+import { sendJson } from '../http.js';
+
+export function proxyRoutes(ctx: ApiContext): Route[] {
+  return [
+    ['GET', '/proxies', async (req, res) => {
+      ctx.authenticate(req, 'viewer');
+      const [proxies, live] = await Promise.all([ProxyRegistry.list(ctx.client, ctx.keys), ctx.writer.readCommitted()]);
+      const liveVersion = live.version?.version ?? 0;
+      // By hash too: a proxy that refused a key written straight into etcd serves the same
+      // version number but not what etcd holds. And none is in sync with a config in etcd that
+      // does not validate.
+      const liveHash = configHash(live.config);
+      const valid = live.issues.length === 0;
+      sendJson(res, 200, {
+        liveVersion,
+        liveHash,
+        liveErrors: live.issues.map(formatIssue),
+        proxies: proxies.map(({ id, status }) => {
+          const s = (typeof status === 'object' && status !== null ? status : {}) as { version?: unknown; hash?: unknown };
+          return { ...s, id, inSync: valid && s.version === liveVersion && s.hash === liveHash };
+        }),
+      });
+    }],
+  ];
+}
