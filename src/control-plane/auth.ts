@@ -14,8 +14,8 @@ export interface Principal {
   role: Role;
 }
 
-/** The caller of `req` if it holds at least `need`; throws 401 (no valid token) or 403 (role too low). */
-export type Authenticate = (req: IncomingMessage, need: Role) => Principal;
+/** The caller of `req` if it holds at least `need`; rejects with 401 (no valid token) or 403 (role too low). */
+export type Authenticate = (req: IncomingMessage, need: Role) => Promise<Principal>;
 
 export const tokenDigest = (token: string): Buffer => createHash('sha256').update(token).digest();
 
@@ -34,9 +34,9 @@ export function requireRole(principal: Principal, need: Role): Principal {
 
 /** One admin token (`--admin-token-file`); null → authentication disabled (`--insecure`). */
 export function singleTokenAuth(token: string | null): Authenticate {
-  if (token === null) return () => ({ name: 'anonymous', role: 'admin' });
+  if (token === null) return async () => ({ name: 'anonymous', role: 'admin' });
   const expected = tokenDigest(token);
-  return (req, need) => {
+  return async (req, need) => {
     const presented = bearerToken(req);
     if (presented === null) throw new HttpError(401, 'missing bearer token', [], { 'www-authenticate': 'Bearer' });
     if (!timingSafeEqual(tokenDigest(presented), expected)) throw new HttpError(401, 'invalid token', [], { 'www-authenticate': 'Bearer' });

@@ -9,17 +9,17 @@ export function configRoutes(ctx: ApiContext): Route[] {
   const { writer, authenticate } = ctx;
   return [
     ['GET', '/config', async (req, res) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       const { config, version } = await writer.readCommitted();
       sendJson(res, 200, config, version ? { etag: `"${version.version}"` } : {});
     }],
     ['PUT', '/config', async (req, res) => {
-      const principal = authenticate(req, 'editor');
+      const principal = await authenticate(req, 'editor');
       const config = requireValid(validateSources([{ file: 'request body', text: await readText(req) }]));
       await writeVersion(ctx, req, res, principal, config, { expectVersion: ifMatchVersion(req), message: 'apply config' });
     }],
     ['POST', '/config/validate', async (req, res) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       const result = validateSources([{ file: 'request body', text: await readText(req) }]);
       if (!result.ok) {
         sendJson(res, 200, { valid: false, errors: issueDetails(result.issues) });

@@ -17,7 +17,7 @@ export function objectRoutes(ctx: ApiContext): Route[] {
   const { writer, authenticate } = ctx;
 
   async function editObject(req: IncomingMessage, res: ServerResponse, kind: Kind, id: string, next: ConfigObject | null) {
-    const principal = authenticate(req, 'editor');
+    const principal = await authenticate(req, 'editor');
     const { config, version } = await writer.readCommitted();
     const expectVersion = ifMatchVersion(req) ?? version?.version ?? 0;
     const objects = config[kind].filter((o) => o.id !== id) as ConfigObject[];
@@ -29,13 +29,13 @@ export function objectRoutes(ctx: ApiContext): Route[] {
 
   return [
     ['GET', '/:kind', async (req, res, params) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       const kind = kindParam(params);
       const { config, version } = await writer.readCommitted();
       sendJson(res, 200, { [kind]: config[kind] }, version ? { etag: `"${version.version}"` } : {});
     }],
     ['GET', '/:kind/:id', async (req, res, params) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       const kind = kindParam(params);
       const { config } = await writer.readCommitted();
       const found = (config[kind] as ConfigObject[]).find((o) => o.id === params.id);
@@ -43,7 +43,7 @@ export function objectRoutes(ctx: ApiContext): Route[] {
       sendJson(res, 200, found);
     }],
     ['PUT', '/:kind/:id', async (req, res, params) => {
-      authenticate(req, 'editor');
+      await authenticate(req, 'editor');
       const kind = kindParam(params);
       const parsed = objectSchemas[kind].safeParse(await readJson(req));
       if (!parsed.success) {

@@ -8,7 +8,7 @@ import { sendJson } from '../http.js';
 export function proxyRoutes(ctx: ApiContext): Route[] {
   return [
     ['GET', '/proxies', async (req, res) => {
-      ctx.authenticate(req, 'viewer');
+      await ctx.authenticate(req, 'viewer');
       const [proxies, live] = await Promise.all([ProxyRegistry.list(ctx.client, ctx.keys), ctx.writer.readCommitted()]);
       const liveVersion = live.version?.version ?? 0;
       // By hash too: a proxy that refused a key written straight into etcd serves the same

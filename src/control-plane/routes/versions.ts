@@ -8,17 +8,17 @@ export function versionRoutes(ctx: ApiContext): Route[] {
   const { writer, authenticate } = ctx;
   return [
     ['GET', '/versions', async (req, res) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       sendJson(res, 200, { versions: await writer.listVersions() });
     }],
     ['GET', '/versions/:n', async (req, res, params) => {
-      authenticate(req, 'viewer');
+      await authenticate(req, 'viewer');
       const found = await writer.getVersion(Number(params.n));
       if (!found) throw new HttpError(404, `version ${params.n} not found`);
       sendJson(res, 200, found);
     }],
     ['POST', '/rollback', async (req, res) => {
-      const principal = authenticate(req, 'editor');
+      const principal = await authenticate(req, 'editor');
       const body = (await readJson(req)) as { version?: unknown };
       if (!Number.isInteger(body.version)) throw new HttpError(400, 'body must be {"version": N}', [{ path: 'version', message: 'must be an integer' }]);
       const found = await writer.getVersion(body.version as number);
