@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { startProxy } from '../proxy/main.js';
+import { CACHE_GRACE_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
 import { CliError, createLogger, env, splitEndpoints } from './common.js';
 import { onShutdown } from './shutdown.js';
@@ -15,10 +15,9 @@ export function register(program: Command): void {
     .option('--tls-listen <host:port>', 'HTTPS listener (certificates chosen by SNI)')
     .requiredOption('--admin-listen <host:port>', 'admin port: /healthz /readyz /status /metrics')
     .option('--id <id>', 'proxy id in status and etcd', `${hostname()}-${process.pid}`)
-    .option('--cache-dir <dir>', 'not implemented yet: refused')
+    .option('--cache-dir <dir>', `keep the last good config here; serve it at start when etcd does not answer within ${CACHE_GRACE_MS / 1000} s`)
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
     .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; workers: string }) => {
-      if (opts.cacheDir) throw new CliError('--cache-dir is not implemented yet', 2);
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const logger = createLogger('proxy');
       const proxy = await startProxy({
@@ -28,6 +27,7 @@ export function register(program: Command): void {
         listen: parseHostPort(opts.listen, '--listen'),
         tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,
         adminListen: parseHostPort(opts.adminListen, '--admin-listen'),
+        cacheDir: opts.cacheDir,
         logger,
       });
       onShutdown(() => proxy.close());

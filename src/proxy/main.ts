@@ -10,6 +10,7 @@ import { Keys } from '../store/keys.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
+import { ConfigCache } from './config-cache.js';
 import { createProxyHandler } from './handler.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
@@ -22,8 +23,13 @@ export interface ProxyOptions {
   listen: HostPort;
   tlsListen?: HostPort;
   adminListen: HostPort;
+  /** Keep the last good config here and start from it when etcd does not answer at start. */
+  cacheDir?: string;
   logger: Logger;
 }
+
+/** How long a starting proxy with a cache waits for etcd before it serves the cached config. */
+export const CACHE_GRACE_MS = 2_000;
 
 export interface ConfigError {
   revision: number;
@@ -43,6 +49,8 @@ export interface ProxyStatus {
   lastError: ConfigError | null;
   /** Full re-reads after the watch could not resume (e.g. its revision was compacted). */
   resyncs: number;
+  /** Where the served config came from: etcd, or the on-disk cache while etcd has not answered. */
+  configSource: 'etcd' | 'cache' | null;
   startedAt: string;
   appliedAt: string | null;
   listen: { http?: string; https?: string; admin: string };
@@ -63,6 +71,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const registry = new ProxyRegistry(client, keys, opts.id);
   const watcher = new ConfigWatcher(client, keys, logger);
   const decodeCache = new DecodeCache();
+  const diskCache = opts.cacheDir ? new ConfigCache(opts.cacheDir, keys.root, logger) : null;
+  let configSource: ProxyStatus['configSource'] = null;
   let listeners: Listeners | null = null;
   let lastError: ConfigError | null = null;
   let appliedAt: string | null = null;
@@ -82,6 +92,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       ready: ready(),
       lastError,
       resyncs,
+      configSource,
       startedAt,
       appliedAt,
       listen: urls,
@@ -92,7 +103,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const admin = await startAdminServer(opts.adminListen, { status, ready, metrics });
   urls.admin = admin.url;
 
-  function apply(state: CommittedState): void {
+  /** Decode, validate, compile and swap; false (and lastError set) when the state is refused. */
+  function apply(state: CommittedState): boolean {
     const version = state.version?.version ?? null;
     const refuse = (errors: string[]) => {
       lastError = { revision: state.revision, version, at: new Date().toISOString(), errors };
@@ -102,7 +114,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const decoded = decodeCache.decode(keys, state.entries);
     if (!decoded.ok) {
       refuse(decoded.issues.map(formatIssue));
-      return;
+      return false;
     }
     let next;
     try {
@@ -113,24 +125,48 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       next = compileRuntime(decoded.config, meta, holder.current);
     } catch (err) {
       refuse([`compile: ${(err as Error).message}`]);
-      return;
+      return false;
     }
     holder.swap(next);
     lastError = null;
     appliedAt = new Date().toISOString();
     metrics.configApplied(true, next.meta.version);
     logger.info({ version, revision: state.revision, routes: next.routeCount, resync: state.resync }, 'config applied');
+    return true;
   }
 
   watcher.on('state', (state: CommittedState) => {
     if (state.resync) resyncs++;
-    apply(state);
+    if (apply(state)) {
+      configSource = 'etcd';
+      diskCache?.save(state);
+    }
     registry.report(status());
   });
   watcher.on('connected', () => registry.report(status()));
   watcher.on('disconnected', () => logger.warn('etcd disconnected; serving from memory'));
 
-  await watcher.start();
+  /** The first state from etcd; with a cache, the cached config if etcd has not answered in time. */
+  async function firstConfig(): Promise<void> {
+    const fromEtcd = watcher.start();
+    if (!diskCache) return fromEtcd;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      fromEtcd.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), CACHE_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!late || holder.current !== null) return;
+    const cached = await diskCache.load();
+    if (cached && holder.current === null && apply(cached)) {
+      configSource = 'cache';
+      logger.warn({ version: cached.version?.version ?? null, revision: cached.revision }, 'etcd has not answered; serving the cached config until it does');
+      return;
+    }
+    return fromEtcd;
+  }
+
+  await firstConfig();
   listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, {
     http: opts.listen,
     https: opts.tlsListen,
@@ -144,6 +180,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     urls,
     async close() {
       await watcher.stop();
+      await diskCache?.flushed();
       await listeners?.close();
       await holder.close();
       await registry.stop();

@@ -60,11 +60,14 @@ export interface ProxyProcess extends Spawned {
   status(): Promise<Record<string, unknown> & { version: number | null; lastError: { errors: string[] } | null; etcd: string }>;
 }
 
-export async function startProxyProcess(etcd: string, opts: { prefix?: string; id?: string; waitReady?: boolean } = {}): Promise<ProxyProcess> {
+export async function startProxyProcess(
+  etcd: string,
+  opts: { prefix?: string; id?: string; waitReady?: boolean; args?: string[] } = {},
+): Promise<ProxyProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const p = spawnSignalbox([
     'proxy', '--etcd', etcd, '--prefix', opts.prefix ?? '/signalbox', '--listen', `127.0.0.1:${port}`,
-    '--admin-listen', `127.0.0.1:${adminPort}`, '--id', opts.id ?? `proxy-${port}`,
+    '--admin-listen', `127.0.0.1:${adminPort}`, '--id', opts.id ?? `proxy-${port}`, ...(opts.args ?? []),
   ]);
   const admin = `http://127.0.0.1:${adminPort}`;
   const status = async () => (await getJson<Awaited<ReturnType<ProxyProcess['status']>>>(`${admin}/status`)).body;
