@@ -79,6 +79,13 @@ export class ApiClient {
   }
 }
 
+/** --etcd and --prefix, for the commands that talk to etcd themselves. */
+export function etcdOptions(cmd: Command): Command {
+  return cmd
+    .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
+    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix());
+}
+
 export function apiOptions(cmd: Command): Command {
   return cmd
     .option('--server <url>', 'control plane URL (env SIGNALBOX_SERVER)', env.server())

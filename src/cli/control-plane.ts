@@ -2,15 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { startControlPlane } from '../control-plane/server.js';
 import { parseHostPort } from '../net.js';
-import { CliError, createLogger, env, splitEndpoints } from './common.js';
+import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
-  program
-    .command('control-plane')
-    .description('the REST API that validates changes and writes versions to etcd')
-    .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
-    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix())
+  etcdOptions(program.command('control-plane').description('the REST API that validates changes and writes versions to etcd'))
     .requiredOption('--listen <host:port>', 'where the API listens')
     .option('--admin-token-file <file>', 'file holding the bearer token')
     .option('--insecure', 'run without a token (anyone who reaches the port can change the config)')

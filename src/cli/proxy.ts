@@ -2,15 +2,11 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { CACHE_GRACE_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
-import { CliError, createLogger, env, splitEndpoints } from './common.js';
+import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
-  program
-    .command('proxy')
-    .description('a proxy: reads config from etcd, serves traffic, hot-swaps on every change')
-    .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
-    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix())
+  etcdOptions(program.command('proxy').description('a proxy: reads config from etcd, serves traffic, hot-swaps on every change'))
     .requiredOption('--listen <host:port>', 'HTTP listener')
     .option('--tls-listen <host:port>', 'HTTPS listener (certificates chosen by SNI)')
     .requiredOption('--admin-listen <host:port>', 'admin port: /healthz /readyz /status /metrics')

@@ -2,7 +2,7 @@
 // restarted, a watch cut while versions are written, and compaction past the watch (resync).
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { Config } from '../../src/config/schema.js';
 import { normalize } from '../../src/config/validate.js';
@@ -125,6 +125,25 @@ const writerClient = createEtcdClient(etcd.endpoint);
 const writer = new ConfigWriter(writerClient, keys);
 after(() => writerClient.close());
 
+/**
+ * A watcher on its own client (through a Relay when given, so the test can cut the connection),
+ * collecting every state; stopped with its client and relay when the test ends.
+ */
+async function watched(t: TestContext, opts: { relay?: boolean; client?: Parameters<typeof createEtcdClient>[1] } = {}) {
+  const relay = opts.relay ? new Relay(etcd.clientPort) : null;
+  await relay?.listen();
+  const client = createEtcdClient(relay ? `http://127.0.0.1:${relay.port}` : etcd.endpoint, opts.client);
+  const watcher = new ConfigWatcher(client, keys, logger);
+  t.after(async () => {
+    await watcher.stop();
+    client.close();
+    await relay?.close();
+  });
+  const states: CommittedState[] = [];
+  watcher.on('state', (s) => states.push(s));
+  return { relay: relay!, client, watcher, states };
+}
+
 function routesOf(state: CommittedState): Config['routes'] {
   const r = decodeEntries(keys, state.entries);
   assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
@@ -133,14 +152,7 @@ function routesOf(state: CommittedState): Config['routes'] {
 
 test('initial state, then exactly one state per written version', async (t) => {
   await writer.write(makeConfig(2), meta);
-  const client = createEtcdClient(etcd.endpoint);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { watcher, states } = await watched(t);
   assert.equal(watcher.pending, true);
   await watcher.start();
   assert.equal(watcher.pending, false);
@@ -164,14 +176,7 @@ test('initial state, then exactly one state per written version', async (t) => {
 
 test('a key written straight into etcd is a state of its own; under the unfinished marker it waits for the version', async (t) => {
   await writer.write(makeConfig(1, 'seed-by-hand'), meta);
-  const client = createEtcdClient(etcd.endpoint);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { client, watcher, states } = await watched(t);
   await startConnected(watcher);
   const v0 = states[0]!.version!.version;
 
@@ -199,14 +204,7 @@ test('a key written straight into etcd is a state of its own; under the unfinish
 
 test('etcd killed and restarted: disconnected, connected, and later writes are delivered', async (t) => {
   await writer.write(makeConfig(1, 'seed-restart'), meta);
-  const client = createEtcdClient(etcd.endpoint);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { watcher, states } = await watched(t);
   await startConnected(watcher);
   const v0 = states[0]!.version!.version;
 
@@ -232,12 +230,7 @@ test('etcd killed and restarted: disconnected, connected, and later writes are d
 test('etcd unreachable at start: start() waits (state pending) and retries until etcd is back', async (t) => {
   await writer.write(makeConfig(1, 'seed-unreachable'), meta);
   await etcd.kill();
-  const client = createEtcdClient(etcd.endpoint);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-  });
+  const { watcher } = await watched(t);
   let started = false;
   const start = watcher.start().then(() => (started = true));
   await new Promise((r) => setTimeout(r, 500));
@@ -254,17 +247,7 @@ test('etcd unreachable at start: start() waits (state pending) and retries until
 
 test('watch cut while versions are written: resumes after the last revision and delivers them', async (t) => {
   await writer.write(makeConfig(1, 'seed-cut'), meta);
-  const relay = new Relay(etcd.clientPort);
-  await relay.listen();
-  const client = createEtcdClient(`http://127.0.0.1:${relay.port}`);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-    await relay.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { relay, watcher, states } = await watched(t, { relay: true });
   await startConnected(watcher);
   const v0 = states[0]!.version!.version;
   const last = watcher.lastRevision;
@@ -288,17 +271,7 @@ test('watch cut while versions are written: resumes after the last revision and 
 
 test('compaction past the watch while it is cut: a resync state with the latest config', async (t) => {
   await writer.write(makeConfig(1, 'seed-compact'), meta);
-  const relay = new Relay(etcd.clientPort);
-  await relay.listen();
-  const client = createEtcdClient(`http://127.0.0.1:${relay.port}`);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-    await relay.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { relay, watcher, states } = await watched(t, { relay: true });
   await startConnected(watcher);
   const v0 = states[0]!.version!.version;
 
@@ -331,12 +304,7 @@ test('a committed state is read even after its revision was compacted (history f
   await writerClient.put(keys.object('routes', 'zz-uncommitted')).value('{"id":"zz-uncommitted"}');
   const head = Number((await writerClient.get(keys.version).exec()).header.revision);
   await writerClient.kv.compact({ revision: head, physical: true });
-  const client = createEtcdClient(etcd.endpoint);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-  });
+  const { watcher } = await watched(t);
   await watcher.start();
   const state = watcher.state!;
   assert.ok(!state.entries.has(keys.object('routes', 'zz-uncommitted')));
@@ -352,17 +320,7 @@ test('a committed state is read even after its revision was compacted (history f
 
 test('a dead connection that TCP does not report is noticed by keepalive; the watch resumes', async (t) => {
   await writer.write(makeConfig(1, 'seed-frozen'), meta);
-  const relay = new Relay(etcd.clientPort);
-  await relay.listen();
-  const client = createEtcdClient(`http://127.0.0.1:${relay.port}`, { keepaliveTimeMs: 5_000, keepaliveTimeoutMs: 1_000 });
-  const watcher = new ConfigWatcher(client, keys, logger);
-  t.after(async () => {
-    await watcher.stop();
-    client.close();
-    await relay.close();
-  });
-  const states: CommittedState[] = [];
-  watcher.on('state', (s) => states.push(s));
+  const { relay, watcher, states } = await watched(t, { relay: true, client: { keepaliveTimeMs: 5_000, keepaliveTimeoutMs: 1_000 } });
   await startConnected(watcher);
   const v0 = states[0]!.version!.version;
 
