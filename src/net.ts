@@ -1,5 +1,5 @@
 // HOST:PORT parsing and listening, shared by every process we start.
-import type { Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 export interface HostPort {
   host: string;
@@ -22,5 +22,14 @@ export function listen(server: Server, at: HostPort, scheme = 'http'): Promise<s
       const { address, port } = server.address() as { address: string; port: number };
       resolve(`${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`);
     });
+  });
+}
+
+/** Whether something already listens on 127.0.0.1:port (a bind attempt says so). */
+export function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
   });
 }

@@ -22,7 +22,9 @@ export function splitEndpoints(value: string): string[] {
 }
 
 export function createLogger(name: string, destination?: string): Logger {
-  return pino({ name, level: process.env.SIGNALBOX_LOG_LEVEL ?? 'info' }, destination ? pino.destination({ dest: destination, mkdir: true, sync: false }) : undefined);
+  // A file is written synchronously: an asynchronous one that is still opening when the process
+  // exits (a start-up error) makes pino's exit flush throw over the real message.
+  return pino({ name, level: process.env.SIGNALBOX_LOG_LEVEL ?? 'info' }, destination ? pino.destination({ dest: destination, mkdir: true, sync: true }) : undefined);
 }
 
 /** --token, then SIGNALBOX_TOKEN, then the token `signalbox dev` left in ./.signalbox. */

@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDev } from '../dev/dev.js';
 import { CliError, createLogger, env } from './common.js';
-import { EtcdNotFoundError } from '../dev/managed-etcd.js';
 import { onShutdown } from './shutdown.js';
 
 const port = (v: string) => {
@@ -27,8 +26,9 @@ export function register(program: Command): void {
         const dev = await runDev({ ...opts, prefix: env.prefix(), logFile, logger: createLogger('dev', logFile) });
         onShutdown(() => dev.close());
       } catch (err) {
-        if (err instanceof EtcdNotFoundError) throw new CliError(err.message);
-        throw err;
+        // Everything up to here is a start-up problem the user fixes (a port, etcd missing, a
+        // broken data dir): one line, not a stack.
+        throw new CliError(`dev: ${(err as Error).message}`);
       }
     });
 }

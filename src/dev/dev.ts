@@ -13,7 +13,8 @@ import { createEtcdClient } from '../store/client.js';
 import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { startEchoUpstream } from './echo-upstream.js';
-import { ManagedEtcd } from './managed-etcd.js';
+import { portTaken } from '../net.js';
+import { ManagedEtcd, freePort } from './managed-etcd.js';
 
 export interface DevOptions {
   dir: string;
@@ -37,15 +38,26 @@ async function devToken(dir: string): Promise<{ token: string; file: string }> {
   return { token, file };
 }
 
+/** Ports the user chose must be free; etcd's default ones are often held by a system etcd. */
+async function checkPorts(opts: DevOptions): Promise<{ etcdPort: number; peerPort: number; note: string }> {
+  for (const [flag, port] of [['--proxy-port', opts.proxyPort], ['--api-port', opts.apiPort], ['--admin-port', opts.adminPort], ['--echo-port', opts.echoPort]] as const) {
+    if (await portTaken(port)) throw new Error(`port ${port} is in use (another program, or a signalbox dev still running); choose another with ${flag}`);
+  }
+  if (!(await portTaken(opts.etcdPort)) && !(await portTaken(opts.etcdPort + 1))) return { etcdPort: opts.etcdPort, peerPort: opts.etcdPort + 1, note: '' };
+  const [etcdPort, peerPort] = [await freePort(), await freePort()];
+  return { etcdPort, peerPort, note: `   (${opts.etcdPort} was in use, e.g. by a system etcd)` };
+}
+
 export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void> }> {
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true });
+  const ports = await checkPorts(opts);
   const stack: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const step of stack.reverse()) await step().catch(() => undefined);
   };
   try {
-    const etcd = new ManagedEtcd({ dataDir: join(dir, 'etcd'), clientPort: opts.etcdPort, peerPort: opts.etcdPort + 1 });
+    const etcd = new ManagedEtcd({ dataDir: join(dir, 'etcd'), clientPort: ports.etcdPort, peerPort: ports.peerPort });
     await etcd.start();
     stack.push(() => etcd.stop());
 
@@ -81,7 +93,7 @@ export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void>
       `  proxy admin    ${proxy.urls.admin}/status`,
       `  control plane  ${cp.url}/api/v1`,
       `  admin token    ${token}   (also in ${tokenFile}; the CLI reads it from there)`,
-      `  etcd           ${etcd.endpoint}   (data in ${join(dir, 'etcd')})`,
+      `  etcd           ${etcd.endpoint}   (data in ${join(dir, 'etcd')})${ports.note}`,
       `  echo upstream  ${echo.url}`,
       `  config         ${demo}`,
       `  logs           ${opts.logFile}`,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { freePort } from '../../src/dev/managed-etcd.js';
 import { runCli, spawnSignalbox, waitFor } from '../helpers/processes.js';
 
@@ -36,4 +37,17 @@ it('signalbox dev starts etcd, control plane, proxy and echo upstream with the d
   await once(dev.proc, 'exit');
   await assert.rejects(fetch(`http://127.0.0.1:${ports.etcd}/health`), 'etcd was stopped with dev');
   await assert.rejects(fetch(`http://127.0.0.1:${ports.proxy}/hello`), 'the proxy was stopped with dev');
+});
+
+it('signalbox dev with a port already in use says which flag to change, in one line, and starts nothing', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'signalbox-dev-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const holder = createServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  after(() => holder.close());
+  const taken = (holder.address() as AddressInfo).port;
+  const r = await runCli(['dev', '--dir', dir, '--proxy-port', String(taken), '--etcd-port', String(await freePort())]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `signalbox: dev: port ${taken} is in use (another program, or a signalbox dev still running); choose another with --proxy-port\n`);
+  await assert.rejects(readFile(join(dir, 'etcd', 'etcd.log')), 'etcd was not started');
 });
