@@ -30,6 +30,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
 export function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, err.details.length ? { error: err.message, details: err.details } : { error: err.message }, err.headers);
 }

@@ -1,4 +1,4 @@
-// The control plane process: the REST API over one etcd client.
+// The control plane process: the REST API over one etcd client, and the dashboard at every other path.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createEtcdClient } from '../store/client.js';
@@ -7,6 +7,7 @@ import { Keys } from '../store/keys.js';
 import { listen, type HostPort } from '../net.js';
 import { createApi } from './api.js';
 import { singleTokenAuth } from './auth.js';
+import { dashboardHandler } from './dashboard.js';
 import { sendJson } from './http.js';
 
 export interface ControlPlaneOptions {
@@ -27,6 +28,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const client = createEtcdClient(opts.etcd);
   const keys = new Keys(opts.prefix);
   const api = createApi({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger: opts.logger }), authenticate: singleTokenAuth(opts.token), logger: opts.logger });
+  const dashboard = dashboardHandler();
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       sendJson(res, 200, { ok: true });
@@ -37,7 +39,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       opts.logger.info({ method: req.method, url: req.url, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'api request');
     });
-    api(req, res);
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path === '/api' || path.startsWith('/api/')) api(req, res);
+    else dashboard(req, res);
   });
   const address = await listen(server, opts.listen);
   opts.logger.info({ url: address, etcd: opts.etcd, prefix: keys.root }, 'control plane listening');

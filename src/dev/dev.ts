@@ -92,6 +92,7 @@ export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void>
       `  proxy          ${proxy.urls.http}`,
       `  proxy admin    ${proxy.urls.admin}/status`,
       `  control plane  ${cp.url}/api/v1`,
+      `  dashboard      ${cp.url}/   (log in with the admin token)`,
       `  admin token    ${token}   (also in ${tokenFile}; the CLI reads it from there)`,
       `  etcd           ${etcd.endpoint}   (data in ${join(dir, 'etcd')})${ports.note}`,
       `  echo upstream  ${echo.url}`,

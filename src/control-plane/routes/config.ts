@@ -1,8 +1,9 @@
 // The whole config: read it, replace it, or check what replacing it would change.
 import { diffConfigs } from '../../config/diff.js';
 import { validateSources } from '../../config/load.js';
+import { configToYaml } from '../../config/yaml.js';
 import type { ApiContext, Route } from '../context.js';
-import { issueDetails, readText, sendJson } from '../http.js';
+import { issueDetails, readText, sendJson, sendText } from '../http.js';
 import { ifMatchVersion, requireValid, summarize, writeVersion } from '../writes.js';
 
 export function configRoutes(ctx: ApiContext): Route[] {
@@ -11,7 +12,10 @@ export function configRoutes(ctx: ApiContext): Route[] {
     ['GET', '/config', async (req, res) => {
       await authenticate(req, 'viewer');
       const { config, version } = await writer.readCommitted();
-      sendJson(res, 200, config, version ? { etag: `"${version.version}"` } : {});
+      const etag: Record<string, string> = version ? { etag: `"${version.version}"` } : {};
+      // The dashboard's editor: a browser has no YAML library of its own.
+      if (/\byaml\b/.test(req.headers.accept ?? '')) sendText(res, 200, configToYaml(config), 'application/yaml; charset=utf-8', etag);
+      else sendJson(res, 200, config, etag);
     }],
     ['PUT', '/config', async (req, res) => {
       const principal = await authenticate(req, 'editor');
@@ -26,10 +30,13 @@ export function configRoutes(ctx: ApiContext): Route[] {
         return;
       }
       const live = await writer.readCommitted();
+      const changes = diffConfigs(live.config, result.config);
+      const detail = new URL(req.url ?? '/', 'http://control-plane').searchParams.get('detail') === '1';
       sendJson(res, 200, {
         valid: true,
         liveVersion: live.version?.version ?? 0,
-        changes: summarize(diffConfigs(live.config, result.config)),
+        // ?detail=1: each object before and after, for the dashboard's diff preview.
+        changes: detail ? changes : summarize(changes),
       });
     }],
   ];

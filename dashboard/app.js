@@ -1,0 +1,575 @@
+// The Signalbox dashboard: a plain browser ES module over the control plane's /api/v1. No
+// framework and no build step. The token lives in sessionStorage, so it goes with the tab.
+// Everything from the API reaches the page as text nodes (h() below), never as HTML.
+
+const API = '/api/v1';
+const TOKEN_KEY = 'signalbox.token';
+const KINDS = ['upstreams', 'routes', 'policies', 'certificates'];
+const OP_LABEL = { add: 'added', change: 'changed', remove: 'removed' };
+const VALIDATE_DELAY_MS = 300;
+const FLEET_REFRESH_MS = 5000;
+
+const $ = (selector) => document.querySelector(selector);
+
+/** An element with attributes (on* are listeners) and children (strings become text nodes). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'value') el.value = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+// ---- talking to the API ----------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && typeof body === 'object' && body.error ? body.error : `HTTP ${status}`);
+    this.status = status;
+    this.details = (body && body.details) || [];
+  }
+}
+
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+async function api(method, path, { body, headers = {} } = {}) {
+  let res;
+  try {
+    res = await fetch(API + path, { method, body, headers: { authorization: `Bearer ${token()}`, ...headers } });
+  } catch {
+    throw new ApiError(0, { error: 'the control plane did not answer; is it still running?' });
+  }
+  const data = (res.headers.get('content-type') || '').includes('json') ? await res.json() : await res.text();
+  if (res.status === 401) {
+    logout(`The control plane refused this token (${data.error || 'HTTP 401'}). Log in with a valid token.`);
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return { data, etag: res.headers.get('etag') };
+}
+
+/** One sentence a user can act on. */
+function explain(err) {
+  if (!(err instanceof ApiError)) return String((err && err.message) || err);
+  if (err.status === 403) return `Not allowed for this token (403): ${err.message}. Ask an admin for a token with a higher role.`;
+  if (err.status === 409) return `Not applied: someone changed the config first (409: ${err.message}).`;
+  if (err.status === 0) return err.message;
+  return `${err.message} (HTTP ${err.status})`;
+}
+
+const versionOfEtag = (etag) => (etag ? Number(etag.replace(/\D/g, '')) : 0);
+const jsonHeaders = { 'content-type': 'application/json', 'x-signalbox-source': 'dashboard' };
+
+// ---- shell: login, navigation, notices ---------------------------------------------------------
+
+function showLogin(message = '') {
+  $('#app').hidden = true;
+  $('#logout').hidden = true;
+  $('#live').textContent = '';
+  $('#login').hidden = false;
+  $('#login-error').textContent = message;
+  $('#token').value = '';
+  $('#token').focus();
+}
+
+// An edit in progress outlives a refused token (log in again and apply); not a deliberate log-out.
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin(message);
+}
+
+function showApp() {
+  $('#login').hidden = true;
+  $('#app').hidden = false;
+  $('#logout').hidden = false;
+}
+
+function setLive(version) {
+  $('#live').textContent = version ? `live version ${version}` : 'no config yet';
+}
+
+function showNotice(notice) {
+  const box = $('#notice');
+  box.hidden = !notice;
+  box.className = `notice ${notice ? notice.kind : ''}`;
+  box.textContent = notice ? notice.text : '';
+}
+
+const VIEWS = {
+  routes: () => objectsView('routes'),
+  upstreams: () => objectsView('upstreams'),
+  policies: () => objectsView('policies'),
+  certificates: () => objectsView('certificates'),
+  editor: () => editorView(),
+  history: (arg) => historyView(Number(arg) || null),
+  fleet: () => fleetView(),
+};
+
+let renders = 0;
+let nextNotice = null;
+
+/** Navigate, showing `notice` above the next view. */
+function go(hash, notice = null) {
+  nextNotice = notice;
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+async function route() {
+  if (!token()) return showLogin();
+  showApp();
+  const notice = nextNotice;
+  nextNotice = null;
+  const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
+  const view = Object.hasOwn(VIEWS, name) ? name : 'routes';
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.getAttribute('href') === `#/${view}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  // A slow view that finishes after the user moved on must not replace the newer one.
+  const ticket = ++renders;
+  let el;
+  try {
+    el = await VIEWS[view](arg);
+  } catch (err) {
+    if (!token()) return;
+    el = h('p', { class: 'error', role: 'alert' }, explain(err));
+  }
+  if (ticket !== renders) return;
+  $('#view').replaceChildren(el);
+  showNotice(notice);
+  window.scrollTo(0, 0);
+}
+
+function confirmDialog(title, text, okLabel) {
+  const dialog = $('#confirm');
+  $('#confirm-title').textContent = title;
+  $('#confirm-text').textContent = text;
+  $('#confirm-ok').textContent = okLabel;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+// ---- object tables -----------------------------------------------------------------------------
+
+const muted = (text) => h('span', { class: 'muted' }, text);
+const codes = (values) => values.map((v) => h('code', {}, v));
+
+function usedBy(config, field, id) {
+  const ids = config.routes.filter((r) => (field === 'upstream' ? r.upstream === id : (r.policies || []).includes(id))).map((r) => r.id);
+  return ids.length ? codes(ids) : muted('no route');
+}
+
+const COLUMNS = {
+  routes: [
+    ['ID', (r) => h('code', {}, r.id)],
+    ['Hosts', (r) => (r.match.hosts ? codes(r.match.hosts) : muted('any'))],
+    ['Paths', (r) => codes(r.match.paths)],
+    ['Methods', (r) => (r.match.methods ? codes(r.match.methods) : muted('any'))],
+    ['Headers', (r) => (r.match.headers ? codes(Object.entries(r.match.headers).map(([k, v]) => `${k}: ${v}`)) : muted('—'))],
+    ['Upstream', (r) => h('code', {}, r.upstream)],
+    ['Policies', (r) => (r.policies && r.policies.length ? codes(r.policies) : muted('—'))],
+  ],
+  upstreams: [
+    ['ID', (u) => h('code', {}, u.id)],
+    ['Targets', (u) => u.targets.map((t) => h('div', {}, h('code', {}, t.url), t.weight ? ` weight ${t.weight}` : ''))],
+    ['Connect timeout', (u) => `${u.connectTimeoutMs ?? 5000} ms`],
+    ['Read timeout', (u) => `${u.readTimeoutMs ?? 60000} ms`],
+    ['Used by', (u, config) => usedBy(config, 'upstream', u.id)],
+  ],
+  policies: [
+    ['ID', (p) => h('code', {}, p.id)],
+    ['Type', (p) => p.type],
+    ['Settings', (p) => Object.entries(p).filter(([k]) => k !== 'id' && k !== 'type').map(([k, v]) => h('div', {}, `${k}: ${v}`))],
+    ['Used by', (p, config) => usedBy(config, 'policies', p.id)],
+  ],
+  certificates: [
+    ['ID', (c) => h('code', {}, c.id)],
+    ['Server names (SNI)', (c) => codes(c.snis)],
+  ],
+};
+
+async function objectsView(kind) {
+  const { data: config, etag } = await api('GET', '/config');
+  setLive(versionOfEtag(etag));
+  const rows = config[kind] || [];
+  const columns = COLUMNS[kind];
+  const search = h('input', { type: 'search', id: 'search', placeholder: `Search ${kind}`, 'aria-label': `Search ${kind}`, 'aria-controls': 'objects' });
+  const count = h('span', { class: 'muted', 'aria-live': 'polite' });
+  const trs = rows.map((row) => {
+    const tr = h('tr', {}, columns.map(([, cell]) => h('td', {}, cell(row, config))));
+    return { tr, text: tr.textContent.toLowerCase() };
+  });
+  const filter = () => {
+    const terms = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const { tr, text } of trs) {
+      tr.hidden = !terms.every((t) => text.includes(t));
+      if (!tr.hidden) shown++;
+    }
+    count.textContent = terms.length ? `${shown} of ${rows.length} ${kind}` : `${rows.length} ${kind}`;
+  };
+  search.addEventListener('input', filter);
+  filter();
+  return h('section', { 'aria-labelledby': 'view-title' },
+    h('h1', { id: 'view-title' }, kind[0].toUpperCase() + kind.slice(1)),
+    h('div', { class: 'toolbar' }, search, count),
+    rows.length
+      ? h('table', { id: 'objects' },
+        h('thead', {}, h('tr', {}, columns.map(([name]) => h('th', { scope: 'col' }, name)))),
+        h('tbody', {}, trs.map(({ tr }) => tr)))
+      : h('p', { class: 'muted' }, `No ${kind} in the live config.`));
+}
+
+// ---- diffs ---------------------------------------------------------------------------------------
+
+/** Leaf fields of an object by path (`match.paths`, `targets[0].url`); lists of plain values stay whole. */
+function flatten(value, path = '', out = new Map()) {
+  const isObject = (v) => v !== null && typeof v === 'object';
+  if (Array.isArray(value) && value.some(isObject)) value.forEach((v, i) => flatten(v, `${path}[${i}]`, out));
+  else if (isObject(value) && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, path ? `${path}.${k}` : k, out);
+  } else out.set(path, Array.isArray(value) ? `[${value.map((v) => JSON.stringify(v)).join(', ')}]` : JSON.stringify(value));
+  return out;
+}
+
+function fieldChanges(before, after) {
+  const a = before ? flatten(before) : new Map();
+  const b = after ? flatten(after) : new Map();
+  return [...new Set([...a.keys(), ...b.keys()])]
+    .filter((path) => path !== 'id' && a.get(path) !== b.get(path))
+    .map((path) => ({ path, before: a.get(path), after: b.get(path) }));
+}
+
+/** Per-object changes between two configs, as the control plane's own diff reports them. */
+function diffConfigs(before, after) {
+  const changes = [];
+  for (const kind of KINDS) {
+    const old = new Map((before[kind] || []).map((o) => [o.id, o]));
+    for (const obj of after[kind] || []) {
+      const prev = old.get(obj.id);
+      old.delete(obj.id);
+      if (!prev) changes.push({ kind, id: obj.id, op: 'add', after: obj });
+      else if (fieldChanges(prev, obj).length) changes.push({ kind, id: obj.id, op: 'change', before: prev, after: obj });
+    }
+    for (const [id, prev] of old) changes.push({ kind, id, op: 'remove', before: prev });
+  }
+  return changes;
+}
+
+const LONG_VALUE = 160;
+const shorten = (v) => (v.length > LONG_VALUE ? `${v.slice(0, LONG_VALUE)}… (${v.length} characters)` : v);
+
+function renderChanges(changes) {
+  if (!changes.length) return h('p', { class: 'muted' }, 'No changes.');
+  return h('ul', { class: 'changes' }, changes.map((c) => h('li', { class: `object ${c.op}` },
+    h('h3', {}, h('span', { class: `op ${c.op}` }, OP_LABEL[c.op]), ' ', h('code', {}, `${c.kind}/${c.id}`)),
+    h('table', { class: 'fields' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, 'Before'), h('th', { scope: 'col' }, 'After'))),
+      h('tbody', {}, fieldChanges(c.before, c.after).map((f) => h('tr', {},
+        h('td', {}, h('code', {}, f.path)),
+        h('td', {}, f.before === undefined ? muted('—') : h('del', {}, shorten(f.before))),
+        h('td', {}, f.after === undefined ? muted('—') : h('ins', {}, shorten(f.after))))))))));
+}
+
+const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+const SINGULAR = { upstreams: 'upstream', routes: 'route', policies: 'policy', certificates: 'certificate' };
+const countOf = (n, kind) => `${n} ${n === 1 ? SINGULAR[kind] : kind}`;
+
+function localTime(iso) {
+  const d = new Date(iso);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+const describeChanges = (changes) => changes.map((c) => `${c.kind}/${c.id} ${OP_LABEL[c.op]}`).join(', ');
+
+// ---- editor --------------------------------------------------------------------------------------
+
+// The edit in progress survives switching views; `base` is the version it started from.
+let draft = null;
+
+async function loadDraft() {
+  const { data, etag } = await api('GET', '/config', { headers: { accept: 'application/yaml' } });
+  return { text: data, original: data, base: versionOfEtag(etag) };
+}
+
+async function editorView() {
+  // An untouched draft follows the live config; an edited one keeps its base, so If-Match catches a
+  // change made meanwhile.
+  if (!draft || draft.text === draft.original) {
+    draft = await loadDraft();
+    setLive(draft.base);
+  }
+  const edit = draft;
+
+  const area = h('textarea', { id: 'editor', spellcheck: 'false', wrap: 'off', autocapitalize: 'off', 'aria-label': 'Config (YAML)', 'aria-describedby': 'check' });
+  area.value = edit.text;
+  const gutter = h('pre', { class: 'gutter', 'aria-hidden': 'true' });
+  const status = h('p', { id: 'check', role: 'status', class: 'muted' });
+  const errors = h('ul', { class: 'errors', id: 'errors' });
+  const applyButton = h('button', { id: 'apply', type: 'button', disabled: true }, 'Apply…');
+  const reloadButton = h('button', { type: 'button', class: 'secondary' }, 'Discard and reload live config');
+  const preview = h('section', { id: 'preview', class: 'preview', hidden: true, 'aria-labelledby': 'preview-title' });
+  let errorLines = new Set();
+  let checked = null;
+  let seq = 0;
+  let timer;
+
+  let gutterDrawn = '';
+  const renderGutter = () => {
+    const count = area.value.split('\n').length;
+    // Redrawn only when the line count or the problem lines change: a big config has many lines.
+    const key = `${count}:${[...errorLines]}`;
+    if (key !== gutterDrawn) {
+      gutterDrawn = key;
+      gutter.replaceChildren(...Array.from({ length: count }, (_, i) => h('span', { class: errorLines.has(i + 1) ? 'bad' : null }, `${i + 1}\n`)));
+    }
+    gutter.scrollTop = area.scrollTop;
+  };
+  const goToLine = (line) => {
+    const lines = area.value.split('\n');
+    const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+    area.focus();
+    area.setSelectionRange(start, start + (lines[line - 1] || '').length);
+    // Chromium does not scroll a textarea to a selection set from script.
+    area.scrollTop = Math.max(0, (line - 4) * parseFloat(getComputedStyle(area).lineHeight));
+  };
+
+  const showResult = (result) => {
+    checked = result;
+    if (result.valid) setLive(result.liveVersion);
+    errorLines = new Set(result.valid ? [] : result.errors.map((e) => e.line).filter(Boolean));
+    renderGutter();
+    errors.replaceChildren(...(result.valid ? [] : result.errors.map((e) => h('li', {},
+      e.line ? h('button', { type: 'button', class: 'link', onclick: () => goToLine(e.line) }, `line ${e.line}`) : null,
+      e.line ? ': ' : '', h('code', {}, e.path), ` ${e.message}`))));
+    if (!result.valid) {
+      status.className = 'error';
+      status.textContent = `${plural(result.errors.length, 'problem')}; nothing can be applied until all are fixed.`;
+    } else if (result.liveVersion !== edit.base) {
+      status.className = 'warn';
+      status.textContent = `Valid, but the live config is now version ${result.liveVersion} and this edit started from version ${edit.base}: applying will be refused. Reload to start from the live version.`;
+    } else if (!result.changes.length) {
+      status.className = 'muted';
+      status.textContent = `Valid. No changes against live version ${result.liveVersion}.`;
+    } else {
+      status.className = 'ok';
+      status.textContent = `Valid. ${plural(result.changes.length, 'change')}: ${describeChanges(result.changes)}.`;
+    }
+    applyButton.disabled = !(result.valid && result.changes.length);
+  };
+
+  const check = async () => {
+    const mine = ++seq;
+    try {
+      const { data } = await api('POST', '/config/validate?detail=1', { body: area.value, headers: { 'content-type': 'application/yaml' } });
+      if (mine === seq) showResult(data);
+    } catch (err) {
+      if (mine !== seq) return;
+      status.className = 'error';
+      status.textContent = `Could not check: ${explain(err)}`;
+    }
+  };
+
+  area.addEventListener('input', () => {
+    edit.text = area.value;
+    checked = null;
+    applyButton.disabled = true;
+    status.className = 'muted';
+    status.textContent = 'Checking…';
+    renderGutter();
+    clearTimeout(timer);
+    timer = setTimeout(check, VALIDATE_DELAY_MS);
+  });
+  area.addEventListener('scroll', () => { gutter.scrollTop = area.scrollTop; });
+
+  const closePreview = () => {
+    preview.hidden = true;
+    area.readOnly = false;
+    applyButton.disabled = !(checked && checked.valid && checked.changes.length);
+  };
+
+  const apply = async (message, result) => {
+    const headers = { 'content-type': 'application/yaml', 'if-match': `"${edit.base}"`, 'x-signalbox-source': 'dashboard' };
+    if (message) headers['x-signalbox-message'] = encodeURIComponent(message);
+    try {
+      const { data } = await api('PUT', '/config', { body: area.value, headers });
+      draft = null;
+      const v = data.version.version;
+      go(`#/history/${v}`, { kind: 'ok', text: `Applied: version ${v} is live.` });
+    } catch (err) {
+      result.textContent = err.status === 409
+        ? `${explain(err)} Your text is kept: copy your change, reload the live config and make it again.`
+        : explain(err);
+    }
+  };
+
+  // Apply shows the per-object diff first; the text is frozen while it is shown, so what was
+  // reviewed is exactly what is written.
+  applyButton.addEventListener('click', () => {
+    if (!checked || !checked.valid) return;
+    const message = h('input', { id: 'message', type: 'text', placeholder: 'what and why (optional)' });
+    const result = h('p', { class: 'error', role: 'alert' });
+    const confirmButton = h('button', { id: 'confirm-apply', type: 'button' }, `Apply on top of version ${edit.base}`);
+    confirmButton.addEventListener('click', async () => {
+      confirmButton.disabled = true;
+      await apply(message.value.trim(), result);
+      confirmButton.disabled = false;
+    });
+    preview.replaceChildren(
+      h('h2', { id: 'preview-title' }, `Review: ${plural(checked.changes.length, 'change')} against version ${checked.liveVersion}`),
+      renderChanges(checked.changes),
+      h('label', { for: 'message' }, 'Message'), message,
+      h('div', { class: 'actions' }, confirmButton, h('button', { type: 'button', class: 'secondary', onclick: closePreview }, 'Back to editing')),
+      result);
+    area.readOnly = true;
+    applyButton.disabled = true;
+    preview.hidden = false;
+    confirmButton.focus();
+  });
+
+  reloadButton.addEventListener('click', async () => {
+    if (edit.text !== edit.original && !(await confirmDialog('Discard your edit?', 'The editor will show the live config instead; your changes are lost.', 'Discard'))) return;
+    draft = null;
+    go('#/editor');
+  });
+
+  renderGutter();
+  if (edit.text !== edit.original) check();
+  else status.textContent = `Editing version ${edit.base}. Changes are checked as you type; nothing is written until you apply.`;
+  return h('section', { 'aria-labelledby': 'view-title' },
+    h('h1', { id: 'view-title' }, 'Edit config'),
+    h('div', { class: 'editor' }, gutter, area),
+    status, errors,
+    h('div', { class: 'actions' }, applyButton, reloadButton),
+    preview);
+}
+
+// ---- history ------------------------------------------------------------------------------------
+
+async function versionConfig(n) {
+  try {
+    return (await api('GET', `/versions/${n}`)).data.config;
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+}
+
+async function versionDiff(n) {
+  const [config, previous] = await Promise.all([versionConfig(n), n > 1 ? versionConfig(n - 1) : null]);
+  if (!config) return h('p', { class: 'error' }, `Version ${n} is not in the history.`);
+  const title = n === 1 ? 'Version 1: the first version' : `Version ${n}: what changed since version ${n - 1}`;
+  return h('section', { id: 'version-diff', 'aria-labelledby': 'diff-title' },
+    h('h2', { id: 'diff-title' }, title),
+    n > 1 && !previous ? h('p', { class: 'muted' }, `Version ${n - 1} is no longer kept; this shows everything version ${n} holds.`) : null,
+    renderChanges(diffConfigs(previous || {}, config)));
+}
+
+async function rollback(n, live) {
+  const ok = await confirmDialog(`Roll back to version ${n}?`,
+    `This writes a new version equal to version ${n}. Version ${live} and everything before it stay in the history.`, 'Roll back');
+  if (!ok) return;
+  try {
+    const { data } = await api('POST', '/rollback', { body: JSON.stringify({ version: n }), headers: { ...jsonHeaders, 'if-match': `"${live}"` } });
+    const v = data.version.version;
+    go(`#/history/${v}`, data.unchanged
+      ? { kind: 'ok', text: `Version ${n} equals the live config; nothing was written.` }
+      : { kind: 'ok', text: `Rolled back: version ${v} is live, equal to version ${n}.` });
+  } catch (err) {
+    showNotice({ kind: 'error', text: explain(err) });
+  }
+}
+
+async function historyView(selected) {
+  const { data } = await api('GET', '/versions');
+  const versions = data.versions;
+  const live = versions.length ? versions[0].version : 0;
+  setLive(live);
+  const shown = selected || live;
+  const rows = versions.map((v) => h('tr', { 'aria-current': v.version === shown ? 'true' : null, 'data-version': v.version },
+    h('td', {}, String(v.version), v.version === live ? h('span', { class: 'badge ok' }, 'live') : null),
+    h('td', { class: 'nowrap', title: v.at }, v.at ? localTime(v.at) : ''),
+    h('td', {}, v.source),
+    h('td', {}, v.author),
+    h('td', {}, v.message),
+    h('td', { class: 'muted' }, ['routes', 'upstreams', 'policies', 'certificates'].filter((k) => v.counts[k] || k !== 'certificates').map((k) => countOf(v.counts[k], k)).join(', ')),
+    h('td', { class: 'row-actions' },
+      h('a', { href: `#/history/${v.version}`, 'aria-label': `Changes in version ${v.version}` }, 'Changes'),
+      v.version === live ? null : h('button', { type: 'button', class: 'secondary', onclick: () => rollback(v.version, live) }, `Roll back to ${v.version}`))));
+  return h('section', { 'aria-labelledby': 'view-title' },
+    h('h1', { id: 'view-title' }, 'History'),
+    versions.length
+      ? h('table', { id: 'versions' },
+        h('thead', {}, h('tr', {}, ['Version', 'Written', 'Source', 'Author', 'Message', 'Objects', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, rows))
+      : h('p', { class: 'muted' }, 'No version written yet.'),
+    shown ? await versionDiff(shown) : null);
+}
+
+// ---- fleet --------------------------------------------------------------------------------------
+
+function fleetContent(data) {
+  const inSync = data.proxies.filter((p) => p.inSync).length;
+  return [
+    h('p', {}, `Live version ${data.liveVersion}. ${inSync} of ${data.proxies.length} ${data.proxies.length === 1 ? 'proxy' : 'proxies'} in sync. `,
+      muted(`Updated ${new Date().toLocaleTimeString()}.`)),
+    data.liveErrors && data.liveErrors.length
+      ? h('div', { class: 'notice error' }, 'The config in etcd does not validate (written around the control plane): ', data.liveErrors.join('; '))
+      : null,
+    data.proxies.length
+      ? h('table', { id: 'proxies' },
+        h('thead', {}, h('tr', {}, ['Proxy', 'Version', 'Sync', 'etcd', 'Routes', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, data.proxies.map((p) => h('tr', { 'data-proxy': p.id },
+          h('td', {}, h('code', {}, p.id)),
+          h('td', {}, p.version == null ? muted('none') : String(p.version)),
+          h('td', {}, h('span', { class: `badge ${p.inSync ? 'ok' : 'warn'}` }, p.inSync ? 'in sync' : 'out of sync')),
+          h('td', {}, h('span', { class: `badge ${p.etcd === 'connected' ? 'ok' : 'warn'}` }, p.etcd || 'unknown')),
+          h('td', {}, p.routes == null ? '' : String(p.routes)),
+          h('td', {}, p.lastError ? h('span', { class: 'error' }, (p.lastError.errors || [JSON.stringify(p.lastError)]).join('; ')) : muted('—'))))))
+      : h('p', { class: 'muted' }, 'No proxy has registered. Start one with signalbox proxy --etcd … and it appears here.'),
+  ];
+}
+
+async function fleetView() {
+  const el = h('section', { 'aria-labelledby': 'view-title' });
+  const body = h('div');
+  el.append(h('h1', { id: 'view-title' }, 'Fleet'), body);
+  const refresh = async () => {
+    const { data } = await api('GET', '/proxies');
+    setLive(data.liveVersion);
+    body.replaceChildren(...fleetContent(data).filter(Boolean));
+  };
+  await refresh();
+  // Polls only while the view is on the page; it stops itself once the user has moved on.
+  const timer = setInterval(() => {
+    if (!el.isConnected) clearInterval(timer);
+    else refresh().catch((err) => showNotice({ kind: 'error', text: explain(err) }));
+  }, FLEET_REFRESH_MS);
+  return el;
+}
+
+// ---- start ---------------------------------------------------------------------------------------
+
+$('#login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $('#token').value.trim());
+  try {
+    await api('GET', '/versions');
+  } catch (err) {
+    if (token()) logout(explain(err));
+    return;
+  }
+  route();
+});
+$('#logout').addEventListener('click', () => {
+  draft = null;
+  logout('Logged out.');
+});
+window.addEventListener('hashchange', () => route());
+route();
