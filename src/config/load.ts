@@ -4,7 +4,16 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import { formatPath, validateMerged, type ConfigIssue, type DocumentParse, type PathSegment, type RawIssue, type ValidationResult } from './validate.js';
+import {
+  formatPath,
+  validateMerged,
+  type ConfigIssue,
+  type DocumentParse,
+  type PathSegment,
+  type RawIssue,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.js';
 
 interface ParsedText {
   data: unknown;
@@ -78,14 +87,14 @@ export function parseSources(sources: readonly { file: string; text: string }[])
 }
 
 /** Validate parsed sources as ONE desired state, each problem placed at its source and line. */
-export function validateParsed(sources: readonly ParsedSource[]): ValidationResult {
-  return validateMerged(sources.map(({ file, data, locate, parsed }) => ({ data, parsed, name: file, place: (r: RawIssue) => place(r, file, locate) })));
+export function validateParsed(sources: readonly ParsedSource[], opts: ValidateOptions = {}): ValidationResult {
+  return validateMerged(sources.map(({ file, data, locate, parsed }) => ({ data, parsed, name: file, place: (r: RawIssue) => place(r, file, locate) })), opts);
 }
 
-export function validateSources(sources: readonly { file: string; text: string }[]): ValidationResult {
+export function validateSources(sources: readonly { file: string; text: string }[], opts: ValidateOptions = {}): ValidationResult {
   const { parsed, issues } = parseSources(sources);
   if (issues.length > 0) return { ok: false, issues };
-  return validateParsed(parsed);
+  return validateParsed(parsed, opts);
 }
 
 function place(r: RawIssue, file: string, locate: ParsedSource['locate']): ConfigIssue {
@@ -93,7 +102,7 @@ function place(r: RawIssue, file: string, locate: ParsedSource['locate']): Confi
 }
 
 /** `signalbox validate` / `apply -f`: files and folders, merged. */
-export async function loadConfigFiles(paths: readonly string[]): Promise<ValidationResult> {
+export async function loadConfigFiles(paths: readonly string[], opts: ValidateOptions = {}): Promise<ValidationResult> {
   let files: string[];
   try {
     files = await expandPaths(paths);
@@ -104,5 +113,5 @@ export async function loadConfigFiles(paths: readonly string[]): Promise<Validat
     return { ok: false, issues: [{ path: '(document)', message: `no *.yaml, *.yml or *.json file in ${paths.join(', ')}` }] };
   }
   const sources = await Promise.all(files.map(async (file) => ({ file, text: await readFile(file, 'utf8') })));
-  return validateSources(sources);
+  return validateSources(sources, opts);
 }

@@ -102,7 +102,13 @@ export const certificateSchema = z.strictObject({
   id,
   snis: z.array(hostPattern).min(1),
   cert: z.string().min(1),
-  key: z.string().min(1),
+  // The control plane never shows a key, so a document it exported has none: left out, the key
+  // it stores for this id is kept. What etcd holds and proxies load always has one (validate.ts).
+  key: z.string().min(1).optional().meta({ writeOnly: true, description: 'PEM private key; leave out to keep the key stored for this id' }),
+  // Shown by the control plane instead of the key, and ignored on input, so what it shows can be
+  // applied back as it is.
+  keySha256: z.string().optional().meta({ readOnly: true, description: 'sha256 (hex) of the key in PKCS#8 DER: `openssl pkey -in key.pem -outform DER | sha256sum`' }),
+  notAfter: z.string().optional().meta({ readOnly: true, description: 'expiry of cert (ISO 8601)' }),
 });
 
 export const documentSchema = z.strictObject({

@@ -2,7 +2,7 @@
 // Every problem is collected, never just the first, so a user fixes a document in one pass.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { z } from 'zod';
-import { KINDS, documentSchema, type Config, type Kind } from './schema.js';
+import { KINDS, documentSchema, type Certificate, type Config, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -14,6 +14,17 @@ export interface ConfigIssue {
 }
 
 export type ValidationResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
+
+/**
+ * Where a certificate left without `key` gets one. The control plane passes the keys it stores,
+ * by id; the CLI, which never sees keys, passes 'control-plane' to leave that check to it. Without
+ * it a key is required: etcd and proxies only ever hold complete certificates.
+ */
+export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
+
+export interface ValidateOptions {
+  storedKeys?: StoredKeys;
+}
 
 /** `routes[2].match.paths[0]`: the notation every error message uses. */
 export function formatPath(path: readonly PathSegment[]): string {
@@ -50,6 +61,15 @@ export function schemaIssues(error: z.ZodError): RawIssue[] {
   return out;
 }
 
+/** Shown by the control plane, ignored on input (schema.ts): never part of a stored config. */
+const READ_ONLY_CERTIFICATE_FIELDS = ['keySha256', 'notAfter'] as const;
+
+function withoutReadOnly(cert: Certificate): Certificate {
+  const copy = { ...cert };
+  for (const field of READ_ONLY_CERTIFICATE_FIELDS) delete copy[field];
+  return copy;
+}
+
 export function normalize(doc: z.infer<typeof documentSchema>): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -57,7 +77,7 @@ export function normalize(doc: z.infer<typeof documentSchema>): Config {
     upstreams: byId(doc.upstreams),
     routes: byId(doc.routes),
     policies: byId(doc.policies),
-    certificates: byId(doc.certificates),
+    certificates: byId(doc.certificates).map(withoutReadOnly),
   };
 }
 
@@ -111,12 +131,48 @@ export function referenceIssues(lists: LooseLists, describe: Describe = defaultD
   return issues;
 }
 
-/** Checks of a structurally valid document that the schema cannot express: references, SNIs, key pairs. */
-export function semanticIssues(doc: z.infer<typeof documentSchema>, describe: Describe = defaultDescribe): RawIssue[] {
+/**
+ * Give each certificate left without `key` the key stored for its id, replacing the element of
+ * `certificates` (never the caller's object). Returns the indexes given a stored key, and an issue
+ * for each certificate that stays without one while a key is required.
+ */
+function fillStoredKeys(certificates: unknown[], stored: StoredKeys | undefined): { filled: Set<number>; issues: RawIssue[] } {
+  const filled = new Set<number>();
+  const issues: RawIssue[] = [];
+  if (stored === 'control-plane') return { filled, issues };
+  certificates.forEach((cert, i) => {
+    if (typeof cert !== 'object' || cert === null || (cert as { key?: unknown }).key !== undefined) return;
+    const id = (cert as { id?: unknown }).id;
+    const key = typeof id === 'string' ? stored?.get(id) : undefined;
+    if (key !== undefined) {
+      certificates[i] = { ...cert, key };
+      filled.add(i);
+    } else {
+      issues.push({ path: ['certificates', i, 'key'], message: stored ? `required: the control plane stores no key for certificate "${String(id)}"` : 'required' });
+    }
+  });
+  return { filled, issues };
+}
+
+/**
+ * Checks of a structurally valid document that the schema cannot express: references, SNIs, key
+ * pairs. `storedKeyAt`: the certificates (by index) whose key is the stored one, not the document's.
+ */
+export function semanticIssues(
+  doc: z.infer<typeof documentSchema>,
+  describe: Describe = defaultDescribe,
+  storedKeyAt: ReadonlySet<number> = new Set(),
+): RawIssue[] {
   const issues = referenceIssues(looseLists(doc), describe);
   const sniOwner = new Map<string, string>();
   doc.certificates?.forEach((cert, i) => {
-    issues.push(...certificateIssues(cert.cert, cert.key).map((message) => ({ path: ['certificates', i], message })));
+    // Without a key here, the control plane checks the pair once it has filled in the stored key.
+    const problem = cert.key === undefined ? null : certificateProblem(cert.cert, cert.key);
+    if (problem === 'mismatch' && storedKeyAt.has(i)) {
+      issues.push({ path: ['certificates', i, 'key'], message: `the key stored for certificate "${cert.id}" does not belong to this cert; give the cert's key too` });
+    } else if (problem) {
+      issues.push({ path: ['certificates', i], message: problem === 'mismatch' ? 'key does not belong to cert' : problem });
+    }
     cert.snis.forEach((sni, j) => {
       const owner = sniOwner.get(sni);
       if (owner !== undefined) {
@@ -129,19 +185,18 @@ export function semanticIssues(doc: z.infer<typeof documentSchema>, describe: De
   return issues;
 }
 
-function certificateIssues(certPem: string, keyPem: string): string[] {
+function certificateProblem(certPem: string, keyPem: string): string | 'mismatch' | null {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch {
-    return ['cert is not a PEM certificate'];
+    return 'cert is not a PEM certificate';
   }
   try {
-    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return ['key does not belong to cert'];
+    return cert.checkPrivateKey(createPrivateKey(keyPem)) ? null : 'mismatch';
   } catch {
-    return ['key is not a PEM private key'];
+    return 'key is not a PEM private key';
   }
-  return [];
 }
 
 export type DocumentParse = ReturnType<typeof documentSchema.safeParse>;
@@ -168,7 +223,7 @@ export interface DocumentSource {
  * errors still contributes its objects, read loosely, so references are checked across all of
  * them and every problem is listed in one pass.
  */
-export function validateMerged(sources: readonly DocumentSource[]): ValidationResult {
+export function validateMerged(sources: readonly DocumentSource[], opts: ValidateOptions = {}): ValidationResult {
   const issues: ConfigIssue[] = [];
   const merged: Record<Kind, unknown[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
   const origins: Record<Kind, { source: DocumentSource; index: number }[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
@@ -194,7 +249,8 @@ export function validateMerged(sources: readonly DocumentSource[]): ValidationRe
     return `${kind}[${o.index}]${o.source.name ? ` in ${o.source.name}` : ''}`;
   };
   const taken = new Set(issues.map((i) => `${i.file}\0${i.path}`));
-  for (const r of wellFormed ? semanticIssues(doc, describe) : referenceIssues(merged, describe)) {
+  const keys = fillStoredKeys(merged.certificates, opts.storedKeys);
+  for (const r of [...keys.issues, ...(wellFormed ? semanticIssues(doc, describe, keys.filled) : referenceIssues(merged, describe))]) {
     const [kind, i, ...rest] = r.path as [Kind, number, ...PathSegment[]];
     const o = origins[kind][i]!;
     const issue = o.source.place({ path: [kind, o.index, ...rest], message: r.message });
@@ -204,6 +260,6 @@ export function validateMerged(sources: readonly DocumentSource[]): ValidationRe
 }
 
 /** Validate a single parsed document (no file context). */
-export function validateDocument(input: unknown): ValidationResult {
-  return validateMerged([{ data: input, place: (r) => ({ path: formatPath(r.path), message: r.message }) }]);
+export function validateDocument(input: unknown, opts: ValidateOptions = {}): ValidationResult {
+  return validateMerged([{ data: input, place: (r) => ({ path: formatPath(r.path), message: r.message }) }], opts);
 }

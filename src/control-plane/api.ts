@@ -9,6 +9,7 @@ import { openApiDocument } from './openapi.js';
 import { configRoutes } from './routes/config.js';
 import { objectRoutes } from './routes/objects.js';
 import { proxyRoutes } from './routes/proxies.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { versionRoutes } from './routes/versions.js';
 
 export const API_BASE = '/api/v1';
@@ -20,6 +21,7 @@ export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerRe
     ...configRoutes(ctx),
     ...versionRoutes(ctx),
     ...proxyRoutes(ctx),
+    ...tokenRoutes(ctx),
     // Last: its /:kind patterns must not shadow the fixed paths above.
     ...objectRoutes(ctx),
   ];

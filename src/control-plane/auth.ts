@@ -32,14 +32,25 @@ export function requireRole(principal: Principal, need: Role): Principal {
   return principal;
 }
 
-/** One admin token (`--admin-token-file`); null → authentication disabled (`--insecure`). */
-export function singleTokenAuth(token: string | null): Authenticate {
-  if (token === null) return async () => ({ name: 'anonymous', role: 'admin' });
-  const expected = tokenDigest(token);
+/** The token of `--admin-token-file`: an admin, recorded as author under this name. */
+export const BOOTSTRAP_NAME = 'admin';
+
+const unauthorized = (message: string) => new HttpError(401, message, [], { 'www-authenticate': 'Bearer' });
+
+/**
+ * The bootstrap token, then the token store (`lookup` by the sha256 of the presented token). The
+ * store is asked on every request, so a deleted token stops working at once. A null bootstrap
+ * token disables authentication (`--insecure`).
+ */
+export function tokenAuth(bootstrap: string | null, lookup: (digest: Buffer) => Promise<Principal | null>): Authenticate {
+  if (bootstrap === null) return async () => ({ name: 'anonymous', role: 'admin' });
+  const expected = tokenDigest(bootstrap);
   return async (req, need) => {
     const presented = bearerToken(req);
-    if (presented === null) throw new HttpError(401, 'missing bearer token', [], { 'www-authenticate': 'Bearer' });
-    if (!timingSafeEqual(tokenDigest(presented), expected)) throw new HttpError(401, 'invalid token', [], { 'www-authenticate': 'Bearer' });
-    return requireRole({ name: 'admin', role: 'admin' }, need);
+    if (presented === null) throw unauthorized('missing bearer token');
+    const digest = tokenDigest(presented);
+    const principal = timingSafeEqual(digest, expected) ? { name: BOOTSTRAP_NAME, role: 'admin' as const } : await lookup(digest);
+    if (!principal) throw unauthorized('invalid token');
+    return requireRole(principal, need);
   };
 }

@@ -5,12 +5,14 @@ import type { Logger } from 'pino';
 import type { ConfigWriter } from '../store/config-writer.js';
 import type { Keys } from '../store/keys.js';
 import type { Authenticate } from './auth.js';
+import type { TokenStore } from './token-store.js';
 
 export interface ApiContext {
   client: Etcd3;
   keys: Keys;
   writer: ConfigWriter;
   authenticate: Authenticate;
+  tokens: TokenStore;
   logger: Logger;
 }
 

@@ -1,6 +1,8 @@
 // The OpenAPI description, generated from the same zod schemas that validate requests.
 import { z } from 'zod';
-import { certificateSchema, documentSchema, policySchema, routeSchema, upstreamSchema } from '../config/schema.js';
+import { KINDS, certificateSchema, documentSchema, policySchema, routeSchema, upstreamSchema } from '../config/schema.js';
+import { ROLES } from './auth.js';
+import { tokenRequestSchema } from './routes/tokens.js';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any' });
 
@@ -11,40 +13,107 @@ export function openApiDocument(): object {
   return cached;
 }
 
+const OBJECT_SCHEMA = { routes: 'Route', upstreams: 'Upstream', policies: 'Policy', certificates: 'Certificate' } as const;
+
 function build(): object {
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-  const body = (name: string) => ({ required: true, content: { 'application/json': { schema: ref(name) }, 'application/yaml': { schema: ref(name) } } });
+  const body = (schema: object, types = ['application/json', 'application/yaml']) => ({
+    required: true,
+    content: Object.fromEntries(types.map((t) => [t, { schema }])),
+  });
   const ok = (description: string, schema?: object) => ({ description, ...(schema ? { content: { 'application/json': { schema } } } : {}) });
-  const errors = { 400: ok('invalid input', ref('Error')), 401: ok('missing or invalid token', ref('Error')), 409: ok('stale If-Match or concurrent change', ref('Error')) };
+  const error = (description: string) => ok(description, ref('Error'));
+  const path = (name: string, type = 'string') => ({ name, in: 'path', required: true, schema: { type } });
+  const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'a config version such as "7": the write is refused (409) unless it is the live one' };
+  // Every endpoint but this description needs a token; a role too low for it is 403.
+  const authed = (op: { responses: Record<string, unknown> } & Record<string, unknown>) => ({
+    ...op,
+    responses: { ...op.responses, 401: error('missing or invalid token'), 403: error("the token's role does not allow this") },
+  });
+  const written = ok('written as a new version (or unchanged)', ref('WriteResult'));
+  const writeErrors = { 400: error('invalid input; details lists every problem'), 409: error('stale If-Match, or another change got there first') };
+
   const objectPaths = Object.fromEntries(
-    (['routes', 'upstreams', 'policies', 'certificates'] as const).flatMap((kind) => {
-      const name = { routes: 'Route', upstreams: 'Upstream', policies: 'Policy', certificates: 'Certificate' }[kind];
+    KINDS.flatMap((kind) => {
+      const name = OBJECT_SCHEMA[kind];
+      const inUse = kind === 'upstreams' || kind === 'policies' ? ' (409 while a route uses it, naming the routes)' : '';
       return [
-        [`/${kind}`, { get: { summary: `list ${kind}`, responses: { 200: ok(kind) } } }],
+        [`/${kind}`, { get: authed({ summary: `list ${kind}`, responses: { 200: ok(kind, { type: 'object', properties: { [kind]: { type: 'array', items: ref(name) } } }) } }) }],
         [`/${kind}/{id}`, {
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          get: { summary: `one of ${kind}`, responses: { 200: ok(name, ref(name)), 404: ok('not found', ref('Error')) } },
-          put: { summary: `create or replace one of ${kind} (a new version)`, requestBody: body(name), responses: { 200: ok('written'), ...errors } },
-          delete: { summary: `delete one of ${kind} (a new version)`, responses: { 200: ok('written'), 404: ok('not found', ref('Error')), ...errors } },
+          parameters: [path('id')],
+          get: authed({ summary: `one of ${kind}`, responses: { 200: ok(name, ref(name)), 404: error('not found') } }),
+          put: authed({ summary: `create or replace one of ${kind} (a new version)`, parameters: [ifMatch], requestBody: body(ref(name), ['application/json']), responses: { 200: written, ...writeErrors } }),
+          patch: authed({
+            summary: `change one of ${kind} with a JSON merge patch (RFC 7396; a new version)`,
+            parameters: [ifMatch],
+            requestBody: body({ type: 'object', description: 'the fields to change; null removes one' }, ['application/merge-patch+json', 'application/json']),
+            responses: { 200: written, 404: error('not found'), ...writeErrors },
+          }),
+          delete: authed({ summary: `delete one of ${kind} (a new version)${inUse}`, parameters: [ifMatch], responses: { 200: written, 404: error('not found'), 409: error('in use by routes, or a concurrent change') } }),
         }],
       ];
     }),
   );
+
   return {
     openapi: '3.0.3',
-    info: { title: 'Signalbox control plane', version: '1' },
+    info: {
+      title: 'Signalbox control plane',
+      version: '1',
+      description: `Bearer tokens with roles ${ROLES.join(' < ')}: viewer reads, editor also writes the config, admin also manages tokens. Certificate keys are never returned: reads show keySha256 and notAfter instead, and a certificate written without key keeps the key stored for its id.`,
+    },
     servers: [{ url: '/api/v1' }],
     security: [{ bearer: [] }],
     paths: {
+      '/openapi.json': { get: { summary: 'this description', security: [], responses: { 200: ok('OpenAPI 3.0 document') } } },
       '/config': {
-        get: { summary: 'the live config; ETag is its version', responses: { 200: ok('config', ref('Config')) } },
-        put: { summary: 'replace the whole config (a new version); If-Match guards against concurrent changes', requestBody: body('Config'), responses: { 200: ok('written'), ...errors } },
+        get: authed({ summary: 'the live config (keys redacted); ETag is its version; Accept: application/yaml for YAML', responses: { 200: ok('config', ref('Config')) } }),
+        put: authed({ summary: 'replace the whole config (a new version)', parameters: [ifMatch], requestBody: body(ref('Config')), responses: { 200: written, ...writeErrors } }),
       },
-      '/config/validate': { post: { summary: 'validate and diff against the live config; writes nothing', requestBody: body('Config'), responses: { 200: ok('result') } } },
-      '/versions': { get: { summary: 'version history', responses: { 200: ok('versions') } } },
-      '/versions/{n}': { get: { summary: 'one version with its whole config', parameters: [{ name: 'n', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: ok('version'), 404: ok('not found', ref('Error')) } } },
-      '/rollback': { post: { summary: 'write a new version equal to an old one', requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { version: { type: 'integer' } }, required: ['version'] } } } }, responses: { 200: ok('written'), 404: ok('no such version', ref('Error')) } } },
-      '/proxies': { get: { summary: 'every running proxy, its version, in sync or not', responses: { 200: ok('proxies') } } },
+      '/config/validate': {
+        post: authed({
+          summary: 'validate and diff against the live config; writes nothing',
+          parameters: [{ name: 'detail', in: 'query', required: false, schema: { type: 'string', enum: ['1'] }, description: 'each change with its object before and after' }],
+          requestBody: body(ref('Config')),
+          responses: { 200: ok('{valid: false, errors} or {valid: true, liveVersion, changes}') },
+        }),
+      },
+      '/versions': { get: authed({ summary: 'version history, newest first (the last 500)', responses: { 200: ok('versions', { type: 'object', properties: { versions: { type: 'array', items: ref('Version') } } }) } }) },
+      '/versions/{n}': {
+        get: authed({
+          summary: 'one version with its whole config (keys redacted)',
+          parameters: [path('n', 'integer')],
+          responses: { 200: ok('version', { type: 'object', properties: { version: ref('Version'), config: ref('Config') } }), 404: error('not found') },
+        }),
+      },
+      '/versions/{a}/diff/{b}': {
+        get: authed({
+          summary: 'per-object changes from version a to version b, each object before and after (keys redacted)',
+          parameters: [path('a', 'integer'), path('b', 'integer')],
+          responses: {
+            200: ok('changes', { type: 'object', properties: { from: ref('Version'), to: ref('Version'), changes: { type: 'array', items: ref('Change') } } }),
+            404: error('no such version'),
+          },
+        }),
+      },
+      '/rollback': {
+        post: authed({
+          summary: 'write a new version equal to an old one',
+          parameters: [ifMatch],
+          requestBody: body({ type: 'object', properties: { version: { type: 'integer' } }, required: ['version'] }, ['application/json']),
+          responses: { 200: written, 404: error('no such version'), ...writeErrors },
+        }),
+      },
+      '/proxies': { get: authed({ summary: 'every running proxy, its version, in sync or not', responses: { 200: ok('proxies') } }) },
+      '/tokens': {
+        get: authed({ summary: 'every token in etcd (admin; never secrets or hashes)', responses: { 200: ok('tokens', { type: 'object', properties: { tokens: { type: 'array', items: ref('TokenInfo') } } }) } }),
+        post: authed({
+          summary: 'create a token (admin); its secret is in this answer only',
+          requestBody: body(ref('TokenRequest'), ['application/json']),
+          responses: { 201: ok('created', ref('CreatedToken')), 400: error('invalid name or role'), 409: error('the name is taken') },
+        }),
+      },
+      '/tokens/{name}': { delete: authed({ summary: 'delete a token (admin); it stops working at once', parameters: [path('name')], responses: { 200: ok('deleted'), 404: error('no such token') } }) },
       ...objectPaths,
     },
     components: {
@@ -55,6 +124,36 @@ function build(): object {
         Upstream: json(upstreamSchema),
         Policy: json(policySchema),
         Certificate: json(certificateSchema),
+        TokenRequest: json(tokenRequestSchema),
+        TokenInfo: {
+          type: 'object',
+          properties: { name: { type: 'string' }, role: { type: 'string', enum: [...ROLES] }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },
+        },
+        CreatedToken: { allOf: [ref('TokenInfo'), { type: 'object', properties: { token: { type: 'string', description: 'the bearer token; shown once' } } }] },
+        Version: {
+          type: 'object',
+          properties: {
+            version: { type: 'integer' },
+            hash: { type: 'string', description: 'sha256 of the canonical config' },
+            author: { type: 'string', description: 'name of the token that wrote it' },
+            source: { type: 'string', enum: ['api', 'cli', 'gitops', 'dashboard'] },
+            message: { type: 'string' },
+            at: { type: 'string' },
+            counts: { type: 'object', additionalProperties: { type: 'integer' } },
+          },
+        },
+        Change: {
+          type: 'object',
+          properties: { kind: { type: 'string', enum: [...KINDS] }, id: { type: 'string' }, op: { type: 'string', enum: ['add', 'change', 'remove'] }, before: { type: 'object' }, after: { type: 'object' } },
+        },
+        WriteResult: {
+          type: 'object',
+          properties: {
+            version: ref('Version'),
+            unchanged: { type: 'boolean' },
+            changes: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, id: { type: 'string' }, op: { type: 'string' } } } },
+          },
+        },
         Error: {
           type: 'object',
           required: ['error'],

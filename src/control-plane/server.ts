@@ -6,9 +6,10 @@ import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { listen, type HostPort } from '../net.js';
 import { createApi } from './api.js';
-import { singleTokenAuth } from './auth.js';
+import { tokenAuth } from './auth.js';
 import { dashboardHandler } from './dashboard.js';
 import { sendJson } from './http.js';
+import { TokenStore } from './token-store.js';
 
 export interface ControlPlaneOptions {
   etcd: string[];
@@ -27,7 +28,9 @@ export interface RunningControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const client = createEtcdClient(opts.etcd);
   const keys = new Keys(opts.prefix);
-  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger: opts.logger }), authenticate: singleTokenAuth(opts.token), logger: opts.logger });
+  const tokens = new TokenStore(client, keys);
+  const authenticate = tokenAuth(opts.token, (digest) => tokens.find(digest));
+  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger: opts.logger }), authenticate, tokens, logger: opts.logger });
   const dashboard = dashboardHandler();
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {

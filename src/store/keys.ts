@@ -12,6 +12,8 @@ export class Keys {
   /** `<prefix>/history-info/<n>`: the small VersionInfo of version n, so listing versions never reads whole configs. */
   readonly historyInfoPrefix: string;
   readonly proxiesPrefix: string;
+  /** `<prefix>/tokens/<name>`: API tokens, their role and the sha256 of the secret (never the secret). */
+  readonly tokensPrefix: string;
   /** Held (under a lease) by a control plane while a change spans several transactions. */
   readonly writeLock: string;
   /**
@@ -30,6 +32,7 @@ export class Keys {
     this.historyPrefix = `${this.root}/history/`;
     this.historyInfoPrefix = `${this.root}/history-info/`;
     this.proxiesPrefix = `${this.root}/proxies/`;
+    this.tokensPrefix = `${this.root}/tokens/`;
     this.writeLock = `${this.root}/write-lock`;
     this.unfinished = `${this.config}unfinished-write`;
   }
@@ -48,6 +51,10 @@ export class Keys {
 
   proxy(id: string): string {
     return `${this.proxiesPrefix}${id}`;
+  }
+
+  token(name: string): string {
+    return `${this.tokensPrefix}${name}`;
   }
 
   /** `{kind, id}` for an object key under the config prefix; null for the version key or a stray key. */

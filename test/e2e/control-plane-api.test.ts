@@ -106,6 +106,45 @@ describe('control plane REST API', () => {
     assert.equal((await call('POST', '/rollback', { version: 99 })).status, 404);
   });
 
+  it('GET /versions/:a/diff/:b lists each object changed between two versions, before and after', async () => {
+    const d = await call('GET', '/versions/1/diff/2');
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.equal((d.body.from as { version: number }).version, 1);
+    assert.equal((d.body.to as { version: number }).version, 2);
+    const route = { id: 'users', match: { paths: ['/users/*'], methods: ['GET'] }, upstream: 'svc' };
+    assert.deepEqual(d.body.changes, [{ kind: 'routes', id: 'users', op: 'add', after: route }]);
+    const back = await call('GET', '/versions/2/diff/1');
+    assert.deepEqual(back.body.changes, [{ kind: 'routes', id: 'users', op: 'remove', before: route }]);
+    assert.equal((await call('GET', '/versions/1/diff/99')).status, 404);
+  });
+
+  it('PATCH merges into one object (null removes a field); the result is validated whole', async () => {
+    const route = { id: 'users', match: { paths: ['/users/*'], methods: ['GET'] }, upstream: 'svc' };
+    assert.equal((await call('PUT', '/routes/users', route)).status, 200);
+    const patched = await call('PATCH', '/routes/users', { match: { methods: null, hosts: ['api.example.test'] } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.deepEqual(patched.body.changes, [{ kind: 'routes', id: 'users', op: 'change' }]);
+    assert.deepEqual((await call('GET', '/routes/users')).body, { ...route, match: { paths: ['/users/*'], hosts: ['api.example.test'] } });
+
+    const dangling = await call('PATCH', '/routes/users', { upstream: 'nope' });
+    assert.equal(dangling.status, 400);
+    assert.ok(dangling.body.details!.some((d) => /unknown upstream "nope"/.test(d.message)), JSON.stringify(dangling.body));
+    const renamed = await call('PATCH', '/routes/users', { id: 'other' });
+    assert.equal(renamed.status, 400);
+    assert.equal((await call('PATCH', '/routes/users', [1])).status, 400);
+    assert.equal((await call('PATCH', '/routes/ghost', { upstream: 'svc' })).status, 404);
+    assert.equal((await call('DELETE', '/routes/users')).status, 200);
+  });
+
+  it('DELETE of an upstream or policy a route uses: 409 naming the routes; nothing written', async () => {
+    const before = await versions();
+    const r = await call('DELETE', '/upstreams/svc');
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /upstreams\/svc is used by route all\b/);
+    assert.deepEqual(r.body.details, [{ path: 'routes[0].upstream', message: 'route "all" uses upstreams/svc' }]);
+    assert.deepEqual(await versions(), before);
+  });
+
   it('GET /openapi.json describes the API', async () => {
     const spec = (await call('GET', '/openapi.json')).body as unknown as { openapi: string; paths: Record<string, unknown> };
     assert.match(spec.openapi, /^3\./);

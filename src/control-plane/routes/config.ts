@@ -4,6 +4,7 @@ import { validateSources } from '../../config/load.js';
 import { configToYaml } from '../../config/yaml.js';
 import type { ApiContext, Route } from '../context.js';
 import { issueDetails, readText, sendJson, sendText } from '../http.js';
+import { redactChange, redactConfig, storedKeys } from '../private-keys.js';
 import { ifMatchVersion, requireValid, summarize, writeVersion } from '../writes.js';
 
 export function configRoutes(ctx: ApiContext): Route[] {
@@ -11,7 +12,8 @@ export function configRoutes(ctx: ApiContext): Route[] {
   return [
     ['GET', '/config', async (req, res) => {
       await authenticate(req, 'viewer');
-      const { config, version } = await writer.readCommitted();
+      const { config: live, version } = await writer.readCommitted();
+      const config = redactConfig(live);
       const etag: Record<string, string> = version ? { etag: `"${version.version}"` } : {};
       // The dashboard's editor: a browser has no YAML library of its own.
       if (/\byaml\b/.test(req.headers.accept ?? '')) sendText(res, 200, configToYaml(config), 'application/yaml; charset=utf-8', etag);
@@ -19,18 +21,21 @@ export function configRoutes(ctx: ApiContext): Route[] {
     }],
     ['PUT', '/config', async (req, res) => {
       const principal = await authenticate(req, 'editor');
-      const config = requireValid(validateSources([{ file: 'request body', text: await readText(req) }]));
+      const text = await readText(req);
+      const live = await writer.readCommitted();
+      const config = requireValid(validateSources([{ file: 'request body', text }], { storedKeys: storedKeys(live.config) }));
       await writeVersion(ctx, req, res, principal, config, { expectVersion: ifMatchVersion(req), message: 'apply config' });
     }],
     ['POST', '/config/validate', async (req, res) => {
       await authenticate(req, 'viewer');
-      const result = validateSources([{ file: 'request body', text: await readText(req) }]);
+      const text = await readText(req);
+      const live = await writer.readCommitted();
+      const result = validateSources([{ file: 'request body', text }], { storedKeys: storedKeys(live.config) });
       if (!result.ok) {
         sendJson(res, 200, { valid: false, errors: issueDetails(result.issues) });
         return;
       }
-      const live = await writer.readCommitted();
-      const changes = diffConfigs(live.config, result.config);
+      const changes = diffConfigs(live.config, result.config).map(redactChange);
       const detail = new URL(req.url ?? '/', 'http://control-plane').searchParams.get('detail') === '1';
       sendJson(res, 200, {
         valid: true,

@@ -1,10 +1,16 @@
 // One object at a time: /routes, /upstreams, /policies, /certificates. Each write reads the live
-// config, changes one object, validates the whole and writes it as a new version.
+// config, changes one object, validates the whole and writes it as a new version, guarded by the
+// version it read (or If-Match), so a concurrent change is never overwritten.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KINDS, objectSchemas, type ConfigObject, type Kind } from '../../config/schema.js';
+import { referrers } from '../../config/references.js';
+import { KINDS, objectSchemas, type Config, type ConfigObject, type Kind } from '../../config/schema.js';
 import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
+import type { CommittedConfig } from '../../store/config-writer.js';
+import type { Principal } from '../auth.js';
 import type { ApiContext, Params, Route } from '../context.js';
 import { HttpError, readJson, sendJson } from '../http.js';
+import { applyMergePatch } from '../merge-patch.js';
+import { redactObject, storedKeys } from '../private-keys.js';
 import { ifMatchVersion, requireValid, writeVersion } from '../writes.js';
 
 function kindParam(params: Params): Kind {
@@ -13,18 +19,41 @@ function kindParam(params: Params): Kind {
   return kind;
 }
 
+function findObject(config: Config, kind: Kind, id: string): ConfigObject {
+  const found = (config[kind] as ConfigObject[]).find((o) => o.id === id);
+  if (!found) throw new HttpError(404, `${kind}/${id} not found`);
+  return found;
+}
+
+/** What a PUT or PATCH asks for: schema-checked, with the URL's id. */
+function parseObject(kind: Kind, id: string, data: unknown): ConfigObject {
+  const parsed = objectSchemas[kind].safeParse(data);
+  if (!parsed.success) {
+    throw new HttpError(400, 'invalid object', schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
+  }
+  if (parsed.data.id !== id) {
+    throw new HttpError(400, 'invalid object', [{ path: 'id', message: `id "${parsed.data.id}" differs from the URL's "${id}"` }]);
+  }
+  return parsed.data;
+}
+
 export function objectRoutes(ctx: ApiContext): Route[] {
   const { writer, authenticate } = ctx;
 
-  async function editObject(req: IncomingMessage, res: ServerResponse, kind: Kind, id: string, next: ConfigObject | null) {
-    const principal = await authenticate(req, 'editor');
-    const { config, version } = await writer.readCommitted();
-    const expectVersion = ifMatchVersion(req) ?? version?.version ?? 0;
-    const objects = config[kind].filter((o) => o.id !== id) as ConfigObject[];
-    if (!next && objects.length === config[kind].length) throw new HttpError(404, `${kind}/${id} not found`);
+  /** `live` with object kind/id replaced by `next` (or deleted: null), validated whole, as a new version. */
+  async function writeObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    live: CommittedConfig,
+    target: { kind: Kind; id: string; next: ConfigObject | null; verb: string },
+  ): Promise<void> {
+    const { kind, id, next } = target;
+    const objects = (live.config[kind] as ConfigObject[]).filter((o) => o.id !== id);
     if (next) objects.push(next);
-    const valid = requireValid(validateDocument({ ...config, [kind]: objects }));
-    await writeVersion(ctx, req, res, principal, valid, { expectVersion, message: `${next ? 'put' : 'delete'} ${kind}/${id}` });
+    const config = requireValid(validateDocument({ ...live.config, [kind]: objects }, { storedKeys: storedKeys(live.config) }));
+    const expectVersion = ifMatchVersion(req) ?? live.version?.version ?? 0;
+    await writeVersion(ctx, req, res, principal, config, { expectVersion, message: `${target.verb} ${kind}/${id}` });
   }
 
   return [
@@ -32,31 +61,48 @@ export function objectRoutes(ctx: ApiContext): Route[] {
       await authenticate(req, 'viewer');
       const kind = kindParam(params);
       const { config, version } = await writer.readCommitted();
-      sendJson(res, 200, { [kind]: config[kind] }, version ? { etag: `"${version.version}"` } : {});
+      const objects = (config[kind] as ConfigObject[]).map((o) => redactObject(kind, o));
+      sendJson(res, 200, { [kind]: objects }, version ? { etag: `"${version.version}"` } : {});
     }],
     ['GET', '/:kind/:id', async (req, res, params) => {
       await authenticate(req, 'viewer');
       const kind = kindParam(params);
-      const { config } = await writer.readCommitted();
-      const found = (config[kind] as ConfigObject[]).find((o) => o.id === params.id);
-      if (!found) throw new HttpError(404, `${kind}/${params.id} not found`);
-      sendJson(res, 200, found);
+      const { config, version } = await writer.readCommitted();
+      sendJson(res, 200, redactObject(kind, findObject(config, kind, params.id!)), version ? { etag: `"${version.version}"` } : {});
     }],
     ['PUT', '/:kind/:id', async (req, res, params) => {
-      await authenticate(req, 'editor');
+      const principal = await authenticate(req, 'editor');
       const kind = kindParam(params);
-      const parsed = objectSchemas[kind].safeParse(await readJson(req));
-      if (!parsed.success) {
-        const details = schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message }));
-        throw new HttpError(400, 'invalid object', details);
+      const next = parseObject(kind, params.id!, await readJson(req));
+      await writeObject(req, res, principal, await writer.readCommitted(), { kind, id: params.id!, next, verb: 'put' });
+    }],
+    ['PATCH', '/:kind/:id', async (req, res, params) => {
+      const principal = await authenticate(req, 'editor');
+      const kind = kindParam(params);
+      const patch = await readJson(req);
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+        throw new HttpError(400, 'the body must be a JSON merge patch (RFC 7396): an object of the fields to change, null to remove one');
       }
-      if (parsed.data.id !== params.id) {
-        throw new HttpError(400, 'invalid object', [{ path: 'id', message: `id "${parsed.data.id}" differs from the URL's "${params.id}"` }]);
-      }
-      await editObject(req, res, kind, params.id!, parsed.data);
+      const live = await writer.readCommitted();
+      const next = parseObject(kind, params.id!, applyMergePatch(findObject(live.config, kind, params.id!), patch));
+      await writeObject(req, res, principal, live, { kind, id: params.id!, next, verb: 'patch' });
     }],
     ['DELETE', '/:kind/:id', async (req, res, params) => {
-      await editObject(req, res, kindParam(params), params.id!, null);
+      const principal = await authenticate(req, 'editor');
+      const kind = kindParam(params);
+      const id = params.id!;
+      const live = await writer.readCommitted();
+      findObject(live.config, kind, id);
+      const users = referrers(live.config, kind, id);
+      if (users.length > 0) {
+        const names = users.map((u) => u.route).filter((r, i, all) => all.indexOf(r) === i);
+        throw new HttpError(
+          409,
+          `${kind}/${id} is used by route${names.length === 1 ? '' : 's'} ${names.join(', ')}; change or delete ${names.length === 1 ? 'it' : 'them'} first`,
+          users.map((u) => ({ path: u.path, message: `route "${u.route}" uses ${kind}/${id}` })),
+        );
+      }
+      await writeObject(req, res, principal, live, { kind, id, next: null, verb: 'delete' });
     }],
   ];
 }

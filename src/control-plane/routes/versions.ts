@@ -1,11 +1,18 @@
-// History: every version still kept, one version whole, and rollback (a NEW version equal to an
-// old one; history is never rewritten).
+// History: every version still kept, one version whole, what changed between two versions, and
+// rollback (a NEW version equal to an old one; history is never rewritten).
+import { diffConfigs } from '../../config/diff.js';
 import type { ApiContext, Route } from '../context.js';
 import { HttpError, readJson, sendJson } from '../http.js';
+import { redactChange, redactConfig } from '../private-keys.js';
 import { ifMatchVersion, writeVersion } from '../writes.js';
 
 export function versionRoutes(ctx: ApiContext): Route[] {
   const { writer, authenticate } = ctx;
+  const versionOr404 = async (n: string | undefined) => {
+    const found = await writer.getVersion(Number(n));
+    if (!found) throw new HttpError(404, `version ${n} not found`);
+    return found;
+  };
   return [
     ['GET', '/versions', async (req, res) => {
       await authenticate(req, 'viewer');
@@ -13,16 +20,19 @@ export function versionRoutes(ctx: ApiContext): Route[] {
     }],
     ['GET', '/versions/:n', async (req, res, params) => {
       await authenticate(req, 'viewer');
-      const found = await writer.getVersion(Number(params.n));
-      if (!found) throw new HttpError(404, `version ${params.n} not found`);
-      sendJson(res, 200, found);
+      const { version, config } = await versionOr404(params.n);
+      sendJson(res, 200, { version, config: redactConfig(config) });
+    }],
+    ['GET', '/versions/:a/diff/:b', async (req, res, params) => {
+      await authenticate(req, 'viewer');
+      const [a, b] = await Promise.all([versionOr404(params.a), versionOr404(params.b)]);
+      sendJson(res, 200, { from: a.version, to: b.version, changes: diffConfigs(a.config, b.config).map(redactChange) });
     }],
     ['POST', '/rollback', async (req, res) => {
       const principal = await authenticate(req, 'editor');
       const body = (await readJson(req)) as { version?: unknown };
       if (!Number.isInteger(body.version)) throw new HttpError(400, 'body must be {"version": N}', [{ path: 'version', message: 'must be an integer' }]);
-      const found = await writer.getVersion(body.version as number);
-      if (!found) throw new HttpError(404, `version ${body.version} not found`);
+      const found = await versionOr404(String(body.version));
       await writeVersion(ctx, req, res, principal, found.config, { expectVersion: ifMatchVersion(req), message: `rollback to version ${body.version}` });
     }],
   ];

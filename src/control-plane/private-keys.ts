@@ -1,0 +1,51 @@
+// Certificates' private keys never leave the control plane: every answer shows a key as its
+// sha256 and the cert's expiry instead, and a write that leaves a key out keeps the stored one
+// (both fields are read-only in the schema, so what a read shows can be written back as it is).
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
+import type { ObjectChange } from '../config/diff.js';
+import type { Certificate, Config, ConfigObject, Kind } from '../config/schema.js';
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** Of the key's PKCS#8 DER, so PEM wrapping does not count: `openssl pkey -in key.pem -outform DER | sha256sum`. */
+function keySha256(pem: string): string {
+  try {
+    return sha256(createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' }));
+  } catch {
+    // Only a key written straight into etcd fails to parse; its text still identifies it.
+    return sha256(pem);
+  }
+}
+
+function notAfter(pem: string): string | undefined {
+  try {
+    return new Date(new X509Certificate(pem).validTo).toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+export function redactCertificate(cert: Certificate): Certificate {
+  const { key, ...shown } = cert;
+  return { ...shown, ...(key === undefined ? {} : { keySha256: keySha256(key) }), notAfter: notAfter(cert.cert) };
+}
+
+export function redactObject(kind: Kind, obj: ConfigObject): ConfigObject {
+  return kind === 'certificates' ? redactCertificate(obj as Certificate) : obj;
+}
+
+export function redactConfig(config: Config): Config {
+  return { ...config, certificates: config.certificates.map(redactCertificate) };
+}
+
+export function redactChange(change: ObjectChange): ObjectChange {
+  const out = { ...change };
+  if (out.before) out.before = redactObject(change.kind, out.before);
+  if (out.after) out.after = redactObject(change.kind, out.after);
+  return out;
+}
+
+/** What a document's certificate without key is given (validate.ts): the stored key of its id. */
+export function storedKeys(config: Config): Map<string, string> {
+  return new Map(config.certificates.flatMap((c) => (c.key === undefined ? [] : [[c.id, c.key] as const])));
+}

@@ -1,0 +1,77 @@
+// API tokens in etcd: `<prefix>/tokens/<name>` holds a token's role and the sha256 of its secret.
+// The secret itself is answered once, at creation, and stored nowhere.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import { buf, createIs, kvValue, prefixEnd, putOp } from '../store/kv.js';
+import type { Keys } from '../store/keys.js';
+import { ROLES, tokenDigest, type Principal, type Role } from './auth.js';
+
+export interface TokenInfo {
+  name: string;
+  role: Role;
+  createdAt: string;
+  createdBy: string;
+}
+
+interface StoredToken extends TokenInfo {
+  sha256: string;
+}
+
+export class TokenExistsError extends Error {
+  constructor(readonly tokenName: string) {
+    super(`a token named "${tokenName}" exists already`);
+  }
+}
+
+/** A stored record, or null for anything else someone put under the prefix. */
+function parseStored(raw: string): StoredToken | null {
+  try {
+    const t = JSON.parse(raw) as Partial<StoredToken>;
+    const ok = typeof t.name === 'string' && ROLES.includes(t.role as Role) && typeof t.sha256 === 'string' && /^[0-9a-f]{64}$/.test(t.sha256);
+    return ok ? { name: t.name!, role: t.role!, sha256: t.sha256!, createdAt: String(t.createdAt ?? ''), createdBy: String(t.createdBy ?? '') } : null;
+  } catch {
+    return null;
+  }
+}
+
+export class TokenStore {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: Keys,
+  ) {}
+
+  /** A new token with a fresh secret; TokenExistsError when the name is taken. */
+  async create(name: string, role: Role, createdBy: string): Promise<{ info: TokenInfo; token: string }> {
+    const token = `sbx_${randomBytes(24).toString('base64url')}`;
+    const info: TokenInfo = { name, role, createdAt: new Date().toISOString(), createdBy };
+    const stored: StoredToken = { ...info, sha256: tokenDigest(token).toString('hex') };
+    const key = this.keys.token(name);
+    const res = await this.client.kv.txn({ compare: [createIs(key, 0)], success: [putOp(key, JSON.stringify(stored))], failure: [] });
+    if (!res.succeeded) throw new TokenExistsError(name);
+    return { info, token };
+  }
+
+  async list(): Promise<TokenInfo[]> {
+    return (await this.readAll()).map(({ name, role, createdAt, createdBy }) => ({ name, role, createdAt, createdBy }));
+  }
+
+  /** false when there was no such token. */
+  async delete(name: string): Promise<boolean> {
+    const res = await this.client.delete().key(this.keys.token(name)).exec();
+    return Number(res.deleted) > 0;
+  }
+
+  /** Who holds the token whose sha256 is `digest`; every record is compared, in constant time. */
+  async find(digest: Buffer): Promise<Principal | null> {
+    let found: Principal | null = null;
+    for (const t of await this.readAll()) {
+      if (timingSafeEqual(Buffer.from(t.sha256, 'hex'), digest)) found = { name: t.name, role: t.role };
+    }
+    return found;
+  }
+
+  private async readAll(): Promise<StoredToken[]> {
+    const res = await this.client.kv.range({ key: buf(this.keys.tokensPrefix), range_end: prefixEnd(this.keys.tokensPrefix) });
+    return res.kvs.map((kv) => parseStored(kvValue(kv))).filter((t): t is StoredToken => t !== null);
+  }
+}
