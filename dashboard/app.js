@@ -190,6 +190,9 @@ const COLUMNS = {
   certificates: [
     ['ID', (c) => h('code', {}, c.id)],
     ['Server names (SNI)', (c) => codes(c.snis)],
+    ['Expires', (c) => (c.notAfter ? c.notAfter.slice(0, 10) : muted('—'))],
+    // The control plane never sends keys; their digest tells two keys apart.
+    ['Key (SHA-256)', (c) => (c.keySha256 ? h('code', { title: c.keySha256 }, `${c.keySha256.slice(0, 12)}…`) : muted('—'))],
   ],
 };
 
@@ -243,22 +246,6 @@ function fieldChanges(before, after) {
   return [...new Set([...a.keys(), ...b.keys()])]
     .filter((path) => path !== 'id' && a.get(path) !== b.get(path))
     .map((path) => ({ path, before: a.get(path), after: b.get(path) }));
-}
-
-/** Per-object changes between two configs, as the control plane's own diff reports them. */
-function diffConfigs(before, after) {
-  const changes = [];
-  for (const kind of KINDS) {
-    const old = new Map((before[kind] || []).map((o) => [o.id, o]));
-    for (const obj of after[kind] || []) {
-      const prev = old.get(obj.id);
-      old.delete(obj.id);
-      if (!prev) changes.push({ kind, id: obj.id, op: 'add', after: obj });
-      else if (fieldChanges(prev, obj).length) changes.push({ kind, id: obj.id, op: 'change', before: prev, after: obj });
-    }
-    for (const [id, prev] of old) changes.push({ kind, id, op: 'remove', before: prev });
-  }
-  return changes;
 }
 
 const LONG_VALUE = 160;
@@ -461,14 +448,23 @@ async function versionConfig(n) {
   }
 }
 
+/** What version n changed, as the control plane diffs it; everything it holds when n - 1 is pruned. */
 async function versionDiff(n) {
-  const [config, previous] = await Promise.all([versionConfig(n), n > 1 ? versionConfig(n - 1) : null]);
+  const section = (title, ...body) => h('section', { id: 'version-diff', 'aria-labelledby': 'diff-title' }, h('h2', { id: 'diff-title' }, title), ...body);
+  if (n > 1) {
+    try {
+      const { data } = await api('GET', `/versions/${n - 1}/diff/${n}`);
+      return section(`Version ${n}: what changed since version ${n - 1}`, renderChanges(data.changes));
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+  }
+  const config = await versionConfig(n);
   if (!config) return h('p', { class: 'error' }, `Version ${n} is not in the history.`);
-  const title = n === 1 ? 'Version 1: the first version' : `Version ${n}: what changed since version ${n - 1}`;
-  return h('section', { id: 'version-diff', 'aria-labelledby': 'diff-title' },
-    h('h2', { id: 'diff-title' }, title),
-    n > 1 && !previous ? h('p', { class: 'muted' }, `Version ${n - 1} is no longer kept; this shows everything version ${n} holds.`) : null,
-    renderChanges(diffConfigs(previous || {}, config)));
+  const everything = KINDS.flatMap((kind) => (config[kind] || []).map((obj) => ({ kind, id: obj.id, op: 'add', after: obj })));
+  return n === 1
+    ? section('Version 1: the first version', renderChanges(everything))
+    : section(`Version ${n}`, h('p', { class: 'muted' }, `Version ${n - 1} is no longer kept; this shows everything version ${n} holds.`), renderChanges(everything));
 }
 
 async function rollback(n, live) {
