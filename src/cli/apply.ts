@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { wholeNumber } from './args.js';
 import { ApiClient, apiOptions, printChanges, type ChangeSummary } from './common.js';
 import { loadOrFail } from './load-or-fail.js';
+import { previewChanges } from './preview.js';
 
 interface WriteAnswer {
   version: { version: number };
@@ -16,14 +18,14 @@ export function register(program: Command): void {
       .requiredOption('-f, --file <paths...>', 'YAML/JSON files or folders')
       .option('--dry-run', 'validate and show the changes; write nothing')
       .option('-m, --message <text>', 'recorded with the new version')
-      .option('--expect-version <n>', 'refuse (409) unless the live version is n', (v) => Number.parseInt(v, 10)),
+      .option('--expect-version <n>', 'refuse (409) unless the live version is n', (v) => wholeNumber('--expect-version', v, 0)),
   ).action(async (opts: { file: string[]; dryRun?: boolean; message?: string; expectVersion?: number; server?: string; token?: string }) => {
     const config = await loadOrFail(opts.file);
     const api = new ApiClient(opts);
     if (opts.dryRun) {
-      const { body } = await api.request<{ liveVersion: number; changes: ChangeSummary[] }>('POST', '/config/validate', config);
-      printChanges(body.changes);
-      process.stdout.write(`dry run: ${body.changes.length} change(s) against version ${body.liveVersion}; nothing written\n`);
+      const { liveVersion, changes } = await previewChanges(api, config);
+      printChanges(changes);
+      process.stdout.write(`dry run: ${changes.length} change(s) against version ${liveVersion}; nothing written\n`);
       return;
     }
     const headers: Record<string, string> = {};

@@ -40,9 +40,31 @@ export interface ApiOptions {
   token?: string;
 }
 
+export interface ErrorDetail {
+  path: string;
+  message: string;
+  line?: number;
+}
+
 interface ApiErrorBody {
   error?: string;
-  details?: { path: string; message: string; line?: number }[];
+  details?: ErrorDetail[];
+}
+
+/** The control plane's error details, one indented line each, to follow a message. */
+export function formatDetails(details: readonly ErrorDetail[] = []): string {
+  return details.map((d) => `\n  ${d.path}${d.line ? ` (line ${d.line})` : ''}: ${d.message}`).join('');
+}
+
+/** The control plane answered with an error status; status and details for callers that act on them. */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly details: readonly ErrorDetail[],
+  ) {
+    super(message);
+  }
 }
 
 export class ApiClient {
@@ -54,7 +76,13 @@ export class ApiClient {
     this.token = resolveToken(opts.token);
   }
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<{ body: T; headers: Headers }> {
     let res: Response;
     try {
       res = await fetch(`${this.base}/api/v1${path}`, {
@@ -66,16 +94,17 @@ export class ApiClient {
           ...headers,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
     } catch (err) {
+      if (signal?.aborted) throw err;
       throw new CliError(`cannot reach the control plane at ${this.base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
     }
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
       const e = (parsed ?? {}) as ApiErrorBody;
-      const details = (e.details ?? []).map((d) => `\n  ${d.path}${d.line ? ` (line ${d.line})` : ''}: ${d.message}`).join('');
-      throw new CliError(`${method} ${path}: ${res.status} ${e.error ?? res.statusText}${details}`);
+      throw new ApiError(`${method} ${path}: ${res.status} ${e.error ?? res.statusText}${formatDetails(e.details)}`, res.status, e.details ?? []);
     }
     return { body: parsed as T, headers: res.headers };
   }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { ApiClient, apiOptions, printChanges, type ChangeSummary } from './common.js';
+import { ApiClient, CliError, apiOptions, printChanges } from './common.js';
 import { loadOrFail } from './load-or-fail.js';
+import { previewChanges } from './preview.js';
 
 export function register(program: Command): void {
   apiOptions(
@@ -8,12 +9,19 @@ export function register(program: Command): void {
       .command('diff')
       .description('show what apply would change, per object')
       .requiredOption('-f, --file <paths...>', 'YAML/JSON files or folders')
-      .option('--exit-code', 'exit 1 when there are changes'),
+      .option('--exit-code', 'exit 1 when there are changes, 0 when there are none, 2 when the diff cannot be made'),
   ).action(async (opts: { file: string[]; exitCode?: boolean; server?: string; token?: string }) => {
-    const config = await loadOrFail(opts.file);
-    const { body } = await new ApiClient(opts).request<{ liveVersion: number; changes: ChangeSummary[] }>('POST', '/config/validate', config);
-    printChanges(body.changes);
-    if (body.changes.length === 0) process.stdout.write(`no changes against version ${body.liveVersion}\n`);
-    if (opts.exitCode && body.changes.length > 0) process.exitCode = 1;
+    try {
+      const config = await loadOrFail(opts.file);
+      const { liveVersion, changes } = await previewChanges(new ApiClient(opts), config);
+      printChanges(changes);
+      if (changes.length === 0) process.stdout.write(`no changes against version ${liveVersion}\n`);
+      if (opts.exitCode && changes.length > 0) process.exitCode = 1;
+    } catch (err) {
+      // With --exit-code, 1 means "there are changes": a diff that could not be made must not
+      // look like one to a CI script (kubectl diff does the same).
+      if (opts.exitCode && err instanceof CliError) throw new CliError(err.message, 2);
+      throw err;
+    }
   });
 }

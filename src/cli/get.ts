@@ -1,36 +1,33 @@
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
+import { KINDS, type ConfigObject, type Kind } from '../config/schema.js';
+import type { VersionInfo } from '../store/decode.js';
 import { ApiClient, CliError, apiOptions } from './common.js';
+import { FORMATS, outputOption, printDocument, printTable, type Columns, type Format } from './output.js';
+import { objectColumns, versionColumns } from './tables.js';
 
-const WHAT = ['config', 'routes', 'upstreams', 'policies', 'certificates', 'versions'] as const;
-
-interface VersionRow {
-  version: number;
-  at: string;
-  author: string;
-  source: string;
-  message: string;
-}
+const WHAT = ['config', ...KINDS, 'versions'] as const;
 
 export function register(program: Command): void {
   apiOptions(
     program
       .command('get')
-      .description(`read the live state: ${WHAT.join('|')}`)
+      .description('read the live state; with an id, one route, upstream, policy or certificate')
       .argument('<what>', WHAT.join('|'))
-      .option('-o, --output <format>', 'yaml|json (versions: table by default)'),
-  ).action(async (what: string, opts: { output?: string; server?: string; token?: string }) => {
+      .argument('[id]', 'one object of that kind')
+      .addOption(outputOption(FORMATS, undefined, 'output format (default: table for versions, yaml otherwise)')),
+  ).action(async (what: string, id: string | undefined, opts: { output?: Format; server?: string; token?: string }) => {
     if (!(WHAT as readonly string[]).includes(what)) throw new CliError(`get: unknown "${what}"; one of ${WHAT.join(', ')}`, 2);
+    const kind = (KINDS as readonly string[]).includes(what) ? (what as Kind) : null;
+    if (id !== undefined && !kind) throw new CliError(`get ${what} takes no id; an id goes with ${KINDS.join(', ')}`, 2);
     const format = opts.output ?? (what === 'versions' ? 'table' : 'yaml');
-    if (!['yaml', 'json', 'table'].includes(format)) throw new CliError(`-o must be yaml, json or table, got "${format}"`, 2);
+    if (format === 'table' && what === 'config') throw new CliError('get config: -o table is not available; use -o yaml or -o json', 2);
+
     const api = new ApiClient(opts);
-    const { body } = await api.request<Record<string, unknown>>('GET', what === 'config' ? '/config' : `/${what}`);
-    if (format === 'json') process.stdout.write(JSON.stringify(body, null, 2) + '\n');
-    else if (format === 'yaml') process.stdout.write(stringify(body));
-    else if (what === 'versions') {
-      for (const v of (body.versions as VersionRow[]) ?? []) {
-        process.stdout.write(`${String(v.version).padStart(6)}  ${v.at}  ${v.source.padEnd(9)} ${v.author.padEnd(12)} ${v.message}\n`);
-      }
-    } else throw new CliError('-o table is for versions only', 2);
+    const path = what === 'config' ? '/config' : id !== undefined ? `/${what}/${encodeURIComponent(id)}` : `/${what}`;
+    const { body } = await api.request<Record<string, unknown>>('GET', path);
+    if (format !== 'table') printDocument(format, body);
+    else if (what === 'versions') printTable(versionColumns, body.versions as VersionInfo[]);
+    // One kind's columns for that kind's objects; TypeScript cannot pair the two through `kind`.
+    else printTable(objectColumns[kind!] as Columns<ConfigObject>, id !== undefined ? [body as ConfigObject] : (body[kind!] as ConfigObject[]));
   });
 }

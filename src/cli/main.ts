@@ -5,10 +5,14 @@ import * as apply from './apply.js';
 import * as controlPlane from './control-plane.js';
 import * as dev from './dev.js';
 import * as diff from './diff.js';
+import * as exportConfig from './export.js';
 import * as get from './get.js';
+import * as gitops from './gitops.js';
+import * as history from './history.js';
 import * as proxy from './proxy.js';
 import * as rollback from './rollback.js';
 import * as status from './status.js';
+import * as token from './token.js';
 import * as validate from './validate.js';
 
 const program = new Command('signalbox')
@@ -16,7 +20,7 @@ const program = new Command('signalbox')
   .exitOverride()
   .showHelpAfterError();
 
-for (const cmd of [dev, controlPlane, proxy, validate, apply, diff, get, rollback, status]) cmd.register(program);
+for (const cmd of [dev, controlPlane, proxy, validate, apply, diff, get, history, exportConfig, rollback, status, token, gitops]) cmd.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,52 @@
+// What `-o table` shows of each thing the API lists: the fields a person scans for, one line each.
+// The full object is always a `-o yaml` away.
+import type { Certificate, Kind, Policy, Route, Upstream } from '../config/schema.js';
+import type { TokenInfo } from '../control-plane/token-store.js';
+import type { VersionInfo } from '../store/decode.js';
+import type { Columns } from './output.js';
+
+const list = (values: readonly string[] | undefined, none: string) => (values && values.length > 0 ? values.join(',') : none);
+
+/** An ISO time to the second: milliseconds are noise in a table. */
+const seconds = (iso: string | undefined) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
+
+const routes: Columns<Route> = {
+  header: ['ID', 'HOSTS', 'PATHS', 'METHODS', 'UPSTREAM', 'POLICIES'],
+  // A route without hosts or methods matches any: say so rather than leave a blank.
+  row: (r) => [r.id, list(r.match.hosts, 'any'), list(r.match.paths, '-'), list(r.match.methods, 'any'), r.upstream, list(r.policies, '-')],
+};
+
+const upstreams: Columns<Upstream> = {
+  header: ['ID', 'TARGETS'],
+  row: (u) => [u.id, list(u.targets.map((t) => (t.weight === undefined ? t.url : `${t.url} (weight ${t.weight})`)), '-')],
+};
+
+const policies: Columns<Policy> = {
+  header: ['ID', 'TYPE', 'SETTINGS'],
+  // Every field but id and type, so a policy type added later shows without a change here.
+  row: ({ id, type, ...settings }) => [id, type, Object.entries(settings).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '-'],
+};
+
+const certificates: Columns<Certificate> = {
+  header: ['ID', 'SNIS', 'NOT-AFTER', 'KEY-SHA256'],
+  row: (c) => [c.id, list(c.snis, '-'), seconds(c.notAfter), c.keySha256 ? `${c.keySha256.slice(0, 16)}…` : '-'],
+};
+
+export const objectColumns = { routes, upstreams, policies, certificates } as const satisfies Record<Kind, Columns<never>>;
+
+export const versionColumns: Columns<VersionInfo> = {
+  header: ['VERSION', 'TIME', 'SOURCE', 'AUTHOR', 'ROUTES', 'UPSTREAMS', 'POLICIES', 'CERTS', 'MESSAGE'],
+  row: (v) => [
+    String(v.version),
+    seconds(v.at),
+    v.source,
+    v.author,
+    ...[v.counts.routes, v.counts.upstreams, v.counts.policies, v.counts.certificates].map(String),
+    v.message,
+  ],
+};
+
+export const tokenColumns: Columns<TokenInfo> = {
+  header: ['NAME', 'ROLE', 'CREATED', 'CREATED-BY'],
+  row: (t) => [t.name, t.role, seconds(t.createdAt), t.createdBy],
+};
