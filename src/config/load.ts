@@ -44,6 +44,9 @@ export function parseText(text: string, file: string): { parsed?: ParsedText; is
   return { parsed: { data: doc.toJS() ?? {}, locate }, issues: [] };
 }
 
+/** The files a folder contributes to a document. */
+export const CONFIG_FILE = /\.(ya?ml|json)$/i;
+
 /** Every *.yaml, *.yml and *.json file named or found below a named folder, in a stable order. */
 export async function expandPaths(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -56,7 +59,7 @@ export async function expandPaths(paths: readonly string[]): Promise<string[]> {
     }
     const entries = await readdir(p, { recursive: true, withFileTypes: true });
     const found = entries
-      .filter((e) => e.isFile() && /\.(ya?ml|json)$/i.test(e.name))
+      .filter((e) => e.isFile() && CONFIG_FILE.test(e.name))
       .map((e) => join(e.parentPath ?? e.path, e.name))
       .sort();
     out.push(...found);

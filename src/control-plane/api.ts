@@ -7,6 +7,7 @@ import type { ApiContext, Route } from './context.js';
 import { HttpError, sendError, sendJson } from './http.js';
 import { openApiDocument } from './openapi.js';
 import { configRoutes } from './routes/config.js';
+import { gitopsRoutes } from './routes/gitops.js';
 import { objectRoutes } from './routes/objects.js';
 import { proxyRoutes } from './routes/proxies.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -22,6 +23,7 @@ export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerRe
     ...versionRoutes(ctx),
     ...proxyRoutes(ctx),
     ...tokenRoutes(ctx),
+    ...gitopsRoutes(ctx),
     // Last: its /:kind patterns must not shadow the fixed paths above.
     ...objectRoutes(ctx),
   ];

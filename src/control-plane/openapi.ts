@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { KINDS, certificateSchema, documentSchema, policySchema, routeSchema, upstreamSchema } from '../config/schema.js';
 import { ROLES } from './auth.js';
+import { gitopsReportSchema, gitopsStatusSchema, syncRequestSchema } from './gitops-state.js';
 import { tokenRequestSchema } from './routes/tokens.js';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any' });
@@ -114,6 +115,37 @@ function build(): object {
         }),
       },
       '/tokens/{name}': { delete: authed({ summary: 'delete a token (admin); it stops working at once', parameters: [path('name')], responses: { 200: ok('deleted'), 404: error('no such token') } }) },
+      '/gitops': {
+        get: authed({
+          summary: "the GitOps agent's last report (null until an agent has reported) and the last sync request",
+          responses: { 200: ok('GitOps state', { type: 'object', properties: { status: ref('GitopsStatus'), syncRequest: ref('SyncRequest') } }) },
+        }),
+      },
+      '/gitops/status': {
+        put: authed({
+          summary: 'the agent reports the outcome of a sync (editor)',
+          requestBody: body(ref('GitopsReport'), ['application/json']),
+          responses: { 200: ok('stored', ref('GitopsStatus')), 400: error('not a valid report; details lists every problem') },
+        }),
+      },
+      '/gitops/sync': {
+        post: authed({
+          summary: 'ask the agent to sync now, e.g. from a webhook (editor); any request body is ignored',
+          parameters: [{ name: 'force', in: 'query', required: false, schema: { type: 'string', enum: ['1', 'true'] }, description: 'this sync overwrites changes made outside git' }],
+          responses: { 202: ok('requested', ref('SyncRequest')) },
+        }),
+      },
+      '/gitops/wait': {
+        get: authed({
+          summary: "the agent's long poll: answers when a sync request newer than `after` lands or the live version is not `version`, else after `timeout` seconds",
+          parameters: [
+            { name: 'after', in: 'query', required: false, schema: { type: 'integer' }, description: 'the last sync request id seen; absent: answer at once' },
+            { name: 'version', in: 'query', required: false, schema: { type: 'integer' }, description: 'the live version the caller knows' },
+            { name: 'timeout', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 60, default: 25 } },
+          ],
+          responses: { 200: ok('the current state', { type: 'object', properties: { syncRequest: ref('SyncRequest'), liveVersion: { type: 'integer' } } }), 400: error('a query parameter is out of range') },
+        }),
+      },
       ...objectPaths,
     },
     components: {
@@ -125,6 +157,9 @@ function build(): object {
         Policy: json(policySchema),
         Certificate: json(certificateSchema),
         TokenRequest: json(tokenRequestSchema),
+        GitopsReport: json(gitopsReportSchema),
+        GitopsStatus: json(gitopsStatusSchema),
+        SyncRequest: json(syncRequestSchema),
         TokenInfo: {
           type: 'object',
           properties: { name: { type: 'string' }, role: { type: 'string', enum: [...ROLES] }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },

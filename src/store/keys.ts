@@ -14,6 +14,10 @@ export class Keys {
   readonly proxiesPrefix: string;
   /** `<prefix>/tokens/<name>`: API tokens, their role and the sha256 of the secret (never the secret). */
   readonly tokensPrefix: string;
+  /** `<prefix>/gitops/status`: the GitOps agent's last report (what it synced, what stopped it). */
+  readonly gitopsStatus: string;
+  /** `<prefix>/gitops/sync-request`: the last `POST /gitops/sync`; its mod revision is the request's id. */
+  readonly gitopsSyncRequest: string;
   /** Held (under a lease) by a control plane while a change spans several transactions. */
   readonly writeLock: string;
   /**
@@ -33,6 +37,8 @@ export class Keys {
     this.historyInfoPrefix = `${this.root}/history-info/`;
     this.proxiesPrefix = `${this.root}/proxies/`;
     this.tokensPrefix = `${this.root}/tokens/`;
+    this.gitopsStatus = `${this.root}/gitops/status`;
+    this.gitopsSyncRequest = `${this.root}/gitops/sync-request`;
     this.writeLock = `${this.root}/write-lock`;
     this.unfinished = `${this.config}unfinished-write`;
   }
