@@ -16,10 +16,12 @@ export interface Spawned {
 
 /** Start a signalbox process; the caller stops it (benchmarks use this directly). */
 export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const proc = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, SIGNALBOX_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnProcess(process.execPath, [CLI, ...args], { SIGNALBOX_LOG_LEVEL: 'warn', ...env });
+}
+
+/** Start any program with its output captured; the caller stops it (by its PID, like launch). */
+export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const proc = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,0 +1,197 @@
+// Forwarding: requests/s and latency through a Signalbox proxy next to peers measured in the same
+// run under the same load, then the product's claim: config changes applied under that load drop
+// nothing.
+//   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
+//                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
+//
+// Targets, one after the other: the upstream directly (the ceiling), a Signalbox proxy (real
+// etcd and control plane, `--routes` routes with the measured one among them), nginx as a reverse
+// proxy with the same routes and keep-alive upstreams, and a hand-written node:http + undici proxy.
+// Everything runs on 127.0.0.1 and shares this machine's cores: the load generator, the proxy
+// under test and the upstream compete for them, so the ratios say more than the absolute numbers,
+// and each proxy's own CPU time is reported beside its throughput.
+import { availableParallelism, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { cpuMeter } from './cpu.js';
+import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
+import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type ProxyUnderTest } from './peers.js';
+import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, type RouteTable } from './routes.js';
+import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    routes: { type: 'string', default: '2000' },
+    changes: { type: 'string', default: '20' },
+    interval: { type: 'string', default: '250' },
+    loadgen: { type: 'string' },
+  },
+});
+const DURATION = Number(values.duration);
+const WARMUP = Number(values.warmup);
+const CONNECTIONS = Number(values.connections);
+const ROUTES = Number(values.routes);
+const CHANGES = Number(values.changes);
+const INTERVAL_MS = Number(values.interval);
+
+interface Measured extends LoadResult {
+  /** CPU the proxy under test used: CPU seconds per second of the run (null: no proxy, or no /proc). */
+  proxyCores: number | null;
+}
+
+interface Target {
+  name: string;
+  /** Where the load goes (the direct target has no proxy process), or why the target is missing. */
+  at: { url: string; pid?: number } | { skipped: string };
+  result?: Measured;
+}
+
+interface SwapResult {
+  load: LoadResult;
+  /** Config applies the proxy counted during the window (one per change expected). */
+  applied: number;
+  /** CPU seconds each Signalbox process used during the window. */
+  cpu: Record<'proxy' | 'control plane' | 'etcd', number | null>;
+}
+
+function pickLoadGenerator(children: Children): LoadGenerator {
+  const wanted = values.loadgen ?? (findProgram('wrk') ? 'wrk' : 'undici');
+  if (wanted === 'wrk' && !findProgram('wrk')) throw new Error('--loadgen wrk: wrk not installed (scripts/ensure-bench-peers.sh)');
+  if (wanted !== 'wrk' && wanted !== 'undici') throw new Error(`--loadgen ${wanted}: wrk or undici`);
+  return wanted === 'wrk' ? wrk(children) : undiciLoop;
+}
+
+async function measure(load: LoadGenerator, url: string, pid: number | undefined): Promise<Measured> {
+  await load.run({ url, connections: CONNECTIONS, seconds: WARMUP });
+  const cpu = cpuMeter({ proxy: pid });
+  const result = await load.run({ url, connections: CONNECTIONS, seconds: DURATION });
+  const used = cpu().proxy;
+  return { ...result, proxyCores: used === null ? null : used / result.seconds };
+}
+
+/** Change `c` of the swap scenario, cycling through the edits teams make all day. */
+function applyChange(stack: BenchStack, table: RouteTable, c: number): Promise<number> {
+  switch (c % 3) {
+    case 0: // shift weight between the measured upstream's targets: a new connection pool
+      return stack.write('PATCH', '/upstreams/bench', { targets: benchUpstream(table, [1 + (c % 5), 1]).targets });
+    case 1: // a different extra path on the measured route
+      return stack.write('PUT', `/routes/r${table.measured}`, signalboxRoute(table.measured, 'bench', [`/svc${table.measured}/v${c}`]));
+    default: // a new route
+      return stack.write('PUT', `/routes/added-${c}`, { ...signalboxRoute(table.routes + c, 'bench'), id: `added-${c}` });
+  }
+}
+
+async function configApplies(proxy: BenchProxy): Promise<number> {
+  const text = await (await fetch(`${proxy.admin}/metrics`)).text();
+  return Number(/^signalbox_config_applies_total\{result="ok"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * Steady load through the proxy while CHANGES writes go through the control plane, one per
+ * INTERVAL_MS; the window ends one interval after the proxy has applied the last one.
+ */
+async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTable, load: LoadGenerator): Promise<SwapResult> {
+  const before = await configApplies(proxy);
+  const cpu = cpuMeter({ proxy: proxy.pid, 'control plane': stack.controlPlanePid, etcd: stack.etcd.pid });
+  let endWindow!: () => void;
+  const stop = new Promise<void>((resolve) => (endWindow = resolve));
+  // A bound far above the window, so a slow machine still gets every change inside it.
+  const run = load.run({ url: `${proxy.url}${measuredPath(table)}`, connections: CONNECTIONS, seconds: 30 + (4 * CHANGES * INTERVAL_MS) / 1000, stop });
+  run.catch(() => {}); // awaited below; this only keeps a failure from being unhandled meanwhile
+  const start = performance.now();
+  let version = 0;
+  for (let c = 1; c <= CHANGES; c++) {
+    await sleep(Math.max(0, start + c * INTERVAL_MS - performance.now()));
+    version = await applyChange(stack, table, c);
+  }
+  await waitVersion(proxy, version);
+  await sleep(INTERVAL_MS);
+  endWindow();
+  const result = await run;
+  return { load: result, applied: (await configApplies(proxy)) - before, cpu: cpu() };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => n.toFixed(2);
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+const cores = (n: number | null) => (n === null ? '-' : n.toFixed(2));
+
+function printTargets(targets: Target[]): void {
+  const rows = [['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'socket errors', 'proxy CPU (cores)', 'req/s per proxy core']];
+  for (const t of targets) {
+    const r = t.result;
+    if (!r) rows.push([t.name, 'skipped' in t.at ? t.at.skipped : '-', '', '', '', '', '', '']);
+    else rows.push([t.name, int(r.rps), ms(r.p50Ms), ms(r.p99Ms), int(r.badStatus), int(r.socketErrors), cores(r.proxyCores), r.proxyCores ? int(r.rps / r.proxyCores) : '-']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(('  ' + r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).trimEnd());
+}
+
+function printRatios(sb: Measured, peers: Target[]): Record<string, { rps: number; p99: number }> {
+  const ratios: Record<string, { rps: number; p99: number }> = {};
+  for (const peer of peers) {
+    if (!peer.result) continue;
+    ratios[peer.name] = { rps: sb.rps / peer.result.rps, p99: sb.p99Ms / peer.result.p99Ms };
+    console.log(`  signalbox / ${peer.name}: req/s ${ratio(sb.rps, peer.result.rps)}, p99 latency ${ratio(sb.p99Ms, peer.result.p99Ms)}`);
+  }
+  return ratios;
+}
+
+function printSwaps(s: SwapResult, steady: Measured): void {
+  const l = s.load;
+  console.log(`\nConfig changes under the same load: ${CHANGES} writes through the control plane's REST API, one per ${INTERVAL_MS} ms`);
+  console.log('(upstream weights: a new connection pool; another path on the measured route; new routes), each a new version of all routes:');
+  console.log(`  window ${l.seconds.toFixed(1)} s: ${int(l.requests)} requests served, non-2xx/3xx ${l.badStatus}, socket errors ${l.socketErrors} (expected 0 and 0)`);
+  console.log(`  config swaps the proxy applied in the window: ${s.applied} of ${CHANGES}`);
+  console.log(`  during swaps vs steady: req/s ${int(l.rps)} vs ${int(steady.rps)} (${ratio(l.rps, steady.rps)}), p99 ${ms(l.p99Ms)} vs ${ms(steady.p99Ms)} ms`);
+  const used = Object.entries(s.cpu).map(([name, t]) => `${name} ${cores(t === null ? null : t / l.seconds)}`).join(', ');
+  console.log(`  CPU in the window (cores): ${used}, against proxy ${cores(steady.proxyCores)} steady`);
+}
+
+async function main(children: Children) {
+  const load = pickLoadGenerator(children);
+  const nginx = findProgram('nginx');
+  const upstream = await startUpstream(children, nginx);
+  // The measured route sits inside the table, neither first nor last in any order.
+  const table: RouteTable = { routes: ROUTES, measured: Math.floor(ROUTES * 0.617), targets: upstream.targets };
+  const path = measuredPath(table);
+
+  const stack = await BenchStack.start(children);
+  await stack.putConfig(signalboxDoc(table));
+  const proxy = await stack.startProxy('bench-forwarding');
+  await waitReady(proxy);
+  const nginxProxy: ProxyUnderTest | { skipped: string } = nginx
+    ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path)
+    : { skipped: 'not installed' };
+  const targets: Target[] = [
+    { name: 'direct', at: { url: upstream.targets[0]! } },
+    { name: 'signalbox', at: proxy },
+    { name: 'nginx', at: nginxProxy },
+    { name: 'node+undici', at: await startNodeProxy(children, upstream.targets, path) },
+  ];
+
+  console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
+  console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
+  console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
+  for (const t of targets) {
+    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${path}`, t.at.pid);
+  }
+  const sb = targets[1]!.result!;
+  const swaps = await swapScenario(stack, proxy, table, load);
+
+  console.log('');
+  printTargets(targets);
+  const ratios = printRatios(sb, targets.filter((t) => t.name !== 'signalbox'));
+  printSwaps(swaps, sb);
+  const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
+  console.log(JSON.stringify({
+    bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
+    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios, swaps: { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+  }));
+}
+
+await runBench(main);

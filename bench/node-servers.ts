@@ -1,0 +1,54 @@
+// The forwarding benchmark's Node processes, each run on its own so it gets the CPU a real
+// deployment would give it rather than sharing the bench's event loop:
+//   node dist/bench/node-servers.js upstream PORT...        the upstream when nginx is missing
+//   node dist/bench/node-servers.js proxy PORT TARGET...    a hand-written reverse proxy
+// Both listen on 127.0.0.1 and run until the bench ends them (SIGTERM's default: exit).
+import { createServer } from 'node:http';
+import { pipeline } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import { BODY } from './peers.js';
+
+// Hop-by-hop headers: about one connection, never forwarded.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'];
+
+type Headers = Record<string, string | string[] | undefined>;
+
+function withoutHopByHop(headers: Headers): Headers {
+  const copy = { ...headers };
+  for (const h of HOP_BY_HOP) delete copy[h];
+  return copy;
+}
+
+function upstream(ports: number[]): void {
+  for (const port of ports) {
+    createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(BODY) });
+      res.end(BODY);
+    }).listen(port, '127.0.0.1');
+  }
+}
+
+/** Round robin over one keep-alive pool per target; 502 when the upstream fails. */
+function proxy(port: number, targets: string[]): void {
+  const pools = targets.map((t) => new Pool(t));
+  let next = 0;
+  createServer((req, res) => {
+    const pool = pools[next++ % pools.length]!;
+    const headers = withoutHopByHop(req.headers);
+    headers['x-forwarded-for'] = req.socket.remoteAddress;
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    pool.request({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: hasBody ? req : null }).then(
+      (up) => {
+        res.writeHead(up.statusCode, withoutHopByHop(up.headers));
+        // A stream that fails destroys both ends: after the headers, that is all a client can be told.
+        pipeline(up.body, res, () => {});
+      },
+      () => res.writeHead(502).end(),
+    );
+  }).listen(port, '127.0.0.1');
+}
+
+const [mode, first, ...rest] = process.argv.slice(2);
+if (mode === 'upstream') upstream([first, ...rest].map(Number));
+else if (mode === 'proxy') proxy(Number(first), rest);
+else throw new Error('usage: node-servers.js upstream PORT... | proxy PORT TARGET...');

@@ -1,0 +1,75 @@
+// The forwarding benchmark's route table, written once for Signalbox and once for nginx so both
+// proxies look up the measured request among the same number of routes. Route i serves
+// /svc<i>/items and /svc<i>/items/<id>; the measured route goes to the two listen ports of the
+// real upstream, every other one to an idle upstream on the discard port, which no request reaches.
+
+/** Upstreams the unmeasured routes are spread over. */
+const IDLE_UPSTREAMS = 20;
+const IDLE_TARGET = 'http://127.0.0.1:9';
+
+export interface RouteTable {
+  routes: number;
+  /** Index of the route the load goes through. */
+  measured: number;
+  /** The measured upstream's targets (origins). */
+  targets: string[];
+}
+
+export function measuredPath(t: RouteTable): string {
+  return `/svc${t.measured}/items/42`;
+}
+
+const idleUpstream = (i: number) => `idle-${i % IDLE_UPSTREAMS}`;
+
+/** A Signalbox route; `extraPaths` lets the swap scenario change the measured route. */
+export function signalboxRoute(i: number, upstream: string, extraPaths: string[] = []) {
+  return {
+    id: `r${i}`,
+    match: { paths: [`/svc${i}/items`, `/svc${i}/items/:id`, ...extraPaths], methods: ['GET', 'POST'] },
+    upstream,
+  };
+}
+
+/** The measured upstream, its targets weighted as given (the swap scenario changes them). */
+export function benchUpstream(t: RouteTable, weights: number[] = t.targets.map(() => 1)) {
+  return { id: 'bench', targets: t.targets.map((url, i) => ({ url, weight: weights[i] })) };
+}
+
+export function signalboxDoc(t: RouteTable) {
+  return {
+    upstreams: [
+      benchUpstream(t),
+      ...Array.from({ length: IDLE_UPSTREAMS }, (_, i) => ({ id: idleUpstream(i), targets: [{ url: IDLE_TARGET }] })),
+    ],
+    routes: Array.from({ length: t.routes }, (_, i) => signalboxRoute(i, i === t.measured ? 'bench' : idleUpstream(i))),
+  };
+}
+
+/**
+ * nginx's http{} content: the same routes as prefix locations (nginx finds those in a tree, as
+ * Signalbox's router does), configured as a fair peer would be: keep-alive to the upstream
+ * (HTTP/1.1, Connection cleared) and the forwarded headers Signalbox sets.
+ */
+export function nginxRoutes(t: RouteTable, listenPort: number): string {
+  const origin = (url: string) => new URL(url).host;
+  const upstreams = [
+    `upstream bench { ${t.targets.map((u) => `server ${origin(u)};`).join(' ')} keepalive 64; keepalive_requests 1000000; }`,
+    ...Array.from({ length: IDLE_UPSTREAMS }, (_, i) => `upstream ${idleUpstream(i)} { server ${origin(IDLE_TARGET)}; keepalive 8; }`),
+  ];
+  const locations = Array.from({ length: t.routes }, (_, i) =>
+    `    location /svc${i}/items { proxy_pass http://${i === t.measured ? 'bench' : idleUpstream(i)}; }`);
+  return [
+    ...upstreams,
+    'server {',
+    `    listen 127.0.0.1:${listenPort};`,
+    '    proxy_http_version 1.1;',
+    '    proxy_set_header Connection "";',
+    '    proxy_set_header Host $http_host;',
+    '    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    '    proxy_set_header X-Forwarded-Proto $scheme;',
+    '    proxy_set_header X-Forwarded-Host $host;',
+    ...locations,
+    `    location / { return 404 '{"error":"no_route"}'; }`,
+    '}',
+  ].join('\n');
+}

@@ -1,0 +1,128 @@
+// The Signalbox side of a benchmark: a real etcd, a control plane and proxy processes on
+// 127.0.0.1, each a child process ended by its own PID. Used by propagation.ts and forwarding.ts.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedEtcd, freePort } from '../src/dev/managed-etcd.js';
+import { launch, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
+
+const TOKEN = 'bench-token';
+
+/** What a control-plane write answers (the fields the benches read). */
+interface WriteAnswer {
+  version: { version: number };
+}
+
+export interface BenchProxy {
+  url: string;
+  admin: string;
+  pid: number;
+}
+
+/**
+ * Everything a benchmark starts, stopped newest first by stopAll(). A bench ended by SIGINT or
+ * SIGTERM stops it too, so no etcd, proxy, nginx or wrk outlives it.
+ */
+export class Children {
+  private readonly stops: (() => Promise<void>)[] = [];
+  /** Set by SIGINT/SIGTERM: what fails from then on fails because its processes were stopped. */
+  interrupted = false;
+
+  constructor() {
+    const onSignal = () => {
+      this.interrupted = true;
+      process.stderr.write('interrupted: stopping what the bench started\n');
+      void this.stopAll().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+
+  add(stop: () => Promise<void>): void {
+    this.stops.push(stop);
+  }
+
+  /** spawnProcess, stopped with the rest. */
+  spawn(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+    const p = spawnProcess(command, args, env);
+    this.add(p.stop);
+    return p;
+  }
+
+  async stopAll(): Promise<void> {
+    while (this.stops.length > 0) await this.stops.pop()!();
+  }
+}
+
+/** Run a benchmark and stop all it started, also when it fails or is interrupted. */
+export async function runBench(main: (children: Children) => Promise<void>): Promise<void> {
+  const children = new Children();
+  try {
+    await main(children);
+  } catch (err) {
+    if (!children.interrupted) throw err;
+  } finally {
+    await children.stopAll();
+  }
+}
+
+export class BenchStack {
+  private constructor(
+    readonly children: Children,
+    readonly etcd: ManagedEtcd,
+    readonly api: string,
+    readonly controlPlanePid: number,
+  ) {}
+
+  /** etcd and a control plane in a temp dir; its children (and the dir) go with children.stopAll(). */
+  static async start(children: Children): Promise<BenchStack> {
+    const dir = await mkdtemp(join(tmpdir(), 'signalbox-bench-'));
+    children.add(() => rm(dir, { recursive: true, force: true }));
+    const etcd = new ManagedEtcd({ dataDir: join(dir, 'etcd') });
+    children.add(() => etcd.stop());
+    await etcd.start();
+    await writeFile(join(dir, 'token'), TOKEN);
+    const port = await freePort();
+    const cp = launch(['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
+    children.add(cp.stop);
+    const api = `http://127.0.0.1:${port}`;
+    await waitFor('control plane', async () => (await fetch(`${api}/healthz`)).ok);
+    return new BenchStack(children, etcd, api, cp.proc.pid!);
+  }
+
+  /** A write through the control plane's REST API (path under /api/v1); the version it made. */
+  async write(method: 'PUT' | 'PATCH', path: string, body: unknown): Promise<number> {
+    const res = await fetch(`${this.api}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as WriteAnswer).version.version;
+  }
+
+  /** Replace the whole config. */
+  putConfig(doc: unknown): Promise<number> {
+    return this.write('PUT', '/config', doc);
+  }
+
+  /** Start a proxy process (not waiting for it: see waitReady). */
+  async startProxy(id: string): Promise<BenchProxy> {
+    const [port, admin] = [await freePort(), await freePort()];
+    const p = launch(['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id]);
+    this.children.add(p.stop);
+    return { url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${admin}`, pid: p.proc.pid! };
+  }
+}
+
+export function waitReady(proxy: BenchProxy, ms = 60_000): Promise<boolean> {
+  return waitFor(`${proxy.admin} ready`, async () => (await fetch(`${proxy.admin}/readyz`)).ok, ms);
+}
+
+/** Poll a proxy's /status until it runs `version`; resolves to its appliedAt (ms since the epoch). */
+export function waitVersion(proxy: BenchProxy, version: number, ms = 30_000): Promise<number> {
+  return waitFor(`${proxy.admin} at version ${version}`, async () => {
+    const s = (await (await fetch(`${proxy.admin}/status`)).json()) as { version: number; appliedAt: string };
+    return s.version === version ? Date.parse(s.appliedAt) : undefined;
+  }, ms, 20);
+}
