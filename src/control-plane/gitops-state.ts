@@ -7,6 +7,7 @@ import { parseVersionInfo } from '../store/decode.js';
 import { kvValue, rangeOp } from '../store/kv.js';
 import type { Keys } from '../store/keys.js';
 import { waitForChange, type WaitOutcome } from '../store/wait-change.js';
+import { parseStored } from './stored-record.js';
 
 export const GITOPS_STATES = ['synced', 'uncommitted', 'invalid', 'drift', 'error'] as const;
 
@@ -66,17 +67,6 @@ export interface GitopsSnapshot {
   liveVersion: number;
   /** The etcd revision all three were read at. */
   revision: number;
-}
-
-/** A stored record, or null for a missing key or anything else someone put there. */
-function parseStored<T>(schema: z.ZodType<T>, raw: string | undefined): T | null {
-  if (raw === undefined) return null;
-  try {
-    const parsed = schema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
 }
 
 export class GitopsState {

@@ -2,9 +2,11 @@
 // The secret itself is answered once, at creation, and stored nowhere.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
+import { z } from 'zod';
 import { buf, createIs, kvValue, prefixEnd, putOp } from '../store/kv.js';
 import type { Keys } from '../store/keys.js';
 import { ROLES, tokenDigest, type Principal, type Role } from './auth.js';
+import { parseStored } from './stored-record.js';
 
 export interface TokenInfo {
   name: string;
@@ -13,24 +15,18 @@ export interface TokenInfo {
   createdBy: string;
 }
 
-interface StoredToken extends TokenInfo {
-  sha256: string;
-}
+const storedTokenSchema = z.object({
+  name: z.string(),
+  role: z.enum(ROLES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  createdAt: z.string().default(''),
+  createdBy: z.string().default(''),
+});
+type StoredToken = z.infer<typeof storedTokenSchema>;
 
 export class TokenExistsError extends Error {
   constructor(readonly tokenName: string) {
     super(`a token named "${tokenName}" exists already`);
-  }
-}
-
-/** A stored record, or null for anything else someone put under the prefix. */
-function parseStored(raw: string): StoredToken | null {
-  try {
-    const t = JSON.parse(raw) as Partial<StoredToken>;
-    const ok = typeof t.name === 'string' && ROLES.includes(t.role as Role) && typeof t.sha256 === 'string' && /^[0-9a-f]{64}$/.test(t.sha256);
-    return ok ? { name: t.name!, role: t.role!, sha256: t.sha256!, createdAt: String(t.createdAt ?? ''), createdBy: String(t.createdBy ?? '') } : null;
-  } catch {
-    return null;
   }
 }
 
@@ -72,6 +68,6 @@ export class TokenStore {
 
   private async readAll(): Promise<StoredToken[]> {
     const res = await this.client.kv.range({ key: buf(this.keys.tokensPrefix), range_end: prefixEnd(this.keys.tokensPrefix) });
-    return res.kvs.map((kv) => parseStored(kvValue(kv))).filter((t): t is StoredToken => t !== null);
+    return res.kvs.map((kv) => parseStored(storedTokenSchema, kvValue(kv))).filter((t): t is StoredToken => t !== null);
   }
 }
