@@ -15,9 +15,9 @@ import { versionRoutes } from './routes/versions.js';
 
 export const API_BASE = '/api/v1';
 
-export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const router = Router({ ignoreTrailingSlash: true });
-  const routes: Route[] = [
+/** Every endpoint, relative to API_BASE, in the order the router must see them. */
+export function apiRoutes(ctx: ApiContext): Route[] {
+  return [
     ['GET', '/openapi.json', async (_req, res) => sendJson(res, 200, openApiDocument())],
     ...configRoutes(ctx),
     ...versionRoutes(ctx),
@@ -27,7 +27,11 @@ export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerRe
     // Last: its /:kind patterns must not shadow the fixed paths above.
     ...objectRoutes(ctx),
   ];
-  for (const [method, path, handler] of routes) {
+}
+
+export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const router = Router({ ignoreTrailingSlash: true });
+  for (const [method, path, handler] of apiRoutes(ctx)) {
     router.on(method, API_BASE + path, (req, res, params) => {
       handler(req, res, params).catch((err: unknown) => fail(res, err, ctx));
     });
