@@ -6,7 +6,7 @@ import { relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ApiClient } from '../cli/common.js';
-import type { GitopsReport, SyncRequest } from '../control-plane/gitops-state.js';
+import type { GitopsReport, GitopsStatus, SyncRequest } from '../control-plane/gitops-state.js';
 import { Backoff, errorMessage } from '../store/kv.js';
 import { FolderWatch } from './folder-watch.js';
 import { readCheckout } from './git-info.js';
@@ -49,6 +49,7 @@ export class GitopsAgent {
   /** One sync, reported to the control plane; `force` overwrites drift this once. */
   async syncOnce(force = false): Promise<GitopsReport> {
     const { dir, api } = this.opts;
+    this.appliedVersion ??= await this.resumedVersion();
     const outcome = await syncFolder({ dir, api, appliedVersion: this.appliedVersion, force: force || this.opts.force });
     const report: GitopsReport = { ...outcome, force: this.opts.force };
     this.appliedVersion = report.lastAppliedVersion;
@@ -59,6 +60,21 @@ export class GitopsAgent {
       this.opts.logger.warn({ err: errorMessage(err) }, 'could not report the sync to the control plane');
     }
     return report;
+  }
+
+  /**
+   * What the last agent on this folder wrote or found equal to it, from its last report: a restart
+   * or the next `--once` run picks up where it left off, instead of taking a version it accepted
+   * for a change made outside git.
+   */
+  private async resumedVersion(): Promise<number | null> {
+    try {
+      const { body } = await this.opts.api.request<{ status: GitopsStatus | null }>('GET', '/gitops', undefined, GITOPS_HEADERS);
+      return body.status?.dir === this.opts.dir ? body.status.lastAppliedVersion : null;
+    } catch {
+      // The sync that follows meets the same control plane and reports why it cannot be reached.
+      return null;
+    }
   }
 
   async start(opts: { watch: boolean; debounceMs: number }): Promise<void> {

@@ -202,4 +202,22 @@ describe('signalbox gitops', () => {
     assert.equal(drift.code, 1);
     assert.match(drift.stderr, /drift: version 9 was written outside git by admin \(source api\).*\n {2}\+ routes\/plain/);
   });
+
+  it('the next agent on a folder resumes from the version the last one accepted: a hand change taken into git is not drift', async () => {
+    const once = () => runCli(['gitops', '--once', '--dir', repo.dir], stack.env);
+    // Version 9 was written by hand (no routes); committing the same state makes it the folder's.
+    await repo.write('routes.yaml', 'routes: []\n');
+    await repo.commit('Take the hand change into git');
+    const accepted = await once();
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(accepted.stdout, /^synced: version 9 is live/);
+
+    await repo.write('routes.yaml', routesYaml(['users', 'users']));
+    const next = await repo.commit('Bring users back');
+    const applied = await once();
+    assert.equal(applied.code, 0, applied.stderr);
+    const [v10] = await versions();
+    assert.equal(v10!.version, 10);
+    assert.equal(v10!.message, `gitops: ${next.slice(0, 12)} Bring users back`);
+  });
 });
