@@ -7,7 +7,8 @@ const TOKEN_KEY = 'signalbox.token';
 const KINDS = ['upstreams', 'routes', 'policies', 'certificates'];
 const OP_LABEL = { add: 'added', change: 'changed', remove: 'removed' };
 const VALIDATE_DELAY_MS = 300;
-const FLEET_REFRESH_MS = 5000;
+const REFRESH_MS = 5000;
+const ROLES = ['viewer', 'editor', 'admin'];
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -51,13 +52,14 @@ async function api(method, path, { body, headers = {} } = {}) {
   return { data, etag: res.headers.get('etag') };
 }
 
-/** One sentence a user can act on. */
-function explain(err) {
+/** One sentence a user can act on; `conflict` says what a 409 means where it happened. */
+function explain(err, { conflict = 'Not applied: someone changed the config first' } = {}) {
   if (!(err instanceof ApiError)) return String((err && err.message) || err);
   if (err.status === 403) return `Not allowed for this token (403): ${err.message}. Ask an admin for a token with a higher role.`;
-  if (err.status === 409) return `Not applied: someone changed the config first (409: ${err.message}).`;
+  if (err.status === 409) return `${conflict} (409: ${err.message}).`;
   if (err.status === 0) return err.message;
-  return `${err.message} (HTTP ${err.status})`;
+  const details = err.details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
+  return `${err.message} (HTTP ${err.status})${details.length ? `: ${details.join('; ')}` : ''}`;
 }
 
 const versionOfEtag = (etag) => (etag ? Number(etag.replace(/\D/g, '')) : 0);
@@ -106,6 +108,8 @@ const VIEWS = {
   editor: () => editorView(),
   history: (arg) => historyView(Number(arg) || null),
   fleet: () => fleetView(),
+  gitops: () => gitopsView(),
+  tokens: () => tokensView(),
 };
 
 let renders = 0;
@@ -142,6 +146,23 @@ async function route() {
   $('#view').replaceChildren(el);
   showNotice(notice);
   window.scrollTo(0, 0);
+}
+
+/** Calls `refresh` every 5 s while `el` is on the page and a token is held; it stops itself after. */
+function poll(el, refresh) {
+  let failed = false;
+  const timer = setInterval(async () => {
+    if (!el.isConnected || !token()) return clearInterval(timer);
+    try {
+      await refresh();
+      if (failed) showNotice(null);
+      failed = false;
+    } catch (err) {
+      if (!token()) return;
+      failed = true;
+      showNotice({ kind: 'error', text: `Could not refresh: ${explain(err)}` });
+    }
+  }, REFRESH_MS);
 }
 
 function confirmDialog(title, text, okLabel) {
@@ -542,12 +563,255 @@ async function fleetView() {
     body.replaceChildren(...fleetContent(data).filter(Boolean));
   };
   await refresh();
-  // Polls only while the view is on the page; it stops itself once the user has moved on.
-  const timer = setInterval(() => {
-    if (!el.isConnected) clearInterval(timer);
-    else refresh().catch((err) => showNotice({ kind: 'error', text: explain(err) }));
-  }, FLEET_REFRESH_MS);
+  poll(el, refresh);
   return el;
+}
+
+// ---- gitops -------------------------------------------------------------------------------------
+
+const sentence = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}` : '');
+const shortCommit = (commit) => h('code', { title: commit }, commit.slice(0, 12));
+const versionLink = (n, text = String(n)) => h('a', { href: `#/history/${n}`, 'aria-label': `version ${n} in the history` }, text);
+const MARK = { add: '+', change: '~', remove: '-' };
+
+/** The agent's state in a few words, and what it means for the live config. */
+const GITOPS_STATES = {
+  synced: { kind: 'ok', say: (s) => [`The live config, version ${s.liveVersion}, equals the folder.`] },
+  uncommitted: { kind: 'warn', say: (s) => [`${s.uncommitted.length === 1 ? '1 config file differs' : `${s.uncommitted.length} config files differ`} from the commit checked out; nothing is applied until committed.`] },
+  invalid: { kind: 'error', say: (s) => [sentence(s.error && s.error.message), ' The next commit is tried again.'] },
+  drift: {
+    kind: 'warn',
+    say: (s) => [`Version ${s.drift.version} was written outside git by ${s.drift.author} (source ${s.drift.source}). `,
+      'It is left alone until it is committed to git too, undone by hand, or overwritten by a forced sync.'],
+  },
+  error: { kind: 'error', say: (s) => [sentence(s.error && s.error.message), ' The agent tries again.'] },
+};
+
+function syncRequestText(r) {
+  return `request ${r.id}${r.force ? ' (forced)' : ''} by ${r.requestedBy} at ${localTime(r.requestedAt)}`;
+}
+
+function problemsOf(status) {
+  const details = (status.error && status.error.details) || [];
+  if (!details.length) return null;
+  return [
+    h('h2', { id: 'problems-title' }, plural(details.length, 'problem')),
+    h('ul', { class: 'errors', id: 'gitops-problems', 'aria-labelledby': 'problems-title' }, details.map((d) => h('li', {},
+      d.file ? [h('code', {}, d.line ? `${d.file}:${d.line}` : d.file), ': '] : null,
+      d.path ? [h('code', {}, d.path), ': '] : null,
+      d.message))),
+  ];
+}
+
+function gitopsDetails(status) {
+  if (status.state === 'uncommitted') {
+    return [
+      h('h2', { id: 'uncommitted-title' }, 'Uncommitted files'),
+      h('p', { class: 'muted' }, 'Relative to the repository. Commit them (or undo them) and the agent syncs.'),
+      h('ul', { id: 'gitops-uncommitted', 'aria-labelledby': 'uncommitted-title' }, status.uncommitted.map((f) => h('li', {}, h('code', {}, f)))),
+    ];
+  }
+  if (status.state === 'drift' && status.drift) {
+    const d = status.drift;
+    const commit = status.commit ? ['commit ', shortCommit(status.commit)] : ['the folder'];
+    return [
+      h('h2', { id: 'drift-title' }, 'Drift'),
+      h('p', {}, versionLink(d.version, `Version ${d.version}`), ` was written by ${d.author} via ${d.source}`, d.at ? ` at ${localTime(d.at)}` : '',
+        '. Applying ', commit, ` would change ${plural(d.changes.length, 'object')}:`),
+      h('ul', { class: 'marks', id: 'drift-changes', 'aria-labelledby': 'drift-title' }, d.changes.map((c) => h('li', {},
+        h('span', { class: `mark ${c.op}`, 'aria-hidden': 'true' }, MARK[c.op]), ' ',
+        h('code', {}, `${c.kind}/${c.id}`), ' ', muted(`would be ${OP_LABEL[c.op]}`)))),
+    ];
+  }
+  return problemsOf(status);
+}
+
+function gitopsFacts(status, request) {
+  const fact = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
+  const orNone = (n, none) => (n == null ? muted(none) : versionLink(n));
+  return h('dl', { class: 'facts', id: 'gitops-facts' },
+    status ? [
+      fact('Folder', h('code', {}, status.dir)),
+      fact('Commit', status.commit ? [shortCommit(status.commit), ' ', status.subject || ''] : muted('none: the folder is not in a git work tree')),
+      fact('Last sync', h('span', { title: status.lastSyncAt }, localTime(status.lastSyncAt)), muted(` reported by ${status.reportedBy}`)),
+      fact('Live version', orNone(status.liveVersion, 'not asked: the sync stopped before reaching the control plane')),
+      fact('Last applied version', orNone(status.lastAppliedVersion, 'none yet')),
+      fact('Changes made outside git', status.force ? 'overwritten (the agent runs with --force)' : 'reported as drift and left alone'),
+    ] : null,
+    fact('Last sync request', request ? syncRequestText(request) : muted('none')));
+}
+
+async function gitopsView() {
+  const el = h('section', { 'aria-labelledby': 'view-title' });
+  const state = h('div', { id: 'gitops-state', class: 'state', 'aria-live': 'polite', 'aria-atomic': 'true' });
+  const checked = h('p', { class: 'muted' });
+  const body = h('div');
+  const result = h('p', { id: 'sync-result', role: 'status' });
+  const syncButton = h('button', { type: 'button' }, 'Sync now');
+  const forceButton = h('button', { type: 'button', class: 'secondary' }, 'Sync and overwrite drift…');
+  let shown = null;
+  let last = null;
+
+  const refresh = async () => {
+    const { data } = await api('GET', '/gitops');
+    last = data;
+    checked.textContent = `Checked ${new Date().toLocaleTimeString()}; refreshed every ${REFRESH_MS / 1000} s.`;
+    // Redrawn only when something changed, so the live region speaks only of changes and focus stays.
+    const key = JSON.stringify(data);
+    if (key === shown) return;
+    shown = key;
+    const { status, syncRequest } = data;
+    const about = status && GITOPS_STATES[status.state];
+    state.className = `state ${about ? about.kind : ''}`;
+    state.replaceChildren(...(status
+      ? [h('span', { class: `badge ${about.kind}` }, status.state), h('span', {}, ...about.say(status))]
+      : [h('span', {}, 'No GitOps agent has reported yet. Start one with ', h('code', {}, 'signalbox gitops --dir PATH'),
+        ' and its state appears here.')]));
+    body.replaceChildren(gitopsFacts(status, syncRequest), ...[status ? gitopsDetails(status) : null].flat().filter(Boolean));
+  };
+
+  const sync = async (force) => {
+    if (force) {
+      const drift = last && last.status && last.status.state === 'drift' ? last.status.drift : null;
+      const ok = await confirmDialog('Sync and overwrite drift?',
+        `${drift ? `Version ${drift.version}, written by ${drift.author} via ${drift.source}, is overwritten: ${plural(drift.changes.length, 'object')} change. `
+          : 'Whatever was changed outside git by the time the agent syncs is overwritten. '}` +
+        'The agent applies the folder once; its history keeps every version, so this can be rolled back.', 'Sync and overwrite');
+      if (!ok) return;
+    }
+    syncButton.disabled = forceButton.disabled = true;
+    result.className = 'muted';
+    result.textContent = 'Requesting a sync…';
+    let request;
+    try {
+      request = (await api('POST', `/gitops/sync${force ? '?force=true' : ''}`)).data;
+    } catch (err) {
+      result.className = 'error';
+      result.textContent = `No sync requested: ${explain(err)}`;
+      return;
+    } finally {
+      syncButton.disabled = forceButton.disabled = false;
+    }
+    try {
+      await refresh();
+    } catch (err) {
+      showNotice({ kind: 'error', text: `Could not refresh: ${explain(err)}` });
+    }
+    result.className = 'ok';
+    result.textContent = `Sync request ${request.id} recorded${request.force ? ' (forced: overwrites drift)' : ''}. ` +
+      (last && last.status ? 'The agent syncs when it sees it; this page shows its next report.' : 'No GitOps agent has reported yet to act on it.');
+  };
+  syncButton.addEventListener('click', () => sync(false));
+  forceButton.addEventListener('click', () => sync(true));
+
+  await refresh();
+  poll(el, refresh);
+  el.append(h('h1', { id: 'view-title' }, 'GitOps'), state, h('div', { class: 'actions' }, syncButton, forceButton), result, checked, body);
+  return el;
+}
+
+// ---- tokens -------------------------------------------------------------------------------------
+
+const ROLE_TEXT = { viewer: 'viewer: reads', editor: 'editor: also writes the config', admin: 'admin: also manages tokens' };
+
+async function tokensView() {
+  const list = h('div');
+  const result = h('p', { id: 'tokens-result', role: 'status' });
+  const fresh = h('section', { id: 'new-token', class: 'secret', hidden: true, 'aria-labelledby': 'new-token-title' });
+  const say = (kind, text) => {
+    result.className = kind;
+    result.textContent = text;
+  };
+
+  const remove = async (name) => {
+    const ok = await confirmDialog(`Delete token ${name}?`,
+      `Every request with it is refused (401) from now on, by every control-plane replica. Its versions keep ${name} as their author.`, 'Delete');
+    if (!ok) return;
+    try {
+      await api('DELETE', `/tokens/${encodeURIComponent(name)}`);
+      say('ok', `Deleted token ${name}: it is refused from now on.`);
+      await refresh();
+    } catch (err) {
+      say('error', `Not deleted: ${explain(err)}`);
+    }
+  };
+
+  const refresh = async () => {
+    const { data } = await api('GET', '/tokens');
+    list.replaceChildren(data.tokens.length
+      ? h('table', { id: 'tokens' },
+        h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created', 'Created by', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, data.tokens.map((t) => h('tr', { 'data-token': t.name },
+          h('td', {}, h('code', {}, t.name)),
+          h('td', {}, t.role),
+          h('td', { class: 'nowrap', title: t.createdAt }, t.createdAt ? localTime(t.createdAt) : muted('unknown')),
+          h('td', {}, t.createdBy),
+          h('td', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete token ${t.name}`, onclick: () => remove(t.name) }, 'Delete'))))))
+      : h('p', { class: 'muted' }, 'No tokens yet besides the bootstrap admin.'));
+  };
+
+  const showSecret = (created) => {
+    const secret = h('input', { id: 'new-token-secret', type: 'text', readonly: true, value: created.token, spellcheck: 'false', 'aria-describedby': 'new-token-once' });
+    const copied = h('span', { role: 'status', class: 'muted' });
+    const copy = async () => {
+      secret.select();
+      try {
+        // The Clipboard API needs a secure context (https or localhost); elsewhere, the old way.
+        if (window.navigator.clipboard) await window.navigator.clipboard.writeText(created.token);
+        else if (!document.execCommand('copy')) throw new Error('refused');
+        copied.className = 'ok';
+        copied.textContent = 'Copied.';
+      } catch {
+        copied.className = 'error';
+        copied.textContent = 'The browser did not allow copying; the secret is selected: copy it with the keyboard.';
+      }
+    };
+    fresh.replaceChildren(
+      h('h2', { id: 'new-token-title' }, `Token ${created.name} created (${created.role})`),
+      h('p', { id: 'new-token-once', class: 'warn' }, h('strong', {}, 'Shown only once: '),
+        'copy the secret now. The control plane keeps only its SHA-256 and cannot show it again; a lost secret means a new token.'),
+      h('label', { for: 'new-token-secret' }, 'Secret'),
+      h('div', { class: 'toolbar' }, secret, h('button', { type: 'button', onclick: copy }, 'Copy'), copied),
+      h('button', { type: 'button', class: 'secondary', onclick: () => { fresh.hidden = true; fresh.replaceChildren(); } }, 'Done: hide the secret'));
+    fresh.hidden = false;
+    secret.focus();
+    secret.select();
+  };
+
+  const name = h('input', { id: 'new-token-name', name: 'name', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'new-token-name-hint' });
+  const role = h('select', { id: 'new-token-role', name: 'role' }, ROLES.map((r) => h('option', { value: r }, ROLE_TEXT[r])));
+  const createButton = h('button', { type: 'submit' }, 'Create token');
+  const form = h('form', { class: 'create' },
+    h('h2', { id: 'create-title' }, 'New token'),
+    h('div', { class: 'fieldset' },
+      h('div', {}, h('label', { for: 'new-token-name' }, 'Name (optional)'), name,
+        h('p', { id: 'new-token-name-hint', class: 'muted' }, 'Lowercase letters, digits, ".", "_" and "-"; it is the author of the token’s writes. Empty: role and a random suffix.')),
+      h('div', {}, h('label', { for: 'new-token-role' }, 'Role'), role),
+      h('div', {}, createButton)));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    createButton.disabled = true;
+    try {
+      const body = { role: role.value, ...(name.value.trim() ? { name: name.value.trim() } : {}) };
+      const { data } = await api('POST', '/tokens', { body: JSON.stringify(body), headers: jsonHeaders });
+      say('ok', `Created token ${data.name} with role ${data.role}.`);
+      name.value = '';
+      showSecret(data);
+      await refresh();
+    } catch (err) {
+      say('error', `Not created: ${explain(err, { conflict: 'choose another name' })}`);
+    } finally {
+      createButton.disabled = false;
+    }
+  });
+
+  await refresh();
+  return h('section', { 'aria-labelledby': 'view-title' },
+    h('h1', { id: 'view-title' }, 'Tokens'),
+    h('p', { class: 'muted' }, 'A viewer reads, an editor also writes the config, an admin also manages tokens. The bootstrap admin token (',
+      h('code', {}, '--admin-token-file'), ') is not listed and cannot be deleted here.'),
+    form, result, fresh, list);
 }
 
 // ---- start ---------------------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 // `npm run screenshots`: the README's pictures of the dashboard, taken from a real stack (etcd, a
-// control plane, two proxies) in headless Chromium. Every process it starts is ended by PID.
+// control plane, two proxies, one run of the GitOps agent) in headless Chromium. Every process it
+// starts is ended by PID.
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
 import { ManagedEtcd, freePort } from '../src/dev/managed-etcd.js';
 import { launchChromium } from '../test/helpers/browser.js';
 import { launch, waitFor, type Spawned } from '../test/helpers/launch.js';
@@ -98,6 +103,34 @@ async function main(): Promise<void> {
       await page.getByRole('link', { name: 'Fleet' }).click();
       await page.locator('#proxies').waitFor();
       await shot('fleet');
+
+      // A git checkout holding version 2, synced once by the agent: version 3 was written in the
+      // dashboard, outside git, so the agent reports drift and leaves it.
+      const repo = join(dir, 'deploy');
+      const folder = join(repo, 'signalbox');
+      await mkdir(folder, { recursive: true });
+      const git = (...args: string[]) => promisify(execFile)('git', ['-C', repo, '-c', 'user.name=ci', '-c', 'user.email=ci@example.com', ...args]);
+      await git('init', '-q');
+      await writeFile(join(folder, 'upstreams.yaml'), stringify({ upstreams: SECOND.upstreams }));
+      await writeFile(join(folder, 'routes.yaml'), stringify({ routes: SECOND.routes, policies: SECOND.policies }));
+      await git('add', '-A');
+      await git('commit', '-q', '-m', 'Orders service behind a strict rate limit');
+      const agent = launch(['gitops', '--once', '--dir', folder], { SIGNALBOX_SERVER: api, SIGNALBOX_TOKEN: TOKEN });
+      started.push(agent);
+      const [code] = (await once(agent.proc, 'exit')) as [number];
+      if (code !== 1 || !agent.output().includes('drift: version 3')) throw new Error(`gitops --once: expected drift, got exit ${code}: ${agent.output()}`);
+      await page.getByRole('link', { name: 'GitOps' }).click();
+      await page.locator('#drift-changes').waitFor();
+      await shot('gitops');
+
+      await page.getByRole('link', { name: 'Tokens' }).click();
+      for (const [name, role] of [['gitops', 'editor'], ['grafana', 'viewer'], ['ci-deploy', 'editor']]) {
+        await page.getByLabel('Name (optional)').fill(name!);
+        await page.getByLabel('Role').selectOption(role!);
+        await page.getByRole('button', { name: 'Create token' }).click();
+        await page.locator(`#tokens tr[data-token="${name}"]`).waitFor();
+      }
+      await shot('tokens', true);
     } finally {
       await browser.close();
     }

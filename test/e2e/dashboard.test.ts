@@ -1,15 +1,24 @@
 // The dashboard as a user drives it, in headless Chromium against a real control plane, etcd and
 // proxy: log in, search the routes, edit a route in the YAML editor (a bad edit is refused with its
 // line), review the diff, apply, find the version in the history, roll back, see the fleet follow,
-// and have a stale edit refused.
+// and have a stale edit refused; see what a real GitOps agent reported and ask it to sync; create a
+// token, copy its secret, delete it.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
+import { stringify } from 'yaml';
 import { launchChromium } from '../helpers/browser.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { startControlPlaneProcess, startProxyProcess, waitFor, type ProxyProcess, type Stack } from '../helpers/processes.js';
+import { runCli, startControlPlaneProcess, startProxyProcess, waitFor, type ProxyProcess, type Stack } from '../helpers/processes.js';
 import { startUpstream } from '../helpers/upstreams.js';
+
+const run = promisify(execFile);
 
 describe('dashboard', () => {
   let stack: Stack;
@@ -23,6 +32,30 @@ describe('dashboard', () => {
   };
   const configOf = async (version: number) => JSON.parse((await call('GET', `/versions/${version}`)).text).config as unknown;
   const servedBy = async (path: string) => (await fetch(`${proxy.url}${path}`)).text();
+  const pageErrors: string[] = [];
+
+  /** A new tab on the dashboard (its own sessionStorage) whose script errors end up in pageErrors. */
+  const openDashboard = async (): Promise<Page> => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      // Refused tokens (401), roles (403) and stale writes (409) are reported by the browser itself.
+      if (msg.type() === 'error' && !/Failed to load resource.*(401|403|409)/.test(msg.text())) pageErrors.push(msg.text());
+    });
+    await page.goto(stack.api + '/');
+    return page;
+  };
+  const logIn = async (page: Page, token: string) => {
+    await page.getByLabel('Token').fill(token);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  };
+  const loggedIn = async (token: string): Promise<Page> => {
+    const page = await openDashboard();
+    await logIn(page, token);
+    await page.getByRole('heading', { name: 'Routes' }).waitFor();
+    return page;
+  };
 
   before(async () => {
     const etcd = await startTestEtcd();
@@ -76,22 +109,12 @@ describe('dashboard', () => {
   });
 
   it('log in, search, edit a route with a diff preview, apply, find it in the history, roll back, see the fleet', { timeout: 120_000 }, async () => {
-    const page: Page = await browser.newPage();
-    page.setDefaultTimeout(10_000);
-    const pageErrors: string[] = [];
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (msg) => {
-      // The refused login (401) and the stale apply (409) below are reported by the browser itself.
-      if (msg.type() === 'error' && !/Failed to load resource.*(401|409)/.test(msg.text())) pageErrors.push(msg.text());
-    });
-    await page.goto(stack.api + '/');
+    const page = await openDashboard();
 
     // A wrong token is refused with a message; the right one opens the routes table.
-    await page.getByLabel('Token').fill('not-the-token');
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logIn(page, 'not-the-token');
     await page.getByText('The control plane refused this token (invalid token)').waitFor();
-    await page.getByLabel('Token').fill(stack.token);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logIn(page, stack.token);
     await page.getByRole('heading', { name: 'Routes' }).waitFor();
     const rows = page.locator('#objects tbody tr:visible');
     assert.deepEqual(await rows.locator('td:first-child').allTextContents(), ['orders', 'users']);
@@ -165,5 +188,131 @@ describe('dashboard', () => {
     assert.equal((await call('GET', '/versions/5')).status, 404);
     assert.deepEqual(pageErrors, []);
     await page.close();
+  });
+
+  it('GitOps: no agent yet, then what a real agent reported (invalid, then drift), and sync requests recorded', { timeout: 60_000 }, async () => {
+    const page = await loggedIn(stack.token);
+    await page.getByRole('link', { name: 'GitOps' }).click();
+    await page.getByRole('heading', { name: 'GitOps' }).waitFor();
+    const state = page.locator('#gitops-state');
+    assert.equal(await state.textContent(), 'No GitOps agent has reported yet. Start one with signalbox gitops --dir PATH and its state appears here.');
+    assert.equal(await page.locator('#gitops-facts').textContent(), 'Last sync requestnone');
+
+    // A git checkout whose commit routes payments to an upstream that does not exist, synced once
+    // by a real agent: it reports `invalid` and applies nothing.
+    const repo = await mkdtemp(join(tmpdir(), 'signalbox-dashboard-gitops-'));
+    const git = async (...args: string[]) => (await run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args])).stdout.trim();
+    const commitFolder = async (upstream: string, subject: string) => {
+      const text = stringify({ ...start, routes: [...(start.routes as unknown[]), { id: 'payments', match: { paths: ['/payments/*'] }, upstream }] });
+      await writeFile(join(repo, 'signalbox.yaml'), text);
+      await git('add', '-A');
+      await git('commit', '-q', '-m', subject);
+      return { text, commit: await git('rev-parse', 'HEAD') };
+    };
+    await git('init', '-q');
+    const bad = await commitFolder('payments', 'Route payments to its own upstream');
+    const syncOnce = () => runCli(['gitops', '--once', '--dir', repo], stack.env);
+    const invalid = await syncOnce();
+    assert.equal(invalid.code, 1, invalid.stderr);
+
+    // "Sync now" records a sync request and shows the agent's report.
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    const result = page.locator('#sync-result');
+    await result.getByText(/^Sync request \d+ recorded\. The agent syncs when it sees it/).waitFor();
+    const firstId = Number(/Sync request (\d+)/.exec(await result.textContent() ?? '')![1]);
+    const recorded = JSON.parse((await call('GET', '/gitops')).text);
+    assert.deepEqual(recorded.syncRequest, { id: firstId, force: false, requestedBy: 'admin', requestedAt: recorded.syncRequest.requestedAt });
+    await state.getByText('invalid', { exact: true }).waitFor();
+    assert.equal(await state.textContent(), 'invalidThe folder does not validate; the live config stays as it is. The next commit is tried again.');
+    const facts = await page.locator('#gitops-facts').textContent() ?? '';
+    for (const fact of [`Folder${repo}`, `Commit${bad.commit.slice(0, 12)} Route payments to its own upstream`, 'Live versionnot asked',
+      'Last applied versionnone yet', 'Changes made outside gitreported as drift and left alone', `Last sync requestrequest ${firstId} by admin at `]) {
+      assert.ok(facts.includes(fact), `${fact} in ${facts}`);
+    }
+    const badLine = bad.text.split('\n').indexOf('    upstream: payments') + 1;
+    assert.ok(badLine > 0);
+    await page.getByRole('heading', { name: '1 problem' }).waitFor();
+    assert.deepEqual(await page.locator('#gitops-problems li').allTextContents(), [`signalbox.yaml:${badLine}: routes[2].upstream: unknown upstream "payments"`]);
+
+    // The fix is committed, but version 4 was written outside git: the agent reports drift, and the
+    // view shows it by itself (it refreshes every 5 s).
+    const fix = await commitFolder('green', 'Route payments to green');
+    const drift = await syncOnce();
+    assert.equal(drift.code, 1, drift.stderr);
+    await state.getByText('drift', { exact: true }).waitFor();
+    assert.match(await state.textContent() ?? '', /^driftVersion 4 was written outside git by admin \(source api\)\. It is left alone until/);
+    assert.match(await page.locator('#gitops-facts').textContent() ?? '', new RegExp(`Commit${fix.commit.slice(0, 12)} Route payments to green.*Live version4`));
+    assert.match(await page.getByRole('heading', { name: 'Drift' }).locator('xpath=following-sibling::p[1]').textContent() ?? '',
+      new RegExp(`^Version 4 was written by admin via api at .*\\. Applying commit ${fix.commit.slice(0, 12)} would change 2 objects:$`));
+    assert.deepEqual((await page.locator('#drift-changes li').allTextContents()).sort(), ['+ routes/payments would be added', '~ routes/orders would be changed']);
+
+    // Overwriting drift takes a confirmation; then a forced request is recorded.
+    await page.getByRole('button', { name: 'Sync and overwrite drift…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Sync and overwrite drift?' });
+    assert.match(await dialog.textContent() ?? '', /Version 4, written by admin via api, is overwritten: 2 objects change\./);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(JSON.parse((await call('GET', '/gitops')).text).syncRequest.id, firstId, 'cancelled: nothing requested');
+    await page.getByRole('button', { name: 'Sync and overwrite drift…' }).click();
+    await dialog.getByRole('button', { name: 'Sync and overwrite' }).click();
+    await result.getByText(/^Sync request \d+ recorded \(forced: overwrites drift\)\./).waitFor();
+    const forced = JSON.parse((await call('GET', '/gitops')).text).syncRequest;
+    assert.equal(forced.force, true);
+    assert.equal(Number(/Sync request (\d+)/.exec(await result.textContent() ?? '')![1]), forced.id);
+    assert.ok(forced.id > firstId);
+    assert.deepEqual(pageErrors, []);
+    await page.close();
+  });
+
+  it('tokens: an admin creates a viewer token, copies its secret shown once, deletes it; the viewer is told which role it lacks', { timeout: 60_000 }, async () => {
+    const admin = await loggedIn(stack.token);
+    await admin.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.api });
+    await admin.getByRole('link', { name: 'Tokens' }).click();
+    await admin.getByText('No tokens yet besides the bootstrap admin.').waitFor();
+    await admin.getByLabel('Name (optional)').fill('reader');
+    await admin.getByLabel('Role').selectOption('viewer');
+    await admin.getByRole('button', { name: 'Create token' }).click();
+
+    const created = admin.getByRole('region', { name: 'Token reader created (viewer)' });
+    await created.waitFor();
+    assert.match(await created.textContent() ?? '', /Shown only once: copy the secret now\. The control plane keeps only its SHA-256 and cannot show it again/);
+    const secret = await created.getByLabel('Secret').inputValue();
+    assert.match(secret, /^sbx_/);
+    await created.getByRole('button', { name: 'Copy' }).click();
+    await created.getByText('Copied.').waitFor();
+    assert.equal(await admin.evaluate('navigator.clipboard.readText()'), secret);
+    const row = admin.locator('#tokens tr[data-token="reader"] td');
+    await row.first().waitFor();
+    const [name, role, at, by, actions] = await row.allTextContents();
+    assert.deepEqual([name, role, by, actions], ['reader', 'viewer', 'admin', 'Delete']);
+    assert.match(at!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+
+    // The secret works, as a viewer: it reads and may not write.
+    const asReader = (method: string, body?: string) =>
+      fetch(`${stack.api}/api/v1/config`, { method, body, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } });
+    const read = await asReader('GET');
+    assert.equal(read.status, 200);
+    const write = await asReader('PUT', await read.text());
+    assert.equal(write.status, 403);
+
+    // In the dashboard, the viewer is told which role tokens and sync requests need.
+    const viewer = await loggedIn(secret);
+    await viewer.getByRole('link', { name: 'Tokens' }).click();
+    await viewer.getByText('Not allowed for this token (403): token "reader" has role viewer; this needs admin. Ask an admin for a token with a higher role.').waitFor();
+    await viewer.getByRole('link', { name: 'GitOps' }).click();
+    await viewer.getByRole('button', { name: 'Sync now' }).click();
+    await viewer.getByText('No sync requested: Not allowed for this token (403): token "reader" has role viewer; this needs editor.').waitFor();
+
+    // Deleted after a confirmation: the token is refused at once, and the viewer's next request
+    // returns it to the login.
+    await admin.getByRole('button', { name: 'Delete token reader' }).click();
+    await admin.getByRole('dialog', { name: 'Delete token reader?' }).getByRole('button', { name: 'Delete' }).click();
+    await admin.getByText('Deleted token reader: it is refused from now on.').waitFor();
+    await admin.getByText('No tokens yet besides the bootstrap admin.').waitFor();
+    assert.equal((await asReader('GET')).status, 401);
+    await viewer.getByRole('button', { name: 'Sync now' }).click();
+    await viewer.getByRole('heading', { name: 'Log in' }).waitFor();
+    await viewer.getByText(/^The control plane refused this token \(.+\)\. Log in with a valid token\.$/).waitFor();
+    assert.deepEqual(pageErrors, []);
+    await Promise.all([admin.close(), viewer.close()]);
   });
 });
