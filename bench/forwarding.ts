@@ -3,20 +3,28 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
+//                               [--only signalbox,direct,nginx,node+undici,floor] [--profile DIR]
+//   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
+//   --changes 0 skips the config-change scenario
+//   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
+//               the bench ends (open it in Chrome DevTools or read it with a script)
 //
 // Targets, one after the other: the upstream directly (the ceiling), a Signalbox proxy (real
 // etcd and control plane, `--routes` routes with the measured one among them), nginx as a reverse
-// proxy with the same routes and keep-alive upstreams, and a hand-written node:http + undici proxy.
+// proxy with the same routes and keep-alive upstreams, a hand-written node:http + undici proxy,
+// and the floor: node:http + undici's dispatch API doing nothing but pass requests on, the least
+// any Node proxy on these two spends, so what Signalbox spends above it is its own.
 // Everything runs on 127.0.0.1 and shares this machine's cores: the load generator, the proxy
 // under test and the upstream compete for them, so the ratios say more than the absolute numbers,
 // and each proxy's own CPU time is reported beside its throughput.
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
-import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type ProxyUnderTest } from './peers.js';
+import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
 import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 
@@ -29,6 +37,8 @@ const { values } = parseArgs({
     changes: { type: 'string', default: '20' },
     interval: { type: 'string', default: '250' },
     loadgen: { type: 'string' },
+    only: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 const DURATION = Number(values.duration);
@@ -37,6 +47,10 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
+const TARGETS = ['direct', 'signalbox', 'nginx', 'node+undici', 'floor'];
+const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
+for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
+const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
 
 interface Measured extends LoadResult {
   /** CPU the proxy under test used: CPU seconds per second of the run (null: no proxy, or no /proc). */
@@ -152,6 +166,19 @@ function printSwaps(s: SwapResult, steady: Measured): void {
   console.log(`  CPU in the window (cores): ${used}, against proxy ${cores(steady.proxyCores)} steady`);
 }
 
+/** The peers --only selected, started; nginx's row says why it is missing when it is not installed. */
+async function startPeers(children: Children, nginx: string | null, upstream: Upstream, table: RouteTable): Promise<Target[]> {
+  const path = measuredPath(table);
+  const peers: Target[] = [];
+  if (ONLY.includes('direct')) peers.push({ name: 'direct', at: { url: upstream.targets[0]! } });
+  if (ONLY.includes('nginx')) {
+    peers.push({ name: 'nginx', at: nginx ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path) : { skipped: 'not installed' } });
+  }
+  if (ONLY.includes('node+undici')) peers.push({ name: 'node+undici', at: await startNodeProxy(children, 'proxy', upstream.targets, path) });
+  if (ONLY.includes('floor')) peers.push({ name: 'floor', at: await startNodeProxy(children, 'floor', upstream.targets, path) });
+  return peers;
+}
+
 async function main(children: Children) {
   const load = pickLoadGenerator(children);
   const nginx = findProgram('nginx');
@@ -162,17 +189,12 @@ async function main(children: Children) {
 
   const stack = await BenchStack.start(children);
   await stack.putConfig(signalboxDoc(table));
-  const proxy = await stack.startProxy('bench-forwarding');
+  const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
   await waitReady(proxy);
-  const nginxProxy: ProxyUnderTest | { skipped: string } = nginx
-    ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path)
-    : { skipped: 'not installed' };
-  const targets: Target[] = [
-    { name: 'direct', at: { url: upstream.targets[0]! } },
-    { name: 'signalbox', at: proxy },
-    { name: 'nginx', at: nginxProxy },
-    { name: 'node+undici', at: await startNodeProxy(children, upstream.targets, path) },
-  ];
+  const signalbox: Target = { name: 'signalbox', at: proxy };
+  const peers = await startPeers(children, nginx, upstream, table);
+  // Signalbox second, after the ceiling when that is measured, as the table has always shown it.
+  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...peers.slice(1)] : [signalbox, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
@@ -180,17 +202,18 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${path}`, t.at.pid);
   }
-  const sb = targets[1]!.result!;
-  const swaps = await swapScenario(stack, proxy, table, load);
+  const sb = signalbox.result!;
+  const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
 
   console.log('');
   printTargets(targets);
-  const ratios = printRatios(sb, targets.filter((t) => t.name !== 'signalbox'));
-  printSwaps(swaps, sb);
+  const ratios = printRatios(sb, peers);
+  if (swaps !== null) printSwaps(swaps, sb);
+  if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
-    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios, swaps: { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios, swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
   }));
 }
 

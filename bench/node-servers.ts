@@ -2,8 +2,9 @@
 // deployment would give it rather than sharing the bench's event loop:
 //   node dist/bench/node-servers.js upstream PORT...        the upstream when nginx is missing
 //   node dist/bench/node-servers.js proxy PORT TARGET...    a hand-written reverse proxy
-// Both listen on 127.0.0.1 and run until the bench ends them (SIGTERM's default: exit).
-import { createServer } from 'node:http';
+//   node dist/bench/node-servers.js floor PORT TARGET...    the least a node:http + undici proxy does
+// All listen on 127.0.0.1 and run until the bench ends them (SIGTERM's default: exit).
+import { createServer, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { BODY } from './peers.js';
@@ -28,12 +29,18 @@ function upstream(ports: number[]): void {
   }
 }
 
-/** Round robin over one keep-alive pool per target; 502 when the upstream fails. */
-function proxy(port: number, targets: string[]): void {
+/** One keep-alive pool per target, taken in turn. */
+function roundRobin(targets: string[]): () => Pool {
   const pools = targets.map((t) => new Pool(t));
   let next = 0;
+  return () => pools[next++ % pools.length]!;
+}
+
+/** Round robin over one keep-alive pool per target; 502 when the upstream fails. */
+function proxy(port: number, targets: string[]): void {
+  const nextPool = roundRobin(targets);
   createServer((req, res) => {
-    const pool = pools[next++ % pools.length]!;
+    const pool = nextPool();
     const headers = withoutHopByHop(req.headers);
     headers['x-forwarded-for'] = req.socket.remoteAddress;
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
@@ -48,7 +55,53 @@ function proxy(port: number, targets: string[]): void {
   }).listen(port, '127.0.0.1');
 }
 
+/** Headers minus hop-by-hop ones, copied rather than deleted from (delete makes objects slow). */
+function forwardable(headers: Headers): Headers {
+  const out: Headers = {};
+  for (const name in headers) if (!HOP_BY_HOP.includes(name)) out[name] = headers[name];
+  return out;
+}
+
+/** The upstream side of the floor proxy: the response as it comes, no backpressure, 502 on error. */
+class FloorExchange implements Dispatcher.DispatchHandler {
+  constructor(private readonly res: ServerResponse) {}
+
+  /** Nothing to keep, but undici drives a handler with onResponse* calls only when it has this. */
+  onRequestStart(): void {}
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Headers): void {
+    this.res.writeHead(statusCode, forwardable(headers));
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.res.write(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+  }
+
+  onResponseError(): void {
+    if (this.res.headersSent) this.res.destroy();
+    else this.res.writeHead(502).end();
+  }
+}
+
+/**
+ * The floor under any proxy built on node:http and undici, Signalbox included: the dispatch API
+ * Signalbox uses, and nothing else (no routing, policies, X-Forwarded-*, metrics, retries or
+ * request bodies). What Signalbox spends above it is its own work.
+ */
+function floor(port: number, targets: string[]): void {
+  const nextPool = roundRobin(targets);
+  createServer((req, res) => {
+    const opts = { method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: forwardable(req.headers), body: null };
+    nextPool().dispatch(opts, new FloorExchange(res));
+  }).listen(port, '127.0.0.1');
+}
+
 const [mode, first, ...rest] = process.argv.slice(2);
 if (mode === 'upstream') upstream([first, ...rest].map(Number));
 else if (mode === 'proxy') proxy(Number(first), rest);
-else throw new Error('usage: node-servers.js upstream PORT... | proxy PORT TARGET...');
+else if (mode === 'floor') floor(Number(first), rest);
+else throw new Error('usage: node-servers.js upstream PORT... | proxy|floor PORT TARGET...');

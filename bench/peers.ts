@@ -103,11 +103,14 @@ export async function startNginxProxy(children: Children, nginx: string, http: (
   return { url, pid: p.proc.pid! };
 }
 
-/** The proxy a team would hand-write: node:http in, an undici keep-alive pool per target out. */
-export async function startNodeProxy(children: Children, targets: string[], probePath: string): Promise<ProxyUnderTest> {
+/**
+ * A Node proxy of node-servers.ts: `proxy`, the one a team would hand-write (node:http in, an
+ * undici keep-alive pool per target out), or `floor`, the least such a proxy can do.
+ */
+export async function startNodeProxy(children: Children, kind: 'proxy' | 'floor', targets: string[], probePath: string): Promise<ProxyUnderTest> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const p = children.spawn(process.execPath, [NODE_SERVERS, 'proxy', String(port), ...targets]);
+  const p = children.spawn(process.execPath, [NODE_SERVERS, kind, String(port), ...targets]);
   await waitServing('node proxy', `${url}${probePath}`, p);
   return { url, pid: p.proc.pid! };
 }

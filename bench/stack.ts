@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedEtcd, freePort } from '../src/dev/managed-etcd.js';
-import { launch, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
+import { CLI, launch, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
 
 const TOKEN = 'bench-token';
 
@@ -106,10 +106,17 @@ export class BenchStack {
     return this.write('PUT', '/config', doc);
   }
 
-  /** Start a proxy process (not waiting for it: see waitReady). */
-  async startProxy(id: string): Promise<BenchProxy> {
+  /**
+   * Start a proxy process (not waiting for it: see waitReady). `profileDir`: run it under
+   * `node --cpu-prof`, which writes a .cpuprofile there when the proxy exits (Node refuses
+   * --cpu-prof in NODE_OPTIONS, so it goes on the command line).
+   */
+  async startProxy(id: string, profileDir?: string): Promise<BenchProxy> {
     const [port, admin] = [await freePort(), await freePort()];
-    const p = launch(['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id]);
+    const args = ['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id];
+    const p = profileDir === undefined
+      ? launch(args)
+      : spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, CLI, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
     this.children.add(p.stop);
     return { url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${admin}`, pid: p.proc.pid! };
   }

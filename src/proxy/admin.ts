@@ -25,9 +25,9 @@ export async function startAdminServer(at: HostPort, src: AdminSources): Promise
       case '/status':
         return json(res, 200, src.status());
       case '/metrics':
-        src.metrics.registry.metrics().then(
+        src.metrics.text().then(
           (text) => {
-            res.writeHead(200, { 'content-type': src.metrics.registry.contentType });
+            res.writeHead(200, { 'content-type': src.metrics.contentType });
             res.end(text);
           },
           (err: Error) => json(res, 500, { error: err.message }),

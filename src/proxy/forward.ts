@@ -61,7 +61,8 @@ function errorCode(err: unknown): string {
 
 /** Lowercased header names listed in a Connection header, or null. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null;
+  // Nearly every message says just one of these, which name no header: no split needed.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null;
   const joined = typeof value === 'string' ? value : value.join(',');
   let set: Set<string> | null = null;
   for (const token of joined.split(',')) {

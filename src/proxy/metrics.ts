@@ -1,16 +1,60 @@
 // Prometheus metrics of one proxy, in their own registry (a test can run several proxies).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+//
+// The two per-request series (requests by route and status, latency by route) are plain numbers
+// per route, written out as Prometheus text only when scraped. prom-client's labelled inc() and
+// observe() build a label string, look it up as a property name and turn the bucket bound into
+// a string on every call: ~0.6 µs a request in a loop (~25 ns here). In an A/B of 12 rounds the
+// proxy forwarded a median ~8 % more per core without them (README, Benchmarks).
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Route label of requests that matched no route (ids cannot contain parentheses). */
 export const NO_ROUTE_LABEL = '(none)';
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-interface Inc {
-  inc(): void;
-}
-interface Observe {
-  observe(v: number): void;
+const REQUESTS = 'signalbox_requests_total';
+const DURATION = 'signalbox_request_duration_seconds';
+const REQUESTS_HEAD = [
+  `# HELP ${REQUESTS} Requests answered by the proxy, by route id and status code (499: client went away first).`,
+  `# TYPE ${REQUESTS} counter`,
+];
+const DURATION_HEAD = [
+  `# HELP ${DURATION} Time from request start until the response ended, by route id.`,
+  `# TYPE ${DURATION} histogram`,
+];
+
+/** The finished requests of one route id, across config versions. */
+class RouteRequests {
+  readonly byStatus = new Map<number, number>();
+  /** Requests per latency bucket, not cumulative; those above every bound are only in count. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length);
+  sum = 0;
+  count = 0;
+
+  observe(status: number, seconds: number): void {
+    this.byStatus.set(status, (this.byStatus.get(status) ?? 0) + 1);
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    if (i < DURATION_BUCKETS.length) this.buckets[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** The latency histogram in Prometheus text, its buckets cumulative as the format wants. */
+  histogramLines(route: string): string[] {
+    const lines: string[] = [];
+    let cumulative = 0;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      cumulative += this.buckets[i]!;
+      lines.push(`${DURATION}_bucket{le="${DURATION_BUCKETS[i]}",route="${route}"} ${cumulative}`);
+    }
+    lines.push(
+      `${DURATION}_bucket{le="+Inf",route="${route}"} ${this.count}`,
+      `${DURATION}_sum{route="${route}"} ${this.sum}`,
+      `${DURATION}_count{route="${route}"} ${this.count}`,
+    );
+    return lines;
+  }
 }
 
 export interface ProxyMetricsOptions {
@@ -19,32 +63,14 @@ export interface ProxyMetricsOptions {
 }
 
 export class ProxyMetrics {
-  readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'code'>;
-  private readonly duration: Histogram<'route'>;
+  private readonly registry = new Registry();
   private readonly version: Gauge;
   private readonly applies: Counter<'result'>;
-  // prom-client hashes the label set on every call; the per-request path looks children up by
-  // one string instead.
-  private readonly requestChildren = new Map<string, Inc>();
-  private readonly durationChildren = new Map<string, Observe>();
+  private readonly byRoute = new Map<string, RouteRequests>();
 
   constructor(opts: ProxyMetricsOptions = {}) {
     const registers = [this.registry];
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'signalbox_requests_total',
-      help: 'Requests answered by the proxy, by route id and status code (499: client went away first).',
-      labelNames: ['route', 'code'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'signalbox_request_duration_seconds',
-      help: 'Time from request start until the response ended, by route id.',
-      labelNames: ['route'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
     this.version = new Gauge({
       name: 'signalbox_config_version',
       help: 'Config version currently served (0 before the first).',
@@ -62,19 +88,12 @@ export class ProxyMetrics {
 
   /** One finished request. `route` is the route id, or NO_ROUTE_LABEL. */
   observeRequest(route: string, status: number, seconds: number): void {
-    const key = `${route} ${status}`;
-    let counter = this.requestChildren.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(route, String(status));
-      this.requestChildren.set(key, counter);
+    let requests = this.byRoute.get(route);
+    if (requests === undefined) {
+      requests = new RouteRequests();
+      this.byRoute.set(route, requests);
     }
-    counter.inc();
-    let hist = this.durationChildren.get(route);
-    if (hist === undefined) {
-      hist = this.duration.labels(route);
-      this.durationChildren.set(route, hist);
-    }
-    hist.observe(seconds);
+    requests.observe(status, seconds);
   }
 
   /**
@@ -86,12 +105,23 @@ export class ProxyMetrics {
     this.version.set(version);
   }
 
-  /** Prometheus text exposition. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** Prometheus text exposition: the registry's metrics, then the per-request series. */
+  async text(): Promise<string> {
+    return `${await this.registry.metrics()}\n${this.requestsText()}`;
   }
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** The per-request series. Route ids match [a-z0-9._-] or are NO_ROUTE_LABEL: nothing to escape. */
+  private requestsText(): string {
+    const lines = [...REQUESTS_HEAD];
+    for (const [route, requests] of this.byRoute) {
+      for (const [code, n] of requests.byStatus) lines.push(`${REQUESTS}{route="${route}",code="${code}"} ${n}`);
+    }
+    lines.push('', ...DURATION_HEAD);
+    for (const [route, requests] of this.byRoute) lines.push(...requests.histogramLines(route));
+    return `${lines.join('\n')}\n`;
   }
 }
