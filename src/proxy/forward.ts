@@ -185,6 +185,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     statusMessage?: string,
   ): void {
     if (this.clientGone) return;
+    if (statusCode < 200) {
+      this.interim(statusCode, headers);
+      return;
+    }
     const out = clientResponseHeaders(headers);
     try {
       if (statusMessage) this.res.writeHead(statusCode, statusMessage, out);
@@ -195,6 +199,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.responded = true;
+  }
+
+  /**
+   * An informational response comes before the final one. 103 Early Hints is passed on; 100
+   * Continue is the client's own exchange with Node (it answers Expect itself), and 101 would need
+   * Upgrade, which is not forwarded.
+   */
+  private interim(statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode !== 103 || headers.link === undefined) return;
+    try {
+      this.res.writeEarlyHints(clientResponseHeaders(headers) as Record<string, string | string[]>);
+    } catch (err) {
+      // Hints are only hints: a value Node refuses must not cost the response.
+      this.logger.debug({ route: this.route.id, err: (err as Error).message }, 'early hints not passed on');
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -188,6 +188,31 @@ describe('forwarding', () => {
     assert.equal(got.headers['x-forwarded-host'], 'api.example.test:8080');
   });
 
+  it('an informational 103 from the upstream does not disturb the final response', T, async (t) => {
+    const a = await upstream(t, (_req, res) => {
+      res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+      res.end('final');
+    });
+    const p = await proxy(t, { upstreams: [{ id: 'u', targets: [{ url: a.url }] }], routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }] });
+    const hints: IncomingHttpHeaders[] = [];
+    const r = await new Promise<Reply>((resolve, reject) => {
+      const req = httpRequest(`${p.url}/page`, { agent: false }, (res) => read(res).then((body) => resolve({ status: res.statusCode!, headers: res.headers, body }), reject));
+      req.on('information', (info) => hints.push({ status: String(info.statusCode), link: info.headers.link }));
+      req.on('error', reject).end();
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'final');
+    assert.deepEqual(hints, [{ status: '103', link: '</app.css>; rel=preload; as=style' }]);
+  });
+
+  it('a request with Expect: 100-continue gets its body through', T, async (t) => {
+    const a = await upstream(t, (req, res) => void read(req).then((body) => res.end(`got ${body}`)));
+    const p = await proxy(t, { upstreams: [{ id: 'u', targets: [{ url: a.url }] }], routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }] });
+    const r = await send(p.url, '/upload', { method: 'POST', headers: { expect: '100-continue', 'content-length': '5' }, body: 'hello' });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, 'got hello');
+  });
+
   it('drops hop-by-hop headers both ways, including those named in Connection', T, async (t) => {
     const a = await upstream(t, (req, res) => {
       res.setHeader('connection', 'x-resp-hop');
