@@ -2,6 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
+import { changeLine } from '../config/diff.js';
+import type { ErrorDetail } from '../control-plane/http.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 export const env = {
@@ -40,11 +42,7 @@ export interface ApiOptions {
   token?: string;
 }
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-  line?: number;
-}
+export type { ErrorDetail };
 
 interface ApiErrorBody {
   error?: string;
@@ -129,12 +127,11 @@ export interface ChangeSummary {
   op: 'add' | 'change' | 'remove';
 }
 
-const MARK = { add: '+', change: '~', remove: '-' } as const;
 const COLOR = { add: 32, change: 33, remove: 31 } as const;
 
 export function printChanges(changes: readonly ChangeSummary[], out: NodeJS.WriteStream = process.stdout): void {
   for (const c of changes) {
-    const line = `${MARK[c.op]} ${c.kind}/${c.id}`;
+    const line = changeLine(c);
     out.write(out.isTTY ? `\x1b[${COLOR[c.op]}m${line}\x1b[0m\n` : `${line}\n`);
   }
 }

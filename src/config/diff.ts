@@ -10,6 +10,13 @@ export interface ObjectChange {
   after?: ConfigObject;
 }
 
+const MARK = { add: '+', change: '~', remove: '-' } as const;
+
+/** `+ routes/users`: one change as the CLI and the GitOps agent print it. */
+export function changeLine(c: { kind: string; id: string; op: ObjectChange['op'] }): string {
+  return `${MARK[c.op]} ${c.kind}/${c.id}`;
+}
+
 export function diffConfigs(before: Config, after: Config): ObjectChange[] {
   const changes: ObjectChange[] = [];
   for (const kind of KINDS) {

@@ -1,6 +1,7 @@
 // Small HTTP plumbing for the control plane: JSON in and out, errors in the contract's shape.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConfigIssue } from '../config/validate.js';
+import type { z } from 'zod';
+import { formatPath, schemaIssues, type ConfigIssue } from '../config/validate.js';
 
 export interface ErrorDetail {
   path: string;
@@ -22,6 +23,17 @@ export class HttpError extends Error {
 
 export function issueDetails(issues: readonly ConfigIssue[]): ErrorDetail[] {
   return issues.map((i) => (i.line ? { path: i.path, message: i.message, line: i.line } : { path: i.path, message: i.message }));
+}
+
+/** `data` as `schema` reads it, or a 400 `what` listing every problem with its path. */
+export function parseBody<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw new HttpError(400, what, schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
+  return parsed.data;
+}
+
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://control-plane').searchParams;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

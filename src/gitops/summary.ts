@@ -1,8 +1,7 @@
 // A sync's outcome in words: the agent's log lines and what `signalbox gitops --once` prints.
+import { changeLine } from '../config/diff.js';
 import { formatIssue } from '../config/validate.js';
 import type { GitopsReport } from '../control-plane/gitops-state.js';
-
-const MARK = { add: '+', change: '~', remove: '-' } as const;
 
 /** One line, then one indented line per problem or change. */
 export function summarize(report: GitopsReport): string {
@@ -21,7 +20,7 @@ export function summarize(report: GitopsReport): string {
       return (
         `drift: version ${d.version} was written outside git by ${d.author} (source ${d.source}); not overwritten ` +
         `(run with --force, or POST /api/v1/gitops/sync?force=true). Applying ${commit} would change:` +
-        details(d.changes.map((c) => `${MARK[c.op]} ${c.kind}/${c.id}`))
+        details(d.changes.map(changeLine))
       );
     }
   }

@@ -3,7 +3,7 @@ import { diffConfigs } from '../../config/diff.js';
 import { validateSources } from '../../config/load.js';
 import { configToYaml } from '../../config/yaml.js';
 import type { ApiContext, Route } from '../context.js';
-import { issueDetails, readText, sendJson, sendText } from '../http.js';
+import { issueDetails, queryOf, readText, sendJson, sendText } from '../http.js';
 import { redactChange, redactConfig, storedKeys } from '../private-keys.js';
 import { ifMatchVersion, requireValid, summarize, writeVersion } from '../writes.js';
 
@@ -36,7 +36,7 @@ export function configRoutes(ctx: ApiContext): Route[] {
         return;
       }
       const changes = diffConfigs(live.config, result.config).map(redactChange);
-      const detail = new URL(req.url ?? '/', 'http://control-plane').searchParams.get('detail') === '1';
+      const detail = queryOf(req).get('detail') === '1';
       sendJson(res, 200, {
         valid: true,
         liveVersion: live.version?.version ?? 0,

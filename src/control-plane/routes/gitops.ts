@@ -1,9 +1,8 @@
 // GitOps through the API: the agent (`signalbox gitops`) reports after every sync and long-polls
 // for work here; people read its state, and webhooks ask for a sync.
-import { formatPath, schemaIssues } from '../../config/validate.js';
 import type { ApiContext, Route } from '../context.js';
 import { GitopsState, gitopsReportSchema } from '../gitops-state.js';
-import { HttpError, readJson, readText, sendJson } from '../http.js';
+import { HttpError, parseBody, queryOf, readJson, readText, sendJson } from '../http.js';
 
 const DEFAULT_WAIT_SECONDS = 25;
 const MAX_WAIT_SECONDS = 60;
@@ -21,7 +20,6 @@ function intParam(params: URLSearchParams, name: string, range: { min: number; m
 export function gitopsRoutes(ctx: ApiContext): Route[] {
   const { authenticate } = ctx;
   const state = new GitopsState(ctx.client, ctx.keys);
-  const query = (url: string | undefined) => new URL(url ?? '/', 'http://control-plane').searchParams;
   return [
     ['GET', '/gitops', async (req, res) => {
       await authenticate(req, 'viewer');
@@ -30,11 +28,8 @@ export function gitopsRoutes(ctx: ApiContext): Route[] {
     }],
     ['PUT', '/gitops/status', async (req, res) => {
       const principal = await authenticate(req, 'editor');
-      const parsed = gitopsReportSchema.safeParse(await readJson(req));
-      if (!parsed.success) {
-        throw new HttpError(400, 'invalid GitOps status', schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
-      }
-      const status = { ...parsed.data, reportedBy: principal.name, reportedAt: new Date().toISOString() };
+      const report = parseBody(gitopsReportSchema, await readJson(req), 'invalid GitOps status');
+      const status = { ...report, reportedBy: principal.name, reportedAt: new Date().toISOString() };
       await state.report(status);
       sendJson(res, 200, status);
     }],
@@ -42,14 +37,14 @@ export function gitopsRoutes(ctx: ApiContext): Route[] {
       const principal = await authenticate(req, 'editor');
       // A webhook sends a payload of its own (a push event, say); what the body holds does not matter.
       await readText(req);
-      const force = /^(1|true)$/.test(query(req.url).get('force') ?? '');
+      const force = /^(1|true)$/.test(queryOf(req).get('force') ?? '');
       sendJson(res, 202, await state.requestSync(force, principal.name));
     }],
     // The agent's long poll: answers at once when there is a sync request newer than `after` or
     // the live version is not `version`, otherwise when either happens or after `timeout` seconds.
     ['GET', '/gitops/wait', async (req, res) => {
       await authenticate(req, 'viewer');
-      const params = query(req.url);
+      const params = queryOf(req);
       const after = intParam(params, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER });
       const version = intParam(params, 'version', { min: 0, max: Number.MAX_SAFE_INTEGER });
       const seconds = intParam(params, 'timeout', { min: 1, max: MAX_WAIT_SECONDS }) ?? DEFAULT_WAIT_SECONDS;

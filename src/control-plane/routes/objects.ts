@@ -4,11 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { referrers } from '../../config/references.js';
 import { KINDS, objectSchemas, type Config, type ConfigObject, type Kind } from '../../config/schema.js';
-import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
+import { validateDocument } from '../../config/validate.js';
 import type { CommittedConfig } from '../../store/config-writer.js';
 import type { Principal } from '../auth.js';
 import type { ApiContext, Params, Route } from '../context.js';
-import { HttpError, readJson, sendJson } from '../http.js';
+import { HttpError, parseBody, readJson, sendJson } from '../http.js';
 import { applyMergePatch } from '../merge-patch.js';
 import { redactObject, storedKeys } from '../private-keys.js';
 import { ifMatchVersion, requireValid, writeVersion } from '../writes.js';
@@ -27,14 +27,11 @@ function findObject(config: Config, kind: Kind, id: string): ConfigObject {
 
 /** What a PUT or PATCH asks for: schema-checked, with the URL's id. */
 function parseObject(kind: Kind, id: string, data: unknown): ConfigObject {
-  const parsed = objectSchemas[kind].safeParse(data);
-  if (!parsed.success) {
-    throw new HttpError(400, 'invalid object', schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
+  const object = parseBody<ConfigObject>(objectSchemas[kind], data, 'invalid object');
+  if (object.id !== id) {
+    throw new HttpError(400, 'invalid object', [{ path: 'id', message: `id "${object.id}" differs from the URL's "${id}"` }]);
   }
-  if (parsed.data.id !== id) {
-    throw new HttpError(400, 'invalid object', [{ path: 'id', message: `id "${parsed.data.id}" differs from the URL's "${id}"` }]);
-  }
-  return parsed.data;
+  return object;
 }
 
 export function objectRoutes(ctx: ApiContext): Route[] {

@@ -3,10 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ID_PATTERN } from '../../config/schema.js';
-import { formatPath, schemaIssues } from '../../config/validate.js';
 import { BOOTSTRAP_NAME, ROLES } from '../auth.js';
 import type { ApiContext, Route } from '../context.js';
-import { HttpError, readJson, sendJson } from '../http.js';
+import { HttpError, parseBody, readJson, sendJson } from '../http.js';
 import { TokenExistsError } from '../token-store.js';
 
 export const tokenRequestSchema = z.strictObject({
@@ -19,12 +18,9 @@ export function tokenRoutes(ctx: ApiContext): Route[] {
   return [
     ['POST', '/tokens', async (req, res) => {
       const principal = await authenticate(req, 'admin');
-      const parsed = tokenRequestSchema.safeParse(await readJson(req));
-      if (!parsed.success) {
-        throw new HttpError(400, 'invalid token request', schemaIssues(parsed.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
-      }
-      const { role } = parsed.data;
-      const name = parsed.data.name ?? `${role}-${randomBytes(3).toString('hex')}`;
+      const request = parseBody(tokenRequestSchema, await readJson(req), 'invalid token request');
+      const { role } = request;
+      const name = request.name ?? `${role}-${randomBytes(3).toString('hex')}`;
       if (name === BOOTSTRAP_NAME) throw new HttpError(409, `"${BOOTSTRAP_NAME}" is the token of --admin-token-file; choose another name`);
       try {
         const { info, token } = await tokens.create(name, role, principal.name);
