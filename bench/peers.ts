@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/dev/managed-etcd.js';
+import { freePort } from '../src/util/ports.js';
 import { waitFor, type Spawned } from '../test/helpers/launch.js';
 import type { Children } from './stack.js';
 

@@ -3,7 +3,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedEtcd, freePort } from '../src/dev/managed-etcd.js';
+import { ManagedEtcd } from '../src/dev/managed-etcd.js';
+import { freePort } from '../src/util/ports.js';
 import { CLI, launch, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
 
 const TOKEN = 'bench-token';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { ManagedEtcd, freePort } from '../src/dev/managed-etcd.js';
+import { ManagedEtcd } from '../src/dev/managed-etcd.js';
+import { freePort } from '../src/util/ports.js';
 import { launchChromium } from '../test/helpers/browser.js';
 import { launch, waitFor, type Spawned } from '../test/helpers/launch.js';
 

@@ -14,7 +14,8 @@ import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { startEchoUpstream } from './echo-upstream.js';
 import { portTaken } from '../net.js';
-import { ManagedEtcd, freePort } from './managed-etcd.js';
+import { ManagedEtcd } from './managed-etcd.js';
+import { freePort } from '../util/ports.js';
 
 export interface DevOptions {
   dir: string;

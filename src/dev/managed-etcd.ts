@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../util/ports.js';
 
 export interface ManagedEtcdOptions {
   dataDir: string;
@@ -13,19 +13,6 @@ export interface ManagedEtcdOptions {
   peerPort?: number;
   /** Extra etcd flags, e.g. `--auto-compaction-retention`. */
   args?: string[];
-}
-
-/** A port the kernel just handed out on 127.0.0.1 (free at the time of asking). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export class EtcdNotFoundError extends Error {

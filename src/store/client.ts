@@ -1,7 +1,17 @@
 // The one place an etcd client is configured. Every call gets a deadline, dead TCP connections
 // are noticed by gRPC keepalive, and a host that failed is retried again after about a second
 // (etcd3's default circuit breaker refuses calls for 5 s and more after etcd is back).
-import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
+import {
+  circuitBreaker,
+  ConsecutiveBreaker,
+  handleWhen,
+  isBrokenCircuitError,
+  IterableBackoff,
+  retry,
+  type CircuitBreakerPolicy,
+  type RetryPolicy,
+} from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 
 export interface EtcdClientOptions {
   /** Deadline of every unary call (streams have none). Default 5 s. */
@@ -16,16 +26,8 @@ export interface EtcdClientOptions {
   keepaliveTimeoutMs?: number;
 }
 
-type FaultHandling = NonNullable<IOptions['faultHandling']>;
-type Policy = NonNullable<FaultHandling['global']>;
-
-/** Thrown instead of calling a host that failed several times in a row in the last second. */
-export class HostUnavailableError extends Error {
-  constructor(host: string) {
-    super(`etcd ${host} is unavailable (failed repeatedly; retrying shortly)`);
-    this.name = 'HostUnavailableError';
-  }
-}
+/** Pauses before the two retries of a call that failed for a transient reason. */
+const RETRY_DELAYS_MS = [50, 200];
 
 /** "http://a:2379,http://b:2379" or a list of such strings → one URL per endpoint. */
 export function parseEndpoints(endpoints: string | readonly string[]): string[] {
@@ -38,52 +40,20 @@ export function parseEndpoints(endpoints: string | readonly string[]): string[] 
   return list;
 }
 
-function policy(execute: <T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T) => Promise<T>): Policy {
-  // etcd3 only ever calls execute() on its policies.
-  return { execute } as unknown as Policy;
-}
-
-/** A minimal circuit breaker: open for `openMs` after `threshold` consecutive recoverable failures. */
-function hostBreaker(host: string, threshold: number, openMs: number): Policy {
-  let failures = 0;
-  let openUntil = 0;
-  const ctx = { signal: new AbortController().signal };
-  return policy(async (fn) => {
-    if (failures >= threshold && Date.now() < openUntil) throw new HostUnavailableError(host);
-    try {
-      const result = await fn(ctx);
-      failures = 0;
-      return result;
-    } catch (err) {
-      if (err instanceof Error && isRecoverableError(err)) {
-        failures++;
-        if (failures >= threshold) openUntil = Date.now() + openMs;
-      }
-      throw err;
-    }
-  });
+/** A host is skipped after `threshold` consecutive recoverable failures, and tried again after `openMs`. */
+function hostBreaker(threshold: number, openMs: number): CircuitBreakerPolicy {
+  return circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: openMs, breaker: new ConsecutiveBreaker(threshold) });
 }
 
 /**
  * Retries a call on another host (or the same one, shortly after) when it failed for a
- * transient reason. A deadline is not retried: the caller's time is already spent.
+ * transient reason or every host was being skipped. A deadline is not retried: the caller's
+ * time is already spent.
  */
-function globalRetry(): Policy {
-  const delays = [50, 200];
-  const ctx = { signal: new AbortController().signal };
-  return policy(async (fn) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn(ctx);
-      } catch (err) {
-        const retryable =
-          err instanceof HostUnavailableError ||
-          (err instanceof Error && isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError));
-        if (!retryable || attempt >= delays.length) throw err;
-        await new Promise((r) => setTimeout(r, delays[attempt]));
-      }
-    }
-  });
+function globalRetry(): RetryPolicy {
+  const transient = (err: Error) =>
+    isBrokenCircuitError(err) || (isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError));
+  return retry(handleWhen(transient), { maxAttempts: RETRY_DELAYS_MS.length, backoff: new IterableBackoff(RETRY_DELAYS_MS) });
 }
 
 export function createEtcdClient(endpoints: string | readonly string[], opts: EtcdClientOptions = {}): Etcd3 {
@@ -111,7 +81,7 @@ export function createEtcdClient(endpoints: string | readonly string[], opts: Et
     // etcd3 ignores its `dialTimeout` option; the call deadline bounds connecting as well.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
-      host: (host) => hostBreaker(host, threshold, openMs),
+      host: () => hostBreaker(threshold, openMs),
       global: globalRetry(),
     },
   });

@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import { KINDS, type Kind } from '../config/schema.js';
 import { readCommittedRaw, uncommittedChanges, type CommittedRead } from './committed.js';
 import { parseVersionInfo, type VersionInfo } from './decode.js';
-import { Backoff, errorMessage, kvKey, kvValue } from './kv.js';
+import { Backoff } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
+import { kvKey, kvValue } from './kv.js';
 import type { Keys } from './keys.js';
 import { PrefixWatch } from './watch-stream.js';
 

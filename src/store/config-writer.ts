@@ -20,7 +20,8 @@ import {
   parseVersionInfo,
   type VersionInfo,
 } from './decode.js';
-import { buf, createIs, deleteOp, errorMessage, kvValue, modIs, opBytes, prefixEnd, prefixModBelow, putOp, rangeOp } from './kv.js';
+import { errorMessage } from '../util/errors.js';
+import { buf, createIs, deleteOp, kvValue, modIs, opBytes, prefixEnd, prefixModBelow, putOp, rangeOp } from './kv.js';
 import type { Keys } from './keys.js';
 
 export interface WriteLimits {

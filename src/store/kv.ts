@@ -60,26 +60,3 @@ export const kvValue = (kv: IKeyValue): string => kv.value.toString('utf8');
 export function isCompactedError(err: unknown): boolean {
   return err instanceof Error && /required revision has been compacted/.test(err.message);
 }
-
-/** Exponential backoff with jitter. */
-export class Backoff {
-  private attempt = 0;
-  constructor(
-    private readonly baseMs = 100,
-    private readonly maxMs = 1_500,
-  ) {}
-
-  next(): number {
-    const raw = Math.min(this.maxMs, this.baseMs * 2 ** this.attempt);
-    this.attempt = Math.min(this.attempt + 1, 30);
-    return Math.round(raw * (0.8 + Math.random() * 0.4));
-  }
-
-  reset(): void {
-    this.attempt = 0;
-  }
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

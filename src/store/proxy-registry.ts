@@ -4,7 +4,9 @@
 // lease.
 import { ClientClosedError, type Etcd3, type Lease } from 'etcd3';
 import type { Logger } from 'pino';
-import { Backoff, buf, errorMessage, kvKey, kvValue, prefixEnd } from './kv.js';
+import { Backoff } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
+import { buf, kvKey, kvValue, prefixEnd } from './kv.js';
 import type { Keys } from './keys.js';
 
 export interface ProxyListing {

@@ -4,7 +4,8 @@
 // compact_revision, and on a re-created watch it moves its resume point to the create
 // response's header revision, which can lie beyond events not yet delivered.
 import { ClientClosedError, type Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
-import { Backoff, buf, prefixEnd } from './kv.js';
+import { Backoff } from '../util/backoff.js';
+import { buf, prefixEnd } from './kv.js';
 
 export interface PrefixWatchHandlers {
   /** The revision to (re)start from. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { freePort } from '../../src/dev/managed-etcd.js';
+import { freePort } from '../../src/util/ports.js';
 import { runCli, spawnSignalbox, waitFor } from '../helpers/processes.js';
 
 it('signalbox dev starts etcd, control plane, proxy and echo upstream with the demo, and Ctrl-C stops them', async () => {

@@ -5,7 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, test } from 'node:test';
 import { createEtcdClient, parseEndpoints } from '../../src/store/client.js';
-import { freePort } from '../../src/dev/managed-etcd.js';
+import { freePort } from '../../src/util/ports.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 
 test('endpoints: comma-separated string or list, scheme added when missing', () => {

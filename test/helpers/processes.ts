@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/dev/managed-etcd.js';
+import { freePort } from '../../src/util/ports.js';
 import { atFileEnd } from './cleanup.js';
 import { CLI, launch, waitFor, type Spawned } from './launch.js';
 
