@@ -1,6 +1,6 @@
 // Per-object differences between two configs: what `signalbox diff` shows and what a write sends.
 import { stableStringify } from './canonical.js';
-import { KINDS, type Config, type ConfigObject, type Kind } from './schema.js';
+import { KINDS, perKind, type Config, type ConfigObject, type Kind } from './schema.js';
 
 export interface ObjectChange {
   kind: Kind;
@@ -33,5 +33,5 @@ export function diffConfigs(before: Config, after: Config): ObjectChange[] {
 }
 
 export function emptyConfig(): Config {
-  return { upstreams: [], routes: [], policies: [], certificates: [] };
+  return perKind(() => []);
 }

@@ -6,6 +6,11 @@ export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const KINDS = ['upstreams', 'routes', 'policies', 'certificates'] as const;
 export type Kind = (typeof KINDS)[number];
 
+/** A record with one value per kind, so no list of the kinds is ever written out by hand. */
+export function perKind<T>(value: (kind: Kind) => T): Record<Kind, T> {
+  return Object.fromEntries(KINDS.map((kind) => [kind, value(kind)])) as Record<Kind, T>;
+}
+
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
 
 const id = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');

@@ -2,7 +2,7 @@
 // Every problem is collected, never just the first, so a user fixes a document in one pass.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { z } from 'zod';
-import { KINDS, documentSchema, type Certificate, type Config, type Kind } from './schema.js';
+import { KINDS, documentSchema, perKind, type Certificate, type Config, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -88,7 +88,7 @@ export type LooseLists = Record<Kind, readonly unknown[]>;
 export function looseLists(input: unknown): LooseLists {
   const doc = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
   const list = (kind: Kind) => (Array.isArray(doc[kind]) ? (doc[kind] as unknown[]) : []);
-  return { upstreams: list('upstreams'), routes: list('routes'), policies: list('policies'), certificates: list('certificates') };
+  return perKind(list);
 }
 
 type Describe = (kind: Kind, index: number) => string;
@@ -225,8 +225,8 @@ export interface DocumentSource {
  */
 export function validateMerged(sources: readonly DocumentSource[], opts: ValidateOptions = {}): ValidationResult {
   const issues: ConfigIssue[] = [];
-  const merged: Record<Kind, unknown[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
-  const origins: Record<Kind, { source: DocumentSource; index: number }[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
+  const merged = perKind<unknown[]>(() => []);
+  const origins = perKind<{ source: DocumentSource; index: number }[]>(() => []);
   let wellFormed = true;
   for (const source of sources) {
     const result = source.parsed ?? parseDocument(source.data);

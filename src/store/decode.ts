@@ -1,62 +1,47 @@
 // etcd values ↔ config. Whatever sits in etcd (someone may `etcdctl put` anything) comes out as
 // issues naming the key, never as an exception.
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { z } from 'zod';
 import { validateParsed, type ParsedSource } from '../config/load.js';
-import { KINDS, objectSchemas, type Config, type ConfigObject, type Kind } from '../config/schema.js';
+import { KINDS, objectSchemas, perKind, type Config, type ConfigObject, type Kind } from '../config/schema.js';
 import { normalize, parseDocument, type ConfigIssue, type ValidationResult } from '../config/validate.js';
 import type { Keys } from './keys.js';
 
-export interface VersionCounts {
-  routes: number;
-  upstreams: number;
-  policies: number;
-  certificates: number;
-}
+/** Objects of each kind in a version. */
+export type VersionCounts = Record<Kind, number>;
 
-/** The value of the version key (and of `history-info/<n>`). */
-export interface VersionInfo {
-  version: number;
-  hash: string;
-  author: string;
-  message: string;
-  source: string;
-  at: string;
-  counts: VersionCounts;
-}
+/**
+ * The value of the version key (and of `history-info/<n>`). Lenient on purpose: a version key
+ * someone wrote by hand needs only a positive integer `version`; any other field that is missing
+ * or of the wrong type reads as empty (strings) or 0 (counts).
+ */
+const versionInfoSchema = z.object({
+  version: z.number().int().min(1),
+  hash: z.string().catch(''),
+  author: z.string().catch(''),
+  message: z.string().catch(''),
+  source: z.string().catch(''),
+  at: z.string().catch(''),
+  counts: z.object(perKind(() => z.number().catch(0))).catch(() => perKind(() => 0)),
+});
+
+export type VersionInfo = z.infer<typeof versionInfoSchema>;
 
 export function countsOf(config: Config): VersionCounts {
-  return {
-    routes: config.routes.length,
-    upstreams: config.upstreams.length,
-    policies: config.policies.length,
-    certificates: config.certificates.length,
-  };
+  return perKind((kind) => config[kind].length);
 }
 
 /** A VersionInfo from a raw value; null when it is not one (no positive integer `version`). */
 export function parseVersionInfo(raw: string | null | undefined): VersionInfo | null {
   if (raw == null) return null;
-  let v: unknown;
+  let value: unknown;
   try {
-    v = JSON.parse(raw);
+    value = JSON.parse(raw);
   } catch {
     return null;
   }
-  if (!v || typeof v !== 'object') return null;
-  const o = v as Record<string, unknown>;
-  if (typeof o.version !== 'number' || !Number.isInteger(o.version) || o.version < 1) return null;
-  const str = (x: unknown) => (typeof x === 'string' ? x : '');
-  const c = (o.counts && typeof o.counts === 'object' ? o.counts : {}) as Record<string, unknown>;
-  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  return {
-    version: o.version,
-    hash: str(o.hash),
-    author: str(o.author),
-    message: str(o.message),
-    source: str(o.source),
-    at: str(o.at),
-    counts: { routes: num(c.routes), upstreams: num(c.upstreams), policies: num(c.policies), certificates: num(c.certificates) },
-  };
+  const parsed = versionInfoSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
 }
 
 /** The value the writer stores for an object. */
@@ -161,7 +146,7 @@ export function decodeEntriesLenient(
   const list = [...entries];
   const result = decodeEntries(keys, list);
   if (result.ok) return { config: result.config, issues: [] };
-  const doc: Record<Kind, ConfigObject[]> = { upstreams: [], routes: [], policies: [], certificates: [] };
+  const doc = perKind<ConfigObject[]>(() => []);
   for (const [key, value] of list) {
     if (key === keys.version) continue;
     const c = checkEntry(keys, key, value);
