@@ -68,7 +68,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const client = createEtcdClient(opts.etcd);
   const holder = new RuntimeHolder();
   const metrics = new ProxyMetrics();
-  const registry = new ProxyRegistry(client, keys, opts.id);
+  const registry = new ProxyRegistry(client, keys, opts.id, logger);
   const watcher = new ConfigWatcher(client, keys, logger);
   const decodeCache = new DecodeCache();
   const diskCache = opts.cacheDir ? new ConfigCache(opts.cacheDir, keys.root, logger) : null;

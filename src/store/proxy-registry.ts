@@ -31,8 +31,8 @@ export class ProxyRegistry {
     private readonly client: Etcd3,
     keys: Keys,
     readonly id: string,
+    private readonly logger: Logger,
     private readonly ttlSeconds = 10,
-    private readonly logger?: Logger,
   ) {
     this.key = keys.proxy(id);
   }
@@ -62,7 +62,7 @@ export class ProxyRegistry {
         await lease.revoke();
       } catch (err) {
         // The key expires with its lease anyway.
-        this.logger?.warn({ err: errorMessage(err) }, 'revoking the proxy registry lease failed');
+        this.logger.warn({ err: errorMessage(err) }, 'revoking the proxy registry lease failed');
       }
     }
   }
@@ -107,7 +107,7 @@ export class ProxyRegistry {
         }
         this.dirty = true;
         const delay = this.backoff.next();
-        this.logger?.warn({ err: errorMessage(err), retryInMs: delay }, 'writing the proxy status to etcd failed; retrying');
+        this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'writing the proxy status to etcd failed; retrying');
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
           this.wake = () => {
@@ -128,7 +128,7 @@ export class ProxyRegistry {
       if (this.lease !== lease) return;
       this.lease = null;
       if (this.stopped) return;
-      this.logger?.warn({ err: errorMessage(err) }, 'proxy registry lease lost; re-registering');
+      this.logger.warn({ err: errorMessage(err) }, 'proxy registry lease lost; re-registering');
       if (this.latest !== null) {
         this.dirty = true;
         this.kick();

@@ -1,11 +1,19 @@
 // ProxyRegistry against a real etcd: status under a lease, coalesced updates, gone after stop(),
-// and etcd being down never reaching the caller.
+// etcd being down never reaching the caller, and a proxy's log saying why its status is missing.
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { validateDocument } from '../../src/config/validate.js';
 import { createEtcdClient } from '../../src/store/client.js';
+import { ConfigWriter } from '../../src/store/config-writer.js';
 import { Keys } from '../../src/store/keys.js';
 import { ProxyRegistry } from '../../src/store/proxy-registry.js';
 import { startTestEtcd } from '../helpers/etcd.js';
+import { startProxyProcess, waitFor } from '../helpers/processes.js';
+import { singleRouteDoc } from '../helpers/upstreams.js';
 
 const etcd = await startTestEtcd();
 const client = createEtcdClient(etcd.endpoint);
@@ -15,6 +23,7 @@ after(() => {
   reader.close();
 });
 const keys = new Keys('/registry-test');
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 async function waitUntil(cond: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -27,7 +36,7 @@ async function waitUntil(cond: () => Promise<boolean>, what: string, ms = 15_000
 const statusOf = async (id: string) => (await ProxyRegistry.list(reader, keys)).find((p) => p.id === id)?.status as { n?: number } | undefined;
 
 test('status appears under proxies/, bound to a lease, updates to the latest, disappears after stop()', async () => {
-  const reg = new ProxyRegistry(client, keys, 'proxy-a', 5);
+  const reg = new ProxyRegistry(client, keys, 'proxy-a', logger, 5);
   reg.report({ n: 1, version: 3 });
   await reg.flushed();
   assert.deepEqual(await statusOf('proxy-a'), { n: 1, version: 3 });
@@ -41,7 +50,7 @@ test('status appears under proxies/, bound to a lease, updates to the latest, di
   const versionAfterBurst = Number((await reader.get(keys.proxy('proxy-a')).exec()).kvs[0]!.version);
   assert.ok(versionAfterBurst < 50, `coalesced: ${versionAfterBurst - 1} puts for 49 reports`);
 
-  const other = new ProxyRegistry(client, keys, 'proxy-b');
+  const other = new ProxyRegistry(client, keys, 'proxy-b', logger);
   other.report({ n: 7 });
   await other.flushed();
   assert.deepEqual((await ProxyRegistry.list(reader, keys)).map((p) => p.id), ['proxy-a', 'proxy-b']);
@@ -55,7 +64,7 @@ test('status appears under proxies/, bound to a lease, updates to the latest, di
 });
 
 test('etcd down: report() never throws, and the latest status is written once etcd is back', async () => {
-  const reg = new ProxyRegistry(client, keys, 'proxy-c', 2);
+  const reg = new ProxyRegistry(client, keys, 'proxy-c', logger, 2);
   reg.report({ n: 1 });
   await reg.flushed();
   await etcd.kill();
@@ -68,8 +77,23 @@ test('etcd down: report() never throws, and the latest status is written once et
   assert.equal(await reader.get(keys.proxy('proxy-c')).string(), null);
 });
 
+test('a proxy process logs why its status cannot reach etcd (serving its cache while etcd is down)', async () => {
+  const own = await startTestEtcd();
+  const ownClient = createEtcdClient(own.endpoint);
+  after(() => ownClient.close());
+  const doc = validateDocument(singleRouteDoc('http://127.0.0.1:9'));
+  assert.ok(doc.ok);
+  await new ConfigWriter(ownClient, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'seed' });
+  const args = ['--cache-dir', await mkdtemp(join(tmpdir(), 'signalbox-cache-'))];
+  const first = await startProxyProcess(own.endpoint, { args });
+  await first.stop();
+  await own.kill();
+  const proxy = await startProxyProcess(own.endpoint, { args });
+  await waitFor('the registry warning in the proxy log', () => proxy.output().includes('writing the proxy status to etcd failed'));
+});
+
 test('a lost lease (revoked or expired in etcd): a new lease is granted and the status re-put', async () => {
-  const reg = new ProxyRegistry(client, keys, 'proxy-e', 3);
+  const reg = new ProxyRegistry(client, keys, 'proxy-e', logger, 3);
   reg.report({ n: 1 });
   await reg.flushed();
   const lease = (await reader.get(keys.proxy('proxy-e')).exec()).kvs[0]!.lease;
@@ -85,7 +109,7 @@ test('a lost lease (revoked or expired in etcd): a new lease is granted and the 
 });
 
 test('stop() while etcd is down resolves (the key then expires with its lease)', async () => {
-  const reg = new ProxyRegistry(client, keys, 'proxy-d', 2);
+  const reg = new ProxyRegistry(client, keys, 'proxy-d', logger, 2);
   reg.report({ n: 1 });
   await reg.flushed();
   await etcd.kill();

@@ -1,0 +1,161 @@
+// Folds watch events into whole committed states. Pure: it knows the key layout, not etcd (the
+// watcher feeds it snapshots and events and publishes what it returns).
+//
+// A revision that puts the version key commits everything buffered. Without the unfinished-write
+// marker, any other revision commits too (a key written straight into etcd is a change like any
+// other; the version stays). While the marker stands, a multi-transaction change is under way:
+// its revisions stay buffered until the revision that puts the version key.
+import { KINDS, perKind } from '../config/schema.js';
+import { uncommittedChanges, type CommittedRead } from './committed.js';
+import { parseVersionInfo, type VersionInfo } from './decode.js';
+import type { Keys } from './keys.js';
+
+export interface CommittedState {
+  /** The revision this state was read or committed at (0: no version yet). */
+  revision: number;
+  version: VersionInfo | null;
+  /** Object keys → raw JSON (version key excluded). Never mutated after it is emitted. */
+  entries: ReadonlyMap<string, string>;
+  /** True when the state was re-read because the watch could not resume (compaction). */
+  resync: boolean;
+  /**
+   * The entries are exactly what `version` was written with, so its hash holds. False once keys
+   * were written straight into etcd since (or when that cannot be told cheaply).
+   */
+  versionExact: boolean;
+}
+
+/** One key change of a watch response. */
+export interface WatchEvent {
+  /** The revision that made the change (etcd's mod revision of the event). */
+  revision: number;
+  key: string;
+  /** The new value; null for a delete. */
+  value: string | null;
+}
+
+export interface Folded {
+  /** The newest state the response committed; null when it committed none that changes anything. */
+  state: CommittedState | null;
+  /** Revisions that deleted the version key: ignored, the config stays as it was. */
+  versionDeletedAt: number[];
+}
+
+export class RevisionFolder {
+  private current: CommittedState | null = null;
+  /** Changes received since the last commit: key → value, null for a delete. */
+  private buffer = new Map<string, string | null>();
+  /** The unfinished-write marker stands: buffer, do not commit, until a version is put. */
+  private unfinished = false;
+  private received = 0;
+
+  constructor(private readonly keys: Keys) {}
+
+  /** The last state returned; null before the first snapshot. */
+  get state(): CommittedState | null {
+    return this.current;
+  }
+
+  /** The last revision whose events were received (a watch resumes after it). */
+  get lastRevision(): number {
+    return this.received;
+  }
+
+  /**
+   * Start from a snapshot of the prefix (at start, and after a resync): its committed state.
+   * What the snapshot holds beyond that (an unfinished change) is buffered exactly as if its
+   * events had been received.
+   */
+  restart(read: CommittedRead, resync: boolean): CommittedState {
+    this.buffer = uncommittedChanges(read.entries, read.current);
+    this.unfinished = read.unfinished > 0;
+    this.received = read.headRevision;
+    this.current = {
+      revision: read.stateRevision,
+      version: read.version,
+      entries: read.entries,
+      resync,
+      versionExact: isVersionExact(this.keys, read),
+    };
+    return this.current;
+  }
+
+  /**
+   * One whole watch response, revision by revision. Events at or below the last revision
+   * received (seen before a reconnect) are skipped. A response without events is a progress
+   * notification: everything up to `headerRevision` was sent.
+   */
+  fold(events: readonly WatchEvent[], headerRevision: number): Folded {
+    const seen = this.received;
+    const versionDeletedAt: number[] = [];
+    let latest: CommittedState | null = null;
+    let rev = 0;
+    let versionRaw: string | null = null;
+    const endOfRevision = () => {
+      if (rev === 0) return;
+      if (versionRaw !== null) {
+        latest = this.commit(rev, parseVersionInfo(versionRaw), true, latest);
+        versionRaw = null;
+      } else if (!this.unfinished && this.buffer.size > 0) {
+        latest = this.commit(rev, (latest ?? this.current)?.version ?? null, false, latest);
+      }
+    };
+    for (const ev of events) {
+      if (ev.revision <= seen) continue;
+      if (ev.revision !== rev) {
+        endOfRevision();
+        rev = ev.revision;
+      }
+      if (ev.key === this.keys.version) {
+        if (ev.value === null) versionDeletedAt.push(ev.revision);
+        else versionRaw = ev.value;
+      } else if (ev.key === this.keys.unfinished) {
+        this.unfinished = ev.value !== null;
+      } else {
+        this.buffer.set(ev.key, ev.value);
+      }
+    }
+    endOfRevision();
+    const upTo = events.length > 0 ? rev : headerRevision;
+    if (upTo > this.received) this.received = upTo;
+    if (latest) this.current = latest;
+    return { state: latest, versionDeletedAt };
+  }
+
+  /** The buffered changes applied to the newest state; `after` when they change nothing. */
+  private commit(revision: number, version: VersionInfo | null, versionExact: boolean, after: CommittedState | null): CommittedState | null {
+    const base = after ?? this.current;
+    const baseEntries = base?.entries ?? new Map<string, string>();
+    const sameVersion = base !== null && base.version?.version === version?.version && base.version?.hash === version?.hash;
+    let changed = !sameVersion;
+    for (const [k, v] of this.buffer) if (baseEntries.get(k) !== (v ?? undefined)) changed = true;
+    if (!changed) {
+      // E.g. an undone unfinished change: every key is back to its committed value.
+      this.buffer.clear();
+      return after;
+    }
+    const entries = new Map(baseEntries);
+    for (const [k, v] of this.buffer) {
+      if (v === null) entries.delete(k);
+      else entries.set(k, v);
+    }
+    this.buffer.clear();
+    return { revision, version, entries, resync: false, versionExact };
+  }
+}
+
+/**
+ * A snapshot holds exactly its version's config when nothing under the prefix is newer than the
+ * version key and the object counts match (a deletion leaves no newer key). The control plane
+ * plans every write against the whole prefix, so right after it writes this always holds.
+ */
+function isVersionExact(keys: Keys, read: CommittedRead): boolean {
+  if (!read.version || read.unfinished) return false;
+  const counts = perKind(() => 0);
+  for (const [key, e] of read.current) {
+    const where = keys.parseObject(key);
+    if (!where || e.modRevision > read.revision) return false;
+    counts[where.kind]++;
+  }
+  return KINDS.every((k) => counts[k] === read.version!.counts[k]);
+}

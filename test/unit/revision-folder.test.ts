@@ -1,0 +1,223 @@
+// The revision folder: watch events in, whole committed states out, for every order in which a
+// change can reach a proxy. The etcd tests (store-watcher, store-large) cover the wire.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CommittedRead, CurrentEntry } from '../../src/store/committed.js';
+import { parseVersionInfo, type VersionInfo } from '../../src/store/decode.js';
+import { Keys } from '../../src/store/keys.js';
+import { RevisionFolder, type CommittedState, type WatchEvent } from '../../src/store/revision-folder.js';
+
+const keys = new Keys('/fold');
+const route = (id: string) => keys.object('routes', id);
+const upstream = (id: string) => keys.object('upstreams', id);
+
+function versionValue(n: number, counts: Partial<VersionInfo['counts']> = {}): string {
+  return JSON.stringify({ version: n, hash: `h${n}`, counts: { upstreams: 0, routes: 0, policies: 0, certificates: 0, ...counts }, writeId: `w${n}` });
+}
+
+const put = (revision: number, key: string, value: string): WatchEvent => ({ revision, key, value });
+const del = (revision: number, key: string): WatchEvent => ({ revision, key, value: null });
+const putVersion = (revision: number, n: number, counts?: Partial<VersionInfo['counts']>) => put(revision, keys.version, versionValue(n, counts));
+const putMarker = (revision: number) => put(revision, keys.unfinished, '{"token":"t"}');
+const delMarker = (revision: number) => del(revision, keys.unfinished);
+
+/** What a state holds, for comparing by content (never by map identity). */
+const entriesOf = (s: CommittedState | null) => (s ? Object.fromEntries([...s.entries].sort()) : null);
+
+/**
+ * A folder started from a snapshot read at `head`: version `n` committed at revision `versionRev`
+ * with `entries`, and keys changed since (`uncommitted`; null: deleted), under the marker when
+ * `marker` names the revision that created it.
+ */
+function started(opts: {
+  n?: number;
+  versionRev?: number;
+  head?: number;
+  entries?: Record<string, string>;
+  uncommitted?: Record<string, string | null>;
+  marker?: number;
+}): { folder: RevisionFolder; first: CommittedState } {
+  const n = opts.n ?? 1;
+  const versionRev = opts.versionRev ?? 10;
+  const head = opts.head ?? versionRev;
+  const entries = new Map(Object.entries(opts.entries ?? { [route('a')]: '{"id":"a"}' }));
+  const current = new Map<string, CurrentEntry>([...entries].map(([k, value]) => [k, { value, modRevision: versionRev }]));
+  for (const [k, v] of Object.entries(opts.uncommitted ?? {})) {
+    if (v === null) current.delete(k);
+    else current.set(k, { value: v, modRevision: head });
+  }
+  const routes = [...entries.keys()].filter((k) => k.startsWith(`${keys.config}routes/`)).length;
+  const raw = versionValue(n, { routes });
+  const read: CommittedRead = {
+    version: parseVersionInfo(raw),
+    versionRaw: raw,
+    revision: versionRev,
+    // Without the marker the prefix as it stands is the state; with it, the state before it.
+    entries: opts.marker ? entries : new Map([...current].map(([k, e]) => [k, e.value])),
+    headRevision: head,
+    current,
+    unfinished: opts.marker ?? 0,
+    stateRevision: opts.marker ? opts.marker - 1 : head,
+    source: opts.marker ? 'revision' : 'head',
+  };
+  const folder = new RevisionFolder(keys);
+  return { folder, first: folder.restart(read, false) };
+}
+
+describe('RevisionFolder', () => {
+  it('a snapshot is the first state; it matches its version exactly; the watch resumes after its head', () => {
+    const { folder, first } = started({ versionRev: 10, head: 12 });
+    assert.equal(first.revision, 12);
+    assert.equal(first.version?.version, 1);
+    assert.equal(first.versionExact, true);
+    assert.equal(first.resync, false);
+    assert.deepEqual(entriesOf(first), { [route('a')]: '{"id":"a"}' });
+    assert.equal(folder.state, first);
+    assert.equal(folder.lastRevision, 12);
+  });
+
+  it('a snapshot with a key written since the version is not exact', () => {
+    const { first } = started({ versionRev: 10, head: 12, uncommitted: { [route('b')]: '{"id":"b"}' } });
+    // Without a marker the prefix as it stands is the state: the version stays, its hash does not hold.
+    assert.equal(first.versionExact, false);
+    assert.deepEqual(Object.keys(entriesOf(first)!), [route('a'), route('b')]);
+  });
+
+  it('objects and the version key in the same revision: one state of the new version', () => {
+    const { folder } = started({});
+    const { state } = folder.fold([put(11, route('b'), '{"id":"b"}'), del(11, route('a')), putVersion(11, 2, { routes: 1 })], 11);
+    assert.equal(state?.revision, 11);
+    assert.equal(state?.version?.version, 2);
+    assert.equal(state?.versionExact, true);
+    assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}' });
+    assert.equal(folder.state, state);
+    assert.equal(folder.lastRevision, 11);
+  });
+
+  it('under the unfinished marker, nothing is committed until the revision that puts the version key', () => {
+    const { folder, first } = started({});
+    const steps: [WatchEvent[], number][] = [
+      [[putMarker(11)], 11],
+      [[put(12, route('b'), '{"id":"b"}')], 12],
+      [[put(13, route('c'), '{"id":"c"}'), del(13, route('a'))], 13],
+    ];
+    for (const [events, header] of steps) {
+      assert.equal(folder.fold(events, header).state, null, `revision ${header} is not committed`);
+      assert.equal(folder.state, first);
+    }
+    assert.equal(folder.lastRevision, 13);
+    const { state } = folder.fold([putVersion(14, 2), delMarker(14), put(14, upstream('u'), '{"id":"u"}')], 14);
+    assert.equal(state?.revision, 14);
+    assert.equal(state?.version?.version, 2);
+    assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}', [upstream('u')]: '{"id":"u"}' });
+  });
+
+  it('a whole multi-transaction change in one response: one state, at the revision of the version key', () => {
+    const { folder } = started({});
+    const { state } = folder.fold(
+      [putMarker(11), put(12, route('b'), '{"id":"b"}'), put(13, route('c'), '{"id":"c"}'), putVersion(14, 2), delMarker(14)],
+      14,
+    );
+    assert.equal(state?.revision, 14);
+    assert.deepEqual(Object.keys(entriesOf(state)!), [route('a'), route('b'), route('c')]);
+  });
+
+  it('the version key in a later revision than objects written without the marker: two states', () => {
+    const { folder } = started({});
+    const direct = folder.fold([put(11, route('b'), '{"id":"b"}')], 11).state;
+    assert.equal(direct?.revision, 11);
+    assert.equal(direct?.version?.version, 1, 'a direct write keeps the version');
+    assert.equal(direct?.versionExact, false);
+    const versioned = folder.fold([putVersion(12, 2)], 12).state;
+    assert.equal(versioned?.version?.version, 2);
+    assert.equal(versioned?.versionExact, true);
+    assert.deepEqual(entriesOf(versioned), entriesOf(direct));
+  });
+
+  it('a key written or deleted straight into etcd is a state of its own, keeping the version', () => {
+    const { folder, first } = started({ entries: { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b"}' } });
+    const written = folder.fold([put(11, route('a'), '{"id":"a","x":1}')], 11).state;
+    assert.equal(written?.version, first.version);
+    assert.deepEqual(entriesOf(written), { [route('a')]: '{"id":"a","x":1}', [route('b')]: '{"id":"b"}' });
+    const deleted = folder.fold([del(12, route('b'))], 12).state;
+    assert.equal(deleted?.revision, 12);
+    assert.deepEqual(entriesOf(deleted), { [route('a')]: '{"id":"a","x":1}' });
+    assert.equal(deleted?.versionExact, false);
+    // The earlier states are left as they were emitted.
+    assert.deepEqual(entriesOf(written), { [route('a')]: '{"id":"a","x":1}', [route('b')]: '{"id":"b"}' });
+  });
+
+  it('several revisions in one response: only the newest state comes out', () => {
+    const { folder } = started({});
+    const { state } = folder.fold([put(11, route('b'), '1'), put(12, route('c'), '2'), putVersion(13, 2)], 13);
+    assert.equal(state?.revision, 13);
+    assert.deepEqual(Object.keys(entriesOf(state)!), [route('a'), route('b'), route('c')]);
+  });
+
+  it('a deleted version key is reported and ignored: the config and its version stay', () => {
+    const { folder, first } = started({});
+    const folded = folder.fold([del(11, keys.version)], 11);
+    assert.equal(folded.state, null);
+    assert.deepEqual(folded.versionDeletedAt, [11]);
+    assert.equal(folder.state, first);
+    const next = folder.fold([put(12, route('b'), '{"id":"b"}')], 12).state;
+    assert.equal(next?.version?.version, 1);
+  });
+
+  it('events already received before a reconnect are skipped', () => {
+    const { folder } = started({});
+    const once = folder.fold([put(11, route('b'), '{"id":"b"}')], 11).state;
+    assert.equal(folder.fold([put(11, route('b'), '{"id":"b"}')], 11).state, null);
+    // A resumed watch may repeat a revision before new ones: only the new ones count.
+    const { state } = folder.fold([put(10, route('a'), 'stale'), put(11, route('b'), 'stale'), put(12, route('c'), '{"id":"c"}')], 12);
+    assert.equal(state?.revision, 12);
+    assert.deepEqual(entriesOf(state), { ...entriesOf(once), [route('c')]: '{"id":"c"}' });
+  });
+
+  it('a progress notification moves the resume point forward, never back, and commits nothing', () => {
+    const { folder, first } = started({ head: 12 });
+    assert.deepEqual(folder.fold([], 40), { state: null, versionDeletedAt: [] });
+    assert.equal(folder.lastRevision, 40);
+    folder.fold([], 30);
+    assert.equal(folder.lastRevision, 40);
+    assert.equal(folder.state, first);
+  });
+
+  it('an unfinished change that is undone changes nothing, and leaks into no later state', () => {
+    const { folder, first } = started({ entries: { [route('a')]: '{"id":"a"}' } });
+    assert.equal(folder.fold([putMarker(11), put(12, route('a'), 'half'), put(12, route('z'), 'half')], 12).state, null);
+    // Recovery restores the committed values and removes the marker in its last transaction.
+    const undone = folder.fold([put(13, route('a'), '{"id":"a"}'), del(13, route('z')), delMarker(13)], 13);
+    assert.equal(undone.state, null);
+    assert.equal(folder.state, first);
+    const later = folder.fold([put(14, route('b'), '{"id":"b"}')], 14).state;
+    assert.deepEqual(entriesOf(later), { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b"}' });
+  });
+
+  it('a marker set and cleared without changes commits nothing', () => {
+    const { folder } = started({});
+    assert.equal(folder.fold([putMarker(11)], 11).state, null);
+    assert.equal(folder.fold([delMarker(12)], 12).state, null);
+  });
+
+  it('the same version key written again over an unchanged prefix commits nothing', () => {
+    const { folder } = started({});
+    assert.equal(folder.fold([putVersion(11, 1)], 11).state, null);
+  });
+
+  it('a snapshot taken under the marker starts from the state before it, and the rest of the change completes it', () => {
+    const { folder, first } = started({
+      versionRev: 10,
+      head: 13,
+      marker: 11,
+      uncommitted: { [route('b')]: '{"id":"b"}', [route('a')]: null },
+    });
+    assert.equal(first.revision, 10);
+    assert.equal(first.versionExact, false);
+    assert.deepEqual(entriesOf(first), { [route('a')]: '{"id":"a"}' });
+    assert.equal(folder.lastRevision, 13);
+    assert.equal(folder.fold([put(14, route('c'), '{"id":"c"}')], 14).state, null, 'still unfinished');
+    const { state } = folder.fold([putVersion(15, 2), delMarker(15)], 15);
+    assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}' });
+  });
+});
