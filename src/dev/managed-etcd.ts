@@ -13,6 +13,16 @@ export interface ManagedEtcdOptions {
   peerPort?: number;
   /** Extra etcd flags, e.g. `--auto-compaction-retention`. */
   args?: string[];
+  /** Serve clients over TLS (https:// endpoint). */
+  tls?: ManagedEtcdTls;
+}
+
+export interface ManagedEtcdTls {
+  /** The server certificate (it must name 127.0.0.1) and its key, as PEM files. */
+  certFile: string;
+  keyFile: string;
+  /** Require client certificates signed by this CA (`--client-cert-auth`). */
+  clientCaFile?: string;
 }
 
 export class EtcdNotFoundError extends Error {
@@ -26,11 +36,18 @@ export class ManagedEtcd {
   private exited: Promise<void> = Promise.resolve();
   clientPort = 0;
   peerPort = 0;
+  /** Plain-HTTP port of /health and /metrics when clients are served over TLS. */
+  metricsPort = 0;
 
   constructor(private readonly opts: ManagedEtcdOptions) {}
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
+  }
+
+  /** Where /health answers without a client certificate. */
+  private get healthUrl(): string {
+    return this.opts.tls ? `http://127.0.0.1:${this.metricsPort}/health` : `${this.endpoint}/health`;
   }
 
   get pid(): number | undefined {
@@ -42,6 +59,8 @@ export class ManagedEtcd {
     if (this.child) throw new Error('etcd is already running');
     this.clientPort ||= this.opts.clientPort ?? (await freePort());
     this.peerPort ||= this.opts.peerPort ?? (await freePort());
+    const tls = this.opts.tls;
+    if (tls) this.metricsPort ||= await freePort();
     const dataDir = this.opts.dataDir;
     await mkdir(dataDir, { recursive: true });
     const peer = `http://127.0.0.1:${this.peerPort}`;
@@ -53,6 +72,14 @@ export class ManagedEtcd {
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `signalbox-dev=${peer}`,
+      ...(tls
+        ? [
+            '--cert-file', tls.certFile,
+            '--key-file', tls.keyFile,
+            '--listen-metrics-urls', `http://127.0.0.1:${this.metricsPort}`,
+            ...(tls.clientCaFile ? ['--client-cert-auth', '--trusted-ca-file', tls.clientCaFile] : []),
+          ]
+        : []),
       ...(this.opts.args ?? []),
     ];
     const log = createWriteStream(join(dataDir, 'etcd.log'), { flags: 'a' });
@@ -82,7 +109,7 @@ export class ManagedEtcd {
         throw new Error(`etcd exited with code ${child.exitCode}; see ${join(this.opts.dataDir, 'etcd.log')}`);
       }
       try {
-        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(this.healthUrl, { signal: AbortSignal.timeout(1000) });
         const body = (await res.json()) as { health?: string };
         if (body.health === 'true') return;
       } catch {

@@ -5,6 +5,7 @@
 // response's header revision, which can lie beyond events not yet delivered.
 import { ClientClosedError, type Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
 import { Backoff } from '../util/backoff.js';
+import { isStaleTokenError, renewAuthToken } from './client.js';
 import { buf, prefixEnd } from './kv.js';
 
 export interface PrefixWatchHandlers {
@@ -16,7 +17,10 @@ export interface PrefixWatchHandlers {
   onResponse(res: IWatchResponse): void;
   /** The stream broke; it is re-created after a backoff. */
   onDisconnected(err: Error): void;
-  /** etcd cancelled the watch (compactRevision > 0: the start revision was compacted). Not re-created. */
+  /**
+   * etcd cancelled the watch (compactRevision > 0: the start revision was compacted). Not
+   * re-created. A watch refused for its auth token is not cancelled: it is re-created.
+   */
   onCanceled(info: { compactRevision: number; reason: string }): void;
 }
 
@@ -83,10 +87,18 @@ export class PrefixWatch {
     stream.on('data', (res: IWatchResponse) => {
       if (stream !== this.stream) return;
       if (res.canceled) {
+        const reason = res.cancel_reason ?? '';
+        if (isStaleTokenError(reason)) {
+          // Refused for its auth token (expired, or lost when etcd restarted): authenticate
+          // again and resume from the same revision, as after any other break.
+          renewAuthToken(this.client);
+          this.broken(stream, new Error(`etcd refused the watch: ${reason}`));
+          return;
+        }
         this.clearTimer();
         this.stream = null;
         endStream(stream);
-        this.handlers.onCanceled({ compactRevision: Number(res.compact_revision ?? 0), reason: res.cancel_reason ?? '' });
+        this.handlers.onCanceled({ compactRevision: Number(res.compact_revision ?? 0), reason });
         return;
       }
       if (res.created && !created) {

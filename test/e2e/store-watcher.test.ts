@@ -1,7 +1,6 @@
 // ConfigWatcher against a real etcd: initial state, one state per version, etcd killed and
 // restarted, a watch cut while versions are written, and compaction past the watch (resync).
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { Config } from '../../src/config/schema.js';
@@ -11,7 +10,7 @@ import { ConfigWatcher, type CommittedState } from '../../src/store/config-watch
 import { ConfigWriter } from '../../src/store/config-writer.js';
 import { decodeEntries } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
-import { startTestEtcd } from '../helpers/etcd.js';
+import { EtcdRelay, startTestEtcd } from '../helpers/etcd.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const meta = { author: 'test', message: 'm', source: 'test' };
@@ -61,65 +60,6 @@ async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, m
   }
 }
 
-/**
- * A TCP relay to etcd that can be cut (every connection reset, new ones refused), frozen (bytes
- * silently dropped, connections left open: a dead peer that TCP does not report) and restored.
- */
-class Relay {
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private mode: 'up' | 'cut' | 'frozen' = 'up';
-  port = 0;
-
-  constructor(private readonly targetPort: number) {
-    this.server = createServer((client) => {
-      if (this.mode === 'cut') return client.destroy();
-      this.track(client);
-      if (this.mode === 'frozen') return; // accepted, never answered
-      const upstream = this.track(connect(this.targetPort, '127.0.0.1'));
-      client.on('data', (d) => this.mode === 'up' && upstream.write(d));
-      upstream.on('data', (d) => this.mode === 'up' && client.write(d));
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-  }
-
-  private track(s: Socket): Socket {
-    this.sockets.add(s);
-    s.on('close', () => this.sockets.delete(s));
-    s.on('error', () => undefined);
-    return s;
-  }
-
-  listen(): Promise<void> {
-    return new Promise((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => {
-        this.port = (this.server.address() as { port: number }).port;
-        resolve();
-      }),
-    );
-  }
-
-  cut(): void {
-    this.mode = 'cut';
-    for (const s of this.sockets) s.resetAndDestroy();
-  }
-
-  freeze(): void {
-    this.mode = 'frozen';
-  }
-
-  restore(): void {
-    if (this.mode === 'frozen') for (const s of this.sockets) s.resetAndDestroy();
-    this.mode = 'up';
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 const etcd = await startTestEtcd();
 const writerClient = createEtcdClient(etcd.endpoint);
 const writer = new ConfigWriter(writerClient, keys);
@@ -130,7 +70,7 @@ after(() => writerClient.close());
  * collecting every state; stopped with its client and relay when the test ends.
  */
 async function watched(t: TestContext, opts: { relay?: boolean; client?: Parameters<typeof createEtcdClient>[1] } = {}) {
-  const relay = opts.relay ? new Relay(etcd.clientPort) : null;
+  const relay = opts.relay ? new EtcdRelay(etcd.clientPort) : null;
   await relay?.listen();
   const client = createEtcdClient(relay ? `http://127.0.0.1:${relay.port}` : etcd.endpoint, opts.client);
   const watcher = new ConfigWatcher(client, keys, logger);
