@@ -1,7 +1,7 @@
 // ProxyRegistry against a real etcd: status under a lease, coalesced updates, gone after stop(),
 // etcd being down never reaching the caller, and a proxy's log saying why its status is missing.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,6 +11,7 @@ import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
 import { Keys } from '../../src/store/keys.js';
 import { ProxyRegistry } from '../../src/store/proxy-registry.js';
+import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { startProxyProcess, waitFor } from '../helpers/processes.js';
 import { singleRouteDoc } from '../helpers/upstreams.js';
@@ -84,7 +85,9 @@ test('a proxy process logs why its status cannot reach etcd (serving its cache w
   const doc = validateDocument(singleRouteDoc('http://127.0.0.1:9'));
   assert.ok(doc.ok);
   await new ConfigWriter(ownClient, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'seed' });
-  const args = ['--cache-dir', await mkdtemp(join(tmpdir(), 'signalbox-cache-'))];
+  const cacheDir = await mkdtemp(join(tmpdir(), 'signalbox-cache-'));
+  atFileEnd(() => rm(cacheDir, { recursive: true, force: true }));
+  const args = ['--cache-dir', cacheDir];
   const first = await startProxyProcess(own.endpoint, { args });
   await first.stop();
   await own.kill();
