@@ -73,13 +73,12 @@ it('a proxy started by a parent over IPC (as dev starts it) stops, exit 0, when 
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     env: { ...process.env, SIGNALBOX_LOG_LEVEL: 'warn' },
   });
-  const exited = once(proc, 'exit');
   atFileEnd(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
   await waitFor('proxy ready', async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).ok);
   proc.disconnect(); // what dev dying does to the channel
-  const [code] = (await exited) as [number];
+  const code = await waitFor('the proxy to exit', () => (proc.exitCode ?? undefined) as number | undefined, 20_000);
   assert.equal(code, 0);
 });
 
