@@ -3,7 +3,6 @@
 // lines go to dev's log file. It is ended by its PID; should dev die without ending it, the
 // child sees its IPC channel close and stops by itself (src/cli/proxy.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,7 +33,11 @@ export class ProxyChild {
   ) {
     this.url = `http://${opts.listen.host}:${opts.listen.port}`;
     this.adminUrl = `http://${opts.adminListen.host}:${opts.adminListen.port}`;
-    this.exited = once(child, 'exit');
+    // A child that could not be spawned emits 'error' and never 'exit'.
+    this.exited = new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.once('error', resolve);
+    });
   }
 
   get pid(): number {
@@ -70,7 +73,9 @@ export class ProxyChild {
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + READY_WITHIN_MS;
     while (Date.now() < deadline) {
-      if (this.child.exitCode !== null) throw new Error(`the proxy exited with code ${this.child.exitCode}; see ${this.opts.logFile}`);
+      if (this.child.exitCode !== null || this.child.pid === undefined) {
+        throw new Error(`the proxy ${this.child.pid === undefined ? 'could not be started' : `exited with code ${this.child.exitCode}`}; see ${this.opts.logFile}`);
+      }
       try {
         if ((await fetch(`${this.adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok) return;
       } catch {
