@@ -13,12 +13,12 @@ const port = (v: string) => {
 export function register(program: Command): void {
   program
     .command('dev')
-    .description('managed local etcd, control plane, one proxy, an echo upstream and the demo config')
+    .description('managed local etcd, control plane, one proxy (a child process), an echo upstream and the demo config')
     .option('--dir <dir>', 'state folder (etcd data, token, logs)', '.signalbox')
     .option('--proxy-port <port>', 'proxy HTTP port', port, 8080)
     .option('--api-port <port>', 'control plane port', port, 9000)
     .option('--admin-port <port>', 'proxy admin port', port, 9901)
-    .option('--echo-port <port>', 'echo upstream port (examples/demo.yaml points here)', port, 9100)
+    .option('--echo-port <port>', 'echo upstream port (the demo config is pointed here)', port, 9100)
     .option('--etcd-port <port>', 'etcd client port (peer port is the next one)', port, 2379)
     .action(async (opts: { dir: string; proxyPort: number; apiPort: number; adminPort: number; echoPort: number; etcdPort: number }) => {
       const logFile = join(opts.dir, 'signalbox.log');

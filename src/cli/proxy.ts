@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { CACHE_GRACE_MS, startProxy } from '../proxy/main.js';
+import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
+import { wholeNumber } from './args.js';
 import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
 import { onShutdown } from './shutdown.js';
 
@@ -12,9 +13,11 @@ export function register(program: Command): void {
     .requiredOption('--admin-listen <host:port>', 'admin port: /healthz /readyz /status /metrics')
     .option('--id <id>', 'proxy id in status and etcd', `${hostname()}-${process.pid}`)
     .option('--cache-dir <dir>', `keep the last good config here; serve it at start when etcd does not answer within ${CACHE_GRACE_MS / 1000} s`)
+    .option('--drain-timeout-ms <ms>', 'on SIGTERM/SIGINT, how long requests in flight may finish before they are cut (env SIGNALBOX_DRAIN_TIMEOUT_MS)', process.env.SIGNALBOX_DRAIN_TIMEOUT_MS ?? String(DEFAULT_DRAIN_TIMEOUT_MS))
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
-    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; workers: string }) => {
+    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; drainTimeoutMs: string; workers: string }) => {
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
+      const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
@@ -24,8 +27,15 @@ export function register(program: Command): void {
         tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,
         adminListen: parseHostPort(opts.adminListen, '--admin-listen'),
         cacheDir: opts.cacheDir,
+        drainTimeoutMs,
         logger,
+      }).catch((err: Error) => {
+        // A start-up problem the user fixes (a port in use, an insecure cache folder): one line.
+        throw new CliError(`proxy: ${err.message}`);
       });
       onShutdown(() => proxy.close());
+      // Started by a parent over IPC (`signalbox dev`): stop, draining, when the parent goes away,
+      // even if it died without stopping us.
+      process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
     });
 }

@@ -6,9 +6,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { loadConfigFiles } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { formatIssue } from '../config/validate.js';
 import { startControlPlane } from '../control-plane/server.js';
-import { startProxy } from '../proxy/main.js';
 import { createEtcdClient } from '../store/client.js';
 import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
@@ -16,6 +16,7 @@ import { startEchoUpstream } from './echo-upstream.js';
 import { portTaken } from '../net.js';
 import { ManagedEtcd } from './managed-etcd.js';
 import { freePort } from '../util/ports.js';
+import { ProxyChild } from './proxy-child.js';
 
 export interface DevOptions {
   dir: string;
@@ -30,6 +31,9 @@ export interface DevOptions {
 }
 
 export const DEMO_FILE = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
+
+/** Ctrl-C should stop dev soon: requests in flight get this long, not a production proxy's 30 s. */
+const DEV_DRAIN_TIMEOUT_MS = 5_000;
 
 async function devToken(dir: string): Promise<{ token: string; file: string }> {
   const file = join(dir, 'admin-token');
@@ -75,23 +79,24 @@ export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void>
     });
     stack.push(() => cp.close());
 
-    const demo = await applyDemoIfEmpty(etcd.endpoint, opts.prefix);
+    const demo = await applyDemoIfEmpty(etcd.endpoint, opts.prefix, echo.url);
 
-    const proxy = await startProxy({
+    const proxy = await ProxyChild.start({
       id: 'dev-proxy',
-      etcd: [etcd.endpoint],
+      etcd: etcd.endpoint,
       prefix: opts.prefix,
       listen: { host: '127.0.0.1', port: opts.proxyPort },
       adminListen: { host: '127.0.0.1', port: opts.adminPort },
-      logger: opts.logger.child({ component: 'proxy' }),
+      drainTimeoutMs: DEV_DRAIN_TIMEOUT_MS,
+      logFile: opts.logFile,
     });
-    stack.push(() => proxy.close());
+    stack.push(() => proxy.stop());
 
     const lines = [
       '',
       'Signalbox dev is running. Ctrl-C stops everything it started.',
-      `  proxy          ${proxy.urls.http}`,
-      `  proxy admin    ${proxy.urls.admin}/status`,
+      `  proxy          ${proxy.url}   (its own process, pid ${proxy.pid})`,
+      `  proxy admin    ${proxy.adminUrl}/status`,
       `  control plane  ${cp.url}/api/v1`,
       `  dashboard      ${cp.url}/   (log in with the admin token)`,
       `  admin token    ${token}   (also in ${tokenFile}; the CLI reads it from there)`,
@@ -100,7 +105,7 @@ export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void>
       `  config         ${demo}`,
       `  logs           ${opts.logFile}`,
       '',
-      `Try:  curl ${proxy.urls.http}/hello`,
+      `Try:  curl ${proxy.url}/hello`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
@@ -111,17 +116,29 @@ export async function runDev(opts: DevOptions): Promise<{ close(): Promise<void>
   }
 }
 
-async function applyDemoIfEmpty(endpoint: string, prefix: string): Promise<string> {
+/**
+ * examples/demo.yaml, its echo upstream pointed at the one dev started (the file says port 9100;
+ * --echo-port may choose another), written if etcd holds no config yet.
+ */
+async function applyDemoIfEmpty(endpoint: string, prefix: string, echoUrl: string): Promise<string> {
   const client = createEtcdClient([endpoint]);
   try {
     const writer = new ConfigWriter(client, new Keys(prefix));
     const live = await writer.readCommitted();
-    if (live.version) return `version ${live.version.version} already in etcd (demo not applied)`;
+    if (live.version) {
+      const elsewhere = live.config.upstreams.find((u) => u.id === 'echo' && u.targets.every((t) => t.url !== echoUrl));
+      const note = elsewhere ? `; its upstream "echo" points at ${elsewhere.targets.map((t) => t.url).join(', ')}, not at ${echoUrl}` : '';
+      return `version ${live.version.version} already in etcd (demo not applied${note})`;
+    }
     const demo = await loadConfigFiles([DEMO_FILE]);
     if (!demo.ok) throw new Error(`examples/demo.yaml is invalid:\n${demo.issues.map(formatIssue).join('\n')}`);
-    const written = await writer.write(demo.config, { author: 'signalbox dev', source: 'cli', message: 'demo config (examples/demo.yaml)' });
+    const written = await writer.write(pointAtEcho(demo.config, echoUrl), { author: 'signalbox dev', source: 'cli', message: 'demo config (examples/demo.yaml)' });
     return `examples/demo.yaml applied as version ${written.version.version}`;
   } finally {
     client.close();
   }
+}
+
+function pointAtEcho(config: Config, echoUrl: string): Config {
+  return { ...config, upstreams: config.upstreams.map((u) => (u.id === 'echo' ? { ...u, targets: [{ url: echoUrl }] } : u)) };
 }

@@ -17,32 +17,54 @@ export interface Listeners {
   readonly https: HttpsServer | null;
   readonly urls: { http?: string; https?: string };
   /**
-   * Stop accepting, close idle keep-alive connections now, let active requests finish, and
-   * cut whatever is still open after `graceMs`.
+   * Drain: stop accepting (synchronously: a connection attempted after this call is refused),
+   * close idle keep-alive connections now, tell every response not yet started that its
+   * connection ends (`Connection: close`), close each busy connection once its response is
+   * done, and cut whatever is still open after `graceMs`. `cut`: the grace ran out.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number): Promise<{ cut: boolean }>;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
 
-function closeServer(server: Server, graceMs: number): Promise<void> {
+/** The responses under way on a server: the ones a drain still can mark `Connection: close`. */
+function trackResponses(server: Server): Set<ServerResponse> {
+  const active = new Set<ServerResponse>();
+  // One shared listener function, so tracking allocates nothing per request beyond the set entry.
+  function untrack(this: ServerResponse): void {
+    active.delete(this);
+  }
+  server.on('request', (_req, res: ServerResponse) => {
+    active.add(res);
+    res.once('close', untrack);
+  });
+  return active;
+}
+
+function closeServer(server: Server, active: ReadonlySet<ServerResponse>, graceMs: number): Promise<{ cut: boolean }> {
   return new Promise((resolve) => {
     if (!server.listening) {
       server.closeAllConnections();
-      resolve();
+      resolve({ cut: false });
       return;
     }
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    let cut = false;
+    const timer = setTimeout(() => {
+      cut = true;
+      server.closeAllConnections();
+    }, graceMs);
     // Node keeps a connection that was busy at close() open for keepAliveTimeout after its
     // response; sweep idle ones until the server is empty instead.
     const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {
       clearTimeout(timer);
       clearInterval(sweep);
-      resolve();
+      resolve({ cut });
     });
     server.closeIdleConnections();
-    // Requests still arriving on open keep-alive connections are told this is the last one.
+    // Node would still answer these "keep-alive"; a client reusing the connection would then race
+    // the sweep. Requests still arriving on open connections are told the same.
+    for (const res of active) if (!res.headersSent) res.setHeader('connection', 'close');
     server.on('request', (_req, res: ServerResponse) => res.setHeader('connection', 'close'));
   });
 }
@@ -58,16 +80,19 @@ export function sniCallback(holder: RuntimeHolder) {
 
 export async function startListeners(handler: ProxyHandler, holder: RuntimeHolder, at: ListenAt): Promise<Listeners> {
   const http = createServer(handler);
+  const httpActive = trackResponses(http);
   const urls: { http?: string; https?: string } = {};
   urls.http = await listen(http, at.http, 'http');
 
   let https: HttpsServer | null = null;
+  let httpsActive = new Set<ServerResponse>();
   if (at.https) {
     https = createHttpsServer({ SNICallback: sniCallback(holder) }, handler);
+    httpsActive = trackResponses(https);
     try {
       urls.https = await listen(https, at.https, 'https');
     } catch (err) {
-      await closeServer(http, 0);
+      await closeServer(http, httpActive, 0);
       throw err;
     }
   }
@@ -77,7 +102,8 @@ export async function startListeners(handler: ProxyHandler, holder: RuntimeHolde
     https,
     urls,
     async close(graceMs = DEFAULT_GRACE_MS) {
-      await Promise.all([closeServer(http, graceMs), https ? closeServer(https, graceMs) : undefined]);
+      const results = await Promise.all([closeServer(http, httpActive, graceMs), https ? closeServer(https, httpsActive, graceMs) : { cut: false }]);
+      return { cut: results.some((r) => r.cut) };
     },
   };
 }

@@ -1,20 +1,22 @@
-// The proxy process: read the committed config, compile, listen, then watch and hot-swap.
-// A revision that does not validate or compile is refused whole; the last good runtime serves on.
+// The proxy process: read the committed config, compile, listen, then watch and hot-swap; on
+// close, drain. Turning a state into a runtime is ConfigApplier's job; this class owns the parts
+// with a lifecycle (etcd client, watcher, registry, listeners, admin port) and their order.
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { configHash } from '../config/canonical.js';
-import { formatIssue } from '../config/validate.js';
 import { createEtcdClient } from '../store/client.js';
 import { ConfigWatcher, type CommittedState } from '../store/config-watcher.js';
-import { DecodeCache } from '../store/decode.js';
 import { Keys } from '../store/keys.js';
+import { errorMessage } from '../util/errors.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
+import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
 import { createProxyHandler } from './handler.js';
+import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
-import { RuntimeHolder, compileRuntime } from './runtime.js';
+import { RuntimeHolder } from './runtime.js';
 
 export interface ProxyOptions {
   id: string;
@@ -25,167 +27,214 @@ export interface ProxyOptions {
   adminListen: HostPort;
   /** Keep the last good config here and start from it when etcd does not answer at start. */
   cacheDir?: string;
+  /** On close: how long requests in flight may finish before they are cut (default 30 s). */
+  drainTimeoutMs?: number;
   logger: Logger;
 }
 
 /** How long a starting proxy with a cache waits for etcd before it serves the cached config. */
 export const CACHE_GRACE_MS = 2_000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
-export interface ConfigError {
-  revision: number;
-  version: number | null;
-  at: string;
-  errors: string[];
-}
+export type { ConfigError, ConfigSource };
 
 export interface ProxyStatus {
   id: string;
+  pid: number;
   version: number | null;
   hash: string | null;
   revision: number;
   etcd: 'connected' | 'disconnected';
   routes: number;
   ready: boolean;
+  /** Stopping: no new connections, requests in flight finishing. */
+  draining: boolean;
   lastError: ConfigError | null;
   /** Full re-reads after the watch could not resume (e.g. its revision was compacted). */
   resyncs: number;
-  /** Where the served config came from: etcd, or the on-disk cache while etcd has not answered. */
-  configSource: 'etcd' | 'cache' | null;
+  configSource: ConfigSource | null;
   startedAt: string;
   appliedAt: string | null;
   listen: { http?: string; https?: string; admin: string };
 }
 
-export interface RunningProxy {
-  status(): ProxyStatus;
-  urls: ProxyStatus['listen'];
-  close(): Promise<void>;
-}
+export class ProxyServer {
+  readonly urls: ProxyStatus['listen'] = { admin: '' };
+  private readonly keys: Keys;
+  private readonly client: Etcd3;
+  private readonly holder = new RuntimeHolder();
+  private readonly metrics = new ProxyMetrics();
+  private readonly registry: ProxyRegistry;
+  private readonly watcher: ConfigWatcher;
+  private readonly applier: ConfigApplier;
+  private readonly logger: Logger;
+  private readonly startedAt = new Date().toISOString();
+  private listeners: Listeners | null = null;
+  private admin: { close(): Promise<void> } | null = null;
+  private resyncs = 0;
+  private draining = false;
+  private closing: Promise<void> | null = null;
+  /** Looking for a committed version to serve because the live state was refused at start. */
+  private fallback: Promise<void> | null = null;
 
-export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
-  const { logger } = opts;
-  const keys = new Keys(opts.prefix);
-  const client = createEtcdClient(opts.etcd);
-  const holder = new RuntimeHolder();
-  const metrics = new ProxyMetrics();
-  const registry = new ProxyRegistry(client, keys, opts.id, logger);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  const decodeCache = new DecodeCache();
-  const diskCache = opts.cacheDir ? new ConfigCache(opts.cacheDir, keys.root, logger) : null;
-  let configSource: ProxyStatus['configSource'] = null;
-  let listeners: Listeners | null = null;
-  let lastError: ConfigError | null = null;
-  let appliedAt: string | null = null;
-  let resyncs = 0;
-  const startedAt = new Date().toISOString();
-  const urls: ProxyStatus['listen'] = { admin: '' };
+  /** Open the cache (refusing an insecure one before anything listens), then start. */
+  static async start(opts: ProxyOptions): Promise<ProxyServer> {
+    const cache = opts.cacheDir ? await ConfigCache.open(opts.cacheDir, new Keys(opts.prefix).root, opts.logger) : null;
+    const proxy = new ProxyServer(opts, cache);
+    try {
+      await proxy.run();
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
+    return proxy;
+  }
 
-  const status = (): ProxyStatus => {
-    const meta = holder.current?.meta;
+  private constructor(
+    private readonly opts: ProxyOptions,
+    private readonly diskCache: ConfigCache | null,
+  ) {
+    this.logger = opts.logger;
+    this.keys = new Keys(opts.prefix);
+    this.client = createEtcdClient(opts.etcd);
+    this.registry = new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
+    this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
+    this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger);
+  }
+
+  status(): ProxyStatus {
+    const meta = this.holder.current?.meta;
     return {
-      id: opts.id,
+      id: this.opts.id,
+      pid: process.pid,
       version: meta ? meta.version : null,
       hash: meta ? meta.hash : null,
       revision: meta ? meta.revision : 0,
-      etcd: watcher.connected ? 'connected' : 'disconnected',
-      routes: holder.current?.routeCount ?? 0,
-      ready: ready(),
-      lastError,
-      resyncs,
-      configSource,
-      startedAt,
-      appliedAt,
-      listen: urls,
+      etcd: this.watcher.connected ? 'connected' : 'disconnected',
+      routes: this.holder.current?.routeCount ?? 0,
+      ready: this.ready(),
+      draining: this.draining,
+      lastError: this.applier.lastError,
+      resyncs: this.resyncs,
+      configSource: this.applier.source,
+      startedAt: this.startedAt,
+      appliedAt: this.applier.appliedAt,
+      listen: this.urls,
     };
-  };
-  const ready = () => listeners !== null && holder.current !== null;
-
-  const admin = await startAdminServer(opts.adminListen, { status, ready, metrics });
-  urls.admin = admin.url;
-
-  /** Decode, validate, compile and swap; false (and lastError set) when the state is refused. */
-  function apply(state: CommittedState): boolean {
-    const version = state.version?.version ?? null;
-    const refuse = (errors: string[]) => {
-      lastError = { revision: state.revision, version, at: new Date().toISOString(), errors };
-      metrics.configApplied(false, holder.current?.meta.version ?? 0);
-      logger.error({ revision: state.revision, version, errors }, 'config refused; still serving the last good config');
-    };
-    const decoded = decodeCache.decode(keys, state.entries);
-    if (!decoded.ok) {
-      refuse(decoded.issues.map(formatIssue));
-      return false;
-    }
-    let next;
-    try {
-      // Keys written straight into etcd change the config without a new version: then the hash
-      // is computed here and differs from the version's, which is how /proxies tells.
-      const hash = state.versionExact && state.version ? state.version.hash : configHash(decoded.config);
-      const meta = { version: version ?? 0, hash, revision: state.revision };
-      next = compileRuntime(decoded.config, meta, holder.current);
-    } catch (err) {
-      refuse([`compile: ${(err as Error).message}`]);
-      return false;
-    }
-    holder.swap(next);
-    lastError = null;
-    appliedAt = new Date().toISOString();
-    metrics.configApplied(true, next.meta.version);
-    logger.info({ version, revision: state.revision, routes: next.routeCount, resync: state.resync }, 'config applied');
-    return true;
   }
 
-  watcher.on('state', (state: CommittedState) => {
-    if (state.resync) resyncs++;
-    if (apply(state)) {
-      configSource = 'etcd';
-      diskCache?.save(state);
+  private ready(): boolean {
+    return !this.draining && this.listeners !== null && this.holder.current !== null;
+  }
+
+  private report(): void {
+    this.registry.report(this.status());
+  }
+
+  private async run(): Promise<void> {
+    const admin = await startAdminServer(this.opts.adminListen, { status: () => this.status(), ready: () => this.ready(), metrics: this.metrics });
+    this.admin = admin;
+    this.urls.admin = admin.url;
+
+    this.watcher.on('state', (state) => this.onState(state));
+    this.watcher.on('connected', () => this.report());
+    this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
+
+    await this.firstConfig();
+    this.listeners = await startListeners(createProxyHandler(this.holder, { logger: this.logger, metrics: this.metrics }), this.holder, {
+      http: this.opts.listen,
+      https: this.opts.tlsListen,
+    });
+    Object.assign(this.urls, this.listeners.urls);
+    this.logger.info({ id: this.opts.id, ...this.urls }, 'proxy listening');
+    this.report();
+  }
+
+  private onState(state: CommittedState): void {
+    if (state.resync) this.resyncs++;
+    if (this.applier.apply(state).ok) this.diskCache?.save(state);
+    else if (this.holder.current === null) this.fallback ??= this.serveLastValid(state).finally(() => (this.fallback = null));
+    this.report();
+  }
+
+  /**
+   * The live state was refused and nothing serves yet: serve the newest committed version that
+   * applies (history, else the disk cache), and keep watching; lastError keeps naming what is
+   * wrong in etcd. A valid live state arriving meanwhile wins.
+   */
+  private async serveLastValid(live: CommittedState): Promise<void> {
+    const served = (state: CommittedState) => {
+      this.logger.warn(
+        { version: state.version?.version ?? null, source: this.applier.source, refusedRevision: live.revision },
+        'the live config does not validate; serving the newest good config until a valid one is committed',
+      );
+      this.report();
+    };
+    try {
+      for await (const candidate of committedVersions(this.client, this.keys, live)) {
+        if (this.holder.current !== null || this.draining) return;
+        if (this.applier.apply(candidate, 'history').ok) {
+          this.diskCache?.save(candidate);
+          return served(candidate);
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'reading the config history failed');
     }
-    registry.report(status());
-  });
-  watcher.on('connected', () => registry.report(status()));
-  watcher.on('disconnected', () => logger.warn('etcd disconnected; serving from memory'));
+    const cached = this.holder.current === null ? await this.diskCache?.load() : null;
+    if (cached && this.holder.current === null && !this.draining && this.applier.apply(cached, 'cache').ok) served(cached);
+  }
 
   /** The first state from etcd; with a cache, the cached config if etcd has not answered in time. */
-  async function firstConfig(): Promise<void> {
-    const fromEtcd = watcher.start();
-    if (!diskCache) return fromEtcd;
+  private async firstConfig(): Promise<void> {
+    // The fallback, if the first state was refused, is part of the first config.
+    const fromEtcd = this.watcher.start().then(() => this.fallback ?? undefined);
+    if (!this.diskCache) return fromEtcd;
     let timer: NodeJS.Timeout | undefined;
     const late = await Promise.race([
       fromEtcd.then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), CACHE_GRACE_MS))),
     ]);
     clearTimeout(timer);
-    if (!late || holder.current !== null) return;
-    const cached = await diskCache.load();
-    if (cached && holder.current === null && apply(cached)) {
-      configSource = 'cache';
-      logger.warn({ version: cached.version?.version ?? null, revision: cached.revision }, 'etcd has not answered; serving the cached config until it does');
+    if (!late || this.holder.current !== null) return;
+    const cached = await this.diskCache.load();
+    if (cached && this.holder.current === null && this.applier.apply(cached, 'cache').ok) {
+      this.logger.warn({ version: cached.version?.version ?? null, revision: cached.revision }, 'etcd has not answered; serving the cached config until it does');
       return;
     }
     return fromEtcd;
   }
 
-  await firstConfig();
-  listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, {
-    http: opts.listen,
-    https: opts.tlsListen,
-  });
-  Object.assign(urls, listeners.urls);
-  logger.info({ id: opts.id, ...urls }, 'proxy listening');
-  registry.report(status());
+  /**
+   * Drain, then stop: /readyz turns 503 and the listeners stop accepting at once, idle keep-alive
+   * connections close, the watcher stops applying, requests in flight finish (up to the drain
+   * timeout, then they are cut), and the registry entry goes last.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drainAndStop();
+    return this.closing;
+  }
 
-  return {
-    status,
-    urls,
-    async close() {
-      await watcher.stop();
-      await diskCache?.flushed();
-      await listeners?.close();
-      await holder.close();
-      await registry.stop();
-      await admin.close();
-      client.close();
-    },
-  };
+  private async drainAndStop(): Promise<void> {
+    this.draining = true;
+    const timeoutMs = this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    // Synchronously with the readiness flip: from here on a new connection is refused.
+    const drained = this.listeners?.close(timeoutMs);
+    this.report();
+    await this.watcher.stop();
+    if (drained) {
+      this.logger.info({ timeoutMs }, 'draining: no new connections; waiting for requests in flight');
+      const { cut } = await drained;
+      if (cut) this.logger.warn({ timeoutMs }, 'drain timeout reached; requests still in flight were cut');
+    }
+    await this.diskCache?.flushed();
+    await this.holder.close();
+    await this.registry.stop();
+    await this.admin?.close();
+    this.client.close();
+  }
+}
+
+export function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
+  return ProxyServer.start(opts);
 }
