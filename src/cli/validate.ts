@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { loadConfigFiles } from '../config/load.js';
 import { formatIssue } from '../config/validate.js';
 

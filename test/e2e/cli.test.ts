@@ -260,6 +260,18 @@ describe('signalbox CLI against a running control plane', () => {
     assert.equal(await liveVersion(), live);
   });
 
+  it('every -o takes only its listed formats: anything else is a usage error (exit 2) naming them', async () => {
+    for (const args of [['status', '-o', 'xml'], ['history', '-o', 'csv'], ['token', 'list', '-o', 'yml'], ['export', '-o', 'table'], ['get', 'routes', '-o', 'wide']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /argument '\w+' is invalid\. Allowed choices are /, args.join(' '));
+      assert.equal(r.stdout, '', 'nothing printed as if it had worked');
+    }
+    const json = await cli(['status', '-o', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object).sort(), ['liveErrors', 'liveHash', 'liveVersion', 'proxies']);
+  });
+
   it('rollback VERSION writes a new version equal to that one', async () => {
     const live = await liveVersion();
     const r = await cli(['rollback', '1']);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { GitopsStatus } from '../../src/control-plane/gitops-state.js';
+import type { GitopsStatus } from '../../src/api/schemas.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { runCli, spawnSignalbox, startControlPlaneProcess, waitFor, type Spawned, type Stack } from '../helpers/processes.js';
 
