@@ -1,18 +1,34 @@
-// The REST API (`/api/v1`): every endpoint of src/api/endpoints.ts bound to its handler. Every
-// write goes through ConfigWriter: validated whole, written as one new version, guarded against
-// concurrent writers.
+// The REST API (`/api/v1`): every endpoint of src/api/endpoints.ts bound to its handler, and where
+// the handler runs. Every write goes through ConfigWriter: validated whole, written as one new
+// version, guarded against concurrent writers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { endpoints, objectEndpointsByKind, type ObjectEndpoints } from '../api/endpoints.js';
 import { openApiDocument } from '../api/openapi.js';
 import { KINDS } from '../config/schema.js';
 import type { ApiContext, Handlers } from './context.js';
-import { bind, createRouter, type BoundRoute } from './router.js';
+import type { ThreadName } from './handler-thread.js';
+import { bind, createRouter, type BoundRoute, type RouterDeps } from './router.js';
 import { configHandlers } from './routes/config.js';
 import { gitopsHandlers } from './routes/gitops.js';
 import { objectHandlers } from './routes/objects.js';
 import { proxyHandlers } from './routes/proxies.js';
 import { tokenHandlers } from './routes/tokens.js';
 import { versionHandlers } from './routes/versions.js';
+
+/**
+ * Handlers that do not run on the event loop (handler-thread.ts): a whole document a caller sends
+ * is parsed in the documents thread; whatever reads the whole live config (whose size is the
+ * operator's: half a second at 50,000 routes) runs in the config thread, as do all object routes.
+ */
+const THREAD: Partial<Record<keyof Handlers, ThreadName>> = {
+  putConfig: 'documents',
+  validateConfig: 'documents',
+  getConfig: 'config',
+  getVersion: 'config',
+  diffVersions: 'config',
+  rollback: 'config',
+  listProxies: 'config',
+};
 
 /** Every endpoint with its handler. */
 export function apiRoutes(ctx: ApiContext): BoundRoute[] {
@@ -24,16 +40,16 @@ export function apiRoutes(ctx: ApiContext): BoundRoute[] {
     ...tokenHandlers(ctx),
     ...gitopsHandlers(ctx),
   };
-  const routes = (Object.keys(endpoints) as (keyof Handlers)[]).map((name) => bind(endpoints[name], handlers[name] as never));
+  const routes = (Object.keys(endpoints) as (keyof Handlers)[]).map((name) => bind(name, endpoints[name], handlers[name] as never, THREAD[name]));
   const forKind = objectHandlers(ctx);
   for (const kind of KINDS) {
     const bound = forKind(kind);
     const declared = objectEndpointsByKind[kind];
-    for (const name of Object.keys(declared) as (keyof ObjectEndpoints)[]) routes.push(bind(declared[name], bound[name] as never));
+    for (const name of Object.keys(declared) as (keyof ObjectEndpoints)[]) routes.push(bind(`${kind}.${name}`, declared[name], bound[name] as never, 'config'));
   }
   return routes;
 }
 
-export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
-  return createRouter(apiRoutes(ctx), ctx);
+export function createApi(ctx: ApiContext, deps: RouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return createRouter(apiRoutes(ctx), deps);
 }

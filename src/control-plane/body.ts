@@ -6,9 +6,9 @@ import { HttpError } from './http.js';
 /** A config nests about six levels; a merge patch as deep as what it patches. */
 export const MAX_JSON_DEPTH = 32;
 
-const tooLarge = (maxBytes: number) =>
-  // Close the connection: what the client is still sending is not read.
-  new HttpError(413, `request body over ${maxBytes} bytes (${(maxBytes / 1048576).toFixed(0)} MiB)`, [], { connection: 'close' });
+// Once the 413 is sent, node reads what the client still sends and drops it (bounded by the server's
+// request timeout), so the client gets to read the answer instead of a reset connection.
+const tooLarge = (maxBytes: number) => new HttpError(413, `request body over ${maxBytes} bytes (${(maxBytes / 1048576).toFixed(0)} MiB)`);
 
 /** The whole body, or a 413 as soon as it (or its Content-Length) is over `maxBytes`. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {

@@ -1,11 +1,11 @@
-// What every group of API handlers is given, and the handlers the endpoints need.
+// What every group of API handlers is given (in the event loop's thread and in handler threads
+// alike), and the handlers the endpoints need.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ObjectEndpoints, endpoints } from '../api/endpoints.js';
 import type { Kind } from '../config/schema.js';
 import type { ConfigWriter } from '../store/config-writer.js';
 import type { Keys } from '../store/keys.js';
-import type { Authenticate } from './auth.js';
 import type { Handler } from './router.js';
 import type { TokenStore } from './token-store.js';
 
@@ -13,7 +13,6 @@ export interface ApiContext {
   client: Etcd3;
   keys: Keys;
   writer: ConfigWriter;
-  authenticate: Authenticate;
   tokens: TokenStore;
   logger: Logger;
 }

@@ -14,6 +14,9 @@ export function httpErrorOf(err: unknown): HttpError | null {
   if (err instanceof WriteInterruptedError || err instanceof HostUnavailableError || err instanceof GRPCDeadlineExceededError || (err instanceof Error && isRecoverableError(err))) {
     return new HttpError(503, `etcd did not answer in time (${(err as Error).message}); nothing was written; try again`, [], { 'retry-after': '1' });
   }
+  // The writer says so in words only (store/config-writer.ts): a config whose history entry, or
+  // one object, does not fit one etcd transaction. The caller's to make smaller, not a fault here.
+  if (err instanceof Error && / is too large(?: to record)?: /.test(err.message)) return new HttpError(413, `the config is too large for etcd: ${err.message}`);
   return null;
 }
 

@@ -1,6 +1,7 @@
 // The API's endpoints bound to their handlers. What an endpoint declares is done here, before its
 // handler runs: the token and its role, the write headers, the query, and the body (bounded, and
-// checked against its schema). What the handler answers or throws is rendered here too.
+// checked against its schema). The handler runs here, or in the handler thread it is bound to.
+// What it answers or throws is rendered here too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from 'find-my-way';
 import type { z } from 'zod';
@@ -8,13 +9,15 @@ import type { Logger } from 'pino';
 import { API_BASE, type Endpoint, type ParsedBodyOf, type QueryOf, type ResponseOf } from '../api/endpoints.js';
 import { formatPath, schemaIssues } from '../config/validate.js';
 import type { Authenticate, Principal } from './auth.js';
+import type { HandlerThread, ThreadName } from './handler-thread.js';
 import { parseJsonBody, readBody } from './body.js';
 import { httpErrorOf } from './errors.js';
 import { HttpError, sendError, sendJson, sendText } from './http.js';
 import { sourceOf, writeHeaders, type WriteHeaders } from './request-headers.js';
 
 export interface Call<E> {
-  req: IncomingMessage;
+  /** The Accept header. */
+  accept: string | undefined;
   principal: Principal;
   params: Readonly<Record<string, string>>;
   query: QueryOf<E>;
@@ -34,21 +37,31 @@ export type Reply<R> = { status?: number; headers?: Record<string, string> } & (
 export type Handler<E> = (call: Call<E>) => Promise<Reply<ResponseOf<E>> | null>;
 
 export interface BoundRoute {
+  /** Names the route across threads: `putConfig`, `routes.patch`. */
+  id: string;
   endpoint: Endpoint;
   handler: Handler<Endpoint>;
+  /** Runs in that handler thread, not on the event loop. */
+  thread?: ThreadName;
 }
 
-export function bind<E extends Endpoint>(endpoint: E, handler: Handler<E>): BoundRoute {
-  return { endpoint, handler: handler as unknown as Handler<Endpoint> };
+export function bind<E extends Endpoint>(id: string, endpoint: E, handler: Handler<E>, thread?: ThreadName): BoundRoute {
+  return { id, endpoint, handler: handler as unknown as Handler<Endpoint>, thread };
+}
+
+export interface RouterDeps {
+  authenticate: Authenticate;
+  logger: Logger;
+  threads: Record<ThreadName, Pick<HandlerThread, 'run'>>;
 }
 
 const ANONYMOUS: Principal = { name: 'anonymous', role: 'viewer', gitops: false };
 
-export function createRouter(routes: readonly BoundRoute[], deps: { authenticate: Authenticate; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRouter(routes: readonly BoundRoute[], deps: RouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const router = Router({ ignoreTrailingSlash: true });
   for (const route of routes) {
     router.on(route.endpoint.method, API_BASE + route.endpoint.path, (req, res, params) => {
-      serve(route, req, res, params as Record<string, string>, deps.authenticate).catch((err: unknown) => fail(res, err, deps.logger));
+      serve(route, req, res, params as Record<string, string>, deps).catch((err: unknown) => fail(res, err, deps.logger));
     });
   }
   return (req, res) => {
@@ -61,11 +74,11 @@ export function createRouter(routes: readonly BoundRoute[], deps: { authenticate
   };
 }
 
-async function serve(route: BoundRoute, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, authenticate: Authenticate): Promise<void> {
+async function serve(route: BoundRoute, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, deps: RouterDeps): Promise<void> {
   const { endpoint } = route;
   let principal = ANONYMOUS;
   if (endpoint.role !== null) {
-    principal = await authenticate(req, endpoint.role);
+    principal = await deps.authenticate(req, endpoint.role);
     sourceOf(req, principal);
   }
   const write = endpoint.headers ? writeHeaders(req, principal) : { expectVersion: undefined, message: undefined, source: 'api' as const };
@@ -77,9 +90,19 @@ async function serve(route: BoundRoute, req: IncomingMessage, res: ServerRespons
     if (endpoint.body.read === 'config') raw = bytes;
     else if (endpoint.body.read === 'json') body = checked(endpoint.body.schema, parseJsonBody(bytes), endpoint.body.invalid);
   }
+  const accept = req.headers.accept;
+  if (route.thread) {
+    const reply = await deps.threads[route.thread].run(route.id, { accept, principal, params, query, body, raw, write });
+    if (!reply.ok) {
+      if (reply.unexpected) deps.logger.error({ err: reply.unexpected, route: route.id }, 'API request failed');
+      throw new HttpError(reply.status, reply.message, reply.details, reply.headers);
+    }
+    sendText(res, reply.status ?? endpoint.ok.status, reply.text, reply.contentType, reply.headers);
+    return;
+  }
   const gone = new AbortController();
   res.on('close', () => gone.abort());
-  const reply = await route.handler({ req, principal, params, query, body: body as undefined, raw, write, signal: gone.signal });
+  const reply = await route.handler({ accept, principal, params, query, body: body as undefined, raw, write, signal: gone.signal });
   if (reply === null) return;
   const status = reply.status ?? endpoint.ok.status;
   if ('text' in reply) sendText(res, status, reply.text, reply.contentType, reply.headers);

@@ -9,23 +9,25 @@ import { requireValid, summarize, versionETag, writeVersion } from '../writes.js
 
 export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'putConfig' | 'validateConfig'> {
   const { writer } = ctx;
+  const validate = async (raw: Buffer) => {
+    const live = await writer.readCommitted();
+    return { live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.config) }) };
+  };
   return {
-    getConfig: async ({ req }) => {
+    getConfig: async ({ accept }) => {
       const { config: live, version } = await writer.readCommitted();
       const config = redactConfig(live);
       const headers = versionETag(version);
       // The dashboard's editor: a browser has no YAML library of its own.
-      if (/\byaml\b/.test(req.headers.accept ?? '')) return { text: configToYaml(config), contentType: 'application/yaml; charset=utf-8', headers };
+      if (/\byaml\b/.test(accept ?? '')) return { text: configToYaml(config), contentType: 'application/yaml; charset=utf-8', headers };
       return { body: config, headers };
     },
     putConfig: async ({ raw, principal, write }) => {
-      const live = await writer.readCommitted();
-      const config = requireValid(validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.config) }));
+      const config = requireValid((await validate(raw)).result);
       return writeVersion(ctx, principal, write, config, { expectVersion: write.expectVersion, message: 'apply config' });
     },
     validateConfig: async ({ raw, query }) => {
-      const live = await writer.readCommitted();
-      const result = validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.config) });
+      const { live, result } = await validate(raw);
       if (!result.ok) return { body: { valid: false, errors: issueDetails(result.issues) } };
       const changes = diffConfigs(live.config, result.config).map(redactChange);
       return {
