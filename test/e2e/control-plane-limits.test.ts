@@ -3,10 +3,14 @@
 // a 4xx that says what is wrong, and /healthz keeps answering while a large document is checked.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import type { Etcd3 } from 'etcd3';
 import { configToYaml } from '../../src/config/yaml.js';
+import { createEtcdClient } from '../../src/store/client.js';
+import type { ManagedEtcd } from '../../src/dev/managed-etcd.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { startControlPlaneProcess, type Stack } from '../helpers/processes.js';
+import { singleRouteDoc } from '../helpers/upstreams.js';
 
 type Detail = { path: string; message: string };
 type Body = { error?: string; details?: Detail[]; valid?: boolean; errors?: Detail[]; versions?: unknown[] };
@@ -28,6 +32,8 @@ function largeConfig(n: number) {
 
 describe('control plane under oversized and hostile input', () => {
   let stack: Stack;
+  let etcd: ManagedEtcd;
+  let kv: Etcd3;
   const call = async (method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
     const res = await fetch(`${stack.api}/api/v1${path}`, {
       method,
@@ -39,9 +45,11 @@ describe('control plane under oversized and hostile input', () => {
   const versionCount = async () => (await call('GET', '/versions')).body.versions!.length;
 
   before(async () => {
-    const etcd = await startTestEtcd();
+    etcd = await startTestEtcd();
     stack = await startControlPlaneProcess(etcd.endpoint);
+    kv = createEtcdClient([etcd.endpoint]);
   });
+  after(() => kv.close());
 
   it('100,000 empty routes: 400 listing the first 100 problems and then how many more, not a 500', async () => {
     const empties = JSON.stringify({ routes: Array.from({ length: 100_000 }, () => ({})) });
@@ -107,5 +115,63 @@ describe('control plane under oversized and hostile input', () => {
     assert.equal(result.status, 200);
     assert.equal(result.body.valid, true, JSON.stringify(result.body).slice(0, 300));
     assert.ok(healthy >= 100, `/healthz answered ${healthy} times while the document was checked`);
+  });
+
+  it('malformed input is a 400 naming what is wrong, never a 500: a merge patch nested 50,000 deep', async () => {
+    assert.equal((await call('PUT', '/config', JSON.stringify(singleRouteDoc('http://127.0.0.1:9')))).status, 200);
+    const deep = `{"match":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`;
+    const r = await call('PATCH', '/routes/all', deep, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(r.status, 400, JSON.stringify(r.body).slice(0, 300));
+    assert.match(r.body.error!, /nests deeper than \d+ levels/);
+  });
+
+  it('a YAML alias bomb ("billion laughs") is a 400, and nothing is written', async () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 10; i++) lines.push(`${'abcdefghij'[i]}: &${'abcdefghij'[i]} [${Array(9).fill(`*${'abcdefghij'[i - 1]}`).join(',')}]`);
+    const before = await versionCount();
+    const put = await call('PUT', '/config', `${lines.join('\n')}\n`, { 'content-type': 'application/yaml' });
+    assert.equal(put.status, 400, JSON.stringify(put.body));
+    assert.deepEqual(put.body.details, [{ path: '(document)', message: 'Excessive alias count indicates a resource exhaustion attack' }]);
+    assert.equal(await versionCount(), before);
+  });
+
+  it('a malformed X-Signalbox-Message is a 400 naming the header', async () => {
+    const before = await versionCount();
+    const r = await call('PUT', '/routes/other', JSON.stringify({ id: 'other', match: { paths: ['/o'] }, upstream: 'svc' }), { 'x-signalbox-message': '%E0%A4%A' });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.match(r.body.error!, /^X-Signalbox-Message must be URI-encoded UTF-8/);
+    assert.equal(await versionCount(), before);
+  });
+
+  it('a write lock left by another writer: 409 saying so (not "expected version N, live version is N"), with Retry-After', async () => {
+    const live = await versionCount();
+    // What a control plane that stopped in the middle of a large write leaves until its lease ends.
+    await kv.put(`${stack.prefix}/write-lock`).value(JSON.stringify({ token: 'x', version: live + 1, author: 'elsewhere' })).exec();
+    try {
+      const r = await call('PUT', '/config', JSON.stringify(singleRouteDoc('http://127.0.0.1:10')), { 'if-match': `"${live}"` });
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.match(r.body.error!, /another change holds the write lock/);
+      assert.doesNotMatch(r.body.error!, /expected version/);
+      assert.equal(r.headers.get('retry-after'), '2');
+    } finally {
+      await kv.delete().key(`${stack.prefix}/write-lock`).exec();
+    }
+    assert.equal(await versionCount(), live);
+  });
+
+  it('etcd not answering within the deadline: 503 with Retry-After, not a 500; the retry then succeeds', async () => {
+    const doc = JSON.stringify(singleRouteDoc('http://127.0.0.1:11'));
+    process.kill(etcd.pid!, 'SIGSTOP');
+    let r: Awaited<ReturnType<typeof call>>;
+    try {
+      r = await call('PUT', '/config', doc, { 'x-signalbox-message': 'while etcd is frozen' });
+    } finally {
+      process.kill(etcd.pid!, 'SIGCONT');
+    }
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    assert.match(r.body.error!, /^etcd did not answer in time/);
+    assert.equal(r.headers.get('retry-after'), '1');
+    const retry = await call('PUT', '/config', doc);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
   });
 });
