@@ -98,6 +98,14 @@ describe('control plane under oversized and hostile input', () => {
     assert.equal(await versionCount(), 0);
   });
 
+  it('a config under the body limit that etcd cannot record (one object over 1 MiB) is a 413 saying so, not a 500', async () => {
+    const huge = { upstreams: [{ id: 'u', targets: [{ url: 'http://127.0.0.1:9' }] }], routes: [{ id: 'long', match: { paths: [`/${'a'.repeat(1_100_000)}`] }, upstream: 'u' }] };
+    const r = await call('PUT', '/config', JSON.stringify(huge));
+    assert.equal(r.status, 413, JSON.stringify(r.body).slice(0, 300));
+    assert.match(r.body.error!, /^the config is too large for etcd: \S+\/config\/routes\/long is too large: \d+ bytes, a transaction holds \d+/);
+    assert.equal(await versionCount(), 0);
+  });
+
   it('/healthz keeps answering while a large YAML document is checked, before the check answers', async () => {
     const yaml = configToYaml(largeConfig(15_000));
     const check = call('POST', '/config/validate', yaml, { 'content-type': 'application/yaml' });
