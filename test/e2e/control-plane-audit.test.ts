@@ -16,6 +16,9 @@ import { singleRouteDoc } from '../helpers/upstreams.js';
 type Body = Record<string, unknown> & { error?: string; token?: string; versions?: { version: number; source: string; author: string; message: string }[] };
 
 const ESC = '\u001b';
+/** What must never reach a terminal raw: controls but line feed, and the right-to-left override. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u202e]/;
 /** A message that, printed raw, would turn a terminal red, start a fake row, and reverse the rest. */
 const FORGED = `deploy ${ESC}[31mred\nv9  2026-01-01  gitops  admin  fake row\u202eesrever`;
 
@@ -97,7 +100,7 @@ describe('the audit trail', () => {
 
     const table = await runCli(['history', '--limit', '1'], stack.env);
     assert.equal(table.code, 0, table.stderr);
-    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u202e]/.test(table.stdout), JSON.stringify(table.stdout));
+    assert.ok(!RAW_CONTROL.test(table.stdout), JSON.stringify(table.stdout));
     assert.equal(table.stdout.trimEnd().split('\n').length, 2, 'a header and one row');
     assert.ok(table.stdout.includes('deploy \\u{1b}[31mred\\u{a}v9  2026-01-01  gitops  admin  fake row\\u{202e}esrever'), table.stdout);
     const got = await runCli(['get', 'versions'], stack.env);
@@ -106,7 +109,7 @@ describe('the audit trail', () => {
     for (const format of ['json', 'yaml']) {
       const doc = await runCli(['history', '--limit', '1', '-o', format], stack.env);
       assert.equal(doc.code, 0, doc.stderr);
-      assert.ok(!/[\u0000-\u0009\u000b-\u001f\u202e]/.test(doc.stdout), `${format}: ${JSON.stringify(doc.stdout)}`);
+      assert.ok(!RAW_CONTROL.test(doc.stdout), `${format}: ${JSON.stringify(doc.stdout)}`);
       // Escaped as the format escapes: the value read back is the message as stored.
       const parsed = format === 'json' ? JSON.parse(doc.stdout) : (await import('yaml')).parse(doc.stdout);
       assert.equal((parsed as { versions: { message: string }[] }).versions[0]!.message, FORGED);
