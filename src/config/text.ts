@@ -2,7 +2,8 @@
 // path (JSON.parse, many times faster than a YAML parser on large documents); everything else, and
 // JSON that needs a line number, goes through the YAML parser (YAML 1.2 is a superset of JSON).
 // Text no config resembles is refused before any parser sees it: nesting deep enough to exhaust the
-// parser's stack (which, twice in one process, V8 does not survive) and alias bombs.
+// parser's stack (which, twice in one process, V8 does not survive), more entries than any config
+// etcd can record (the YAML parser takes ~600 bytes of memory for each), and alias bombs.
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import type { ConfigIssue, PathSegment } from './validate.js';
 
@@ -11,6 +12,12 @@ import type { ConfigIssue, PathSegment } from './validate.js';
  * that start a line). A config nests about ten levels; the YAML parser's stack ends above 1,000.
  */
 export const MAX_NESTING = 100;
+/**
+ * Most entries taken (each ',' '-' ':' counts). 50,000 routes with hosts, three paths, methods and
+ * a policy, more than etcd can record, have 1.1 million as YAML and 1.4 million as JSON; 16 MiB of
+ * `- {}` lines has 3.4 million, which the YAML parser took 30 s and over 2 GB to give up on.
+ */
+export const MAX_ENTRIES = 2_000_000;
 /** Up to this size, issues in a JSON text get line numbers (the YAML parser finds them: slowly). */
 const LOCATE_JSON_MAX = 1024 * 1024;
 /** Aliases a document may expand (YAML's default); more is a "billion laughs". */
@@ -23,10 +30,8 @@ export interface ParsedText {
 }
 
 export function parseText(text: string, file: string): { parsed?: ParsedText; issues: ConfigIssue[] } {
-  const deep = tooDeepAt(text);
-  if (deep !== null) {
-    return { issues: [{ file, line: deep, path: '(document)', message: `nests deeper than ${MAX_NESTING} levels; no config does` }] };
-  }
+  const shape = unlikeAnyConfig(text);
+  if (shape) return { issues: [{ file, ...shape, path: '(document)' }] };
   const json = parseJson(text);
   if (json !== undefined) return { parsed: { data: json, locate: jsonLocator(text) }, issues: [] };
 
@@ -53,9 +58,13 @@ export function parseText(text: string, file: string): { parsed?: ParsedText; is
   return { parsed: { data, locate: locator(doc, lines) }, issues: [] };
 }
 
-/** The first line where the text nests deeper than MAX_NESTING, or null. Over-estimates, never under. */
-function tooDeepAt(text: string): number | null {
+/**
+ * Why the text is no config (nesting past MAX_NESTING, entries past MAX_ENTRIES), or null. Counts
+ * loosely: it over-estimates both, never under.
+ */
+function unlikeAnyConfig(text: string): { line?: number; message: string } | null {
   let flow = 0;
+  let entries = 0;
   let line = 1;
   let lineStart = true;
   let lead = 0;
@@ -67,20 +76,23 @@ function tooDeepAt(text: string): number | null {
       lead = 0;
       continue;
     }
+    // ',' '-' ':': what separates or starts an entry
+    if (c === 0x2c || c === 0x2d || c === 0x3a) entries++;
     if (lineStart) {
       // space, tab, '-', '?', ':': what block nesting is written with
       if (c === 0x20 || c === 0x09 || c === 0x2d || c === 0x3f || c === 0x3a) {
-        if (++lead > MAX_NESTING) return line;
+        if (++lead > MAX_NESTING) return { line, message: `nests deeper than ${MAX_NESTING} levels; no config does` };
         continue;
       }
       lineStart = false;
     }
     if (c === 0x5b || c === 0x7b) {
-      if (++flow > MAX_NESTING) return line;
+      if (++flow > MAX_NESTING) return { line, message: `nests deeper than ${MAX_NESTING} levels; no config does` };
     } else if ((c === 0x5d || c === 0x7d) && flow > 0) {
       flow--;
     }
   }
+  if (entries > MAX_ENTRIES) return { message: `has more than ${MAX_ENTRIES} entries; no config etcd can record does` };
   return null;
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateSources } from '../../src/config/load.js';
-import { MAX_NESTING } from '../../src/config/text.js';
+import { MAX_ENTRIES, MAX_NESTING } from '../../src/config/text.js';
 import { MAX_ISSUES, formatIssue } from '../../src/config/validate.js';
 
 const issues = (text: string): string[] => {
@@ -22,6 +22,10 @@ describe('config text', () => {
     assert.deepEqual(issues(`routes:\n${'- '.repeat(n)}x\n`), [`a:2: (document): nests deeper than ${MAX_NESTING} levels; no config does`]);
     // Deep enough for any config, and it is parsed (and refused for what it is).
     assert.match(issues(`{"routes":${'['.repeat(20)}${']'.repeat(20)}}`)[0]!, /^a:1: routes\[0\]: Invalid input: expected object, received array$/);
+  });
+
+  it('refuses more entries than any config etcd can record, before the YAML parser spends gigabytes on them', () => {
+    assert.deepEqual(issues(`routes:\n${'- {}\n'.repeat(MAX_ENTRIES + 1)}`), [`a: (document): has more than ${MAX_ENTRIES} entries; no config etcd can record does`]);
   });
 
   it('refuses a YAML alias bomb with the parser’s reason', () => {
