@@ -61,6 +61,7 @@ export function sourceOf(req: IncomingMessage, principal: Principal): Source {
   return source;
 }
 
-export function writeHeaders(req: IncomingMessage, principal: Principal): WriteHeaders {
-  return { expectVersion: ifMatchVersion(req), message: messageOf(req), source: sourceOf(req, principal) };
+/** What a write records and is guarded by; `source` as sourceOf found it. */
+export function writeHeaders(req: IncomingMessage, source: Source): WriteHeaders {
+  return { expectVersion: ifMatchVersion(req), message: messageOf(req), source };
 }

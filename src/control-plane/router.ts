@@ -76,12 +76,10 @@ export function createRouter(routes: readonly BoundRoute[], deps: RouterDeps): (
 
 async function serve(route: BoundRoute, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, deps: RouterDeps): Promise<void> {
   const { endpoint } = route;
-  let principal = ANONYMOUS;
-  if (endpoint.role !== null) {
-    principal = await deps.authenticate(req, endpoint.role);
-    sourceOf(req, principal);
-  }
-  const write = endpoint.headers ? writeHeaders(req, principal) : { expectVersion: undefined, message: undefined, source: 'api' as const };
+  const principal = endpoint.role === null ? ANONYMOUS : await deps.authenticate(req, endpoint.role);
+  // On every request, so an agent with the wrong token is told at its first one, a read.
+  const source = endpoint.role === null ? 'api' : sourceOf(req, principal);
+  const write = endpoint.headers ? writeHeaders(req, source) : { expectVersion: undefined, message: undefined, source };
   const query = parseQuery(endpoint, req);
   let body: unknown;
   let raw: Buffer = Buffer.alloc(0);
