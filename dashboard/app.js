@@ -1,6 +1,7 @@
 // The Signalbox dashboard: a plain browser ES module over the control plane's /api/v1. No
 // framework and no build step. The token lives in sessionStorage, so it goes with the tab.
-// Everything from the API reaches the page as text nodes (h() below), never as HTML.
+// Everything from the API reaches the page as text nodes (h() below), never as HTML, and with its
+// control characters shown escaped (printable() below).
 
 const API = '/api/v1';
 const TOKEN_KEY = 'signalbox.token';
@@ -12,7 +13,18 @@ const ROLES = ['viewer', 'editor', 'admin'];
 
 const $ = (selector) => document.querySelector(selector);
 
-/** An element with attributes (on* are listeners) and children (strings become text nodes). */
+/**
+ * C0 and C1 controls but tab and line feed, DEL, line and paragraph separators, bidirectional marks,
+ * overrides and isolates: what could make a version's message or author read as something else.
+ * The same set the control plane refuses in new messages (src/api/audit-text.ts).
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with each control character shown as `\u{1b}`. */
+const printable = (text) => text.replace(CONTROL, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+
+/** An element with attributes (on* are listeners) and children (strings become printable text nodes). */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -21,7 +33,7 @@ function h(tag, attrs = {}, ...children) {
     else if (key === 'value') el.value = value;
     else el.setAttribute(key, value === true ? '' : String(value));
   }
-  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'string' ? printable(c) : c)));
   return el;
 }
 

@@ -1,9 +1,10 @@
 // What several commands share: flag defaults from the environment, the logger, the API client.
 import { existsSync, readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { pino, type Logger } from 'pino';
+import { ApiClient, ApiError, ApiUnreachableError } from '../api/client.js';
+import type { ChangeSummary, Source } from '../api/schemas.js';
 import { changeLine } from '../config/diff.js';
-import type { ErrorDetail } from '../control-plane/http.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 export const env = {
@@ -19,8 +20,11 @@ export class CliError extends Error {
   }
 }
 
-export function splitEndpoints(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+/** A failure to print as one line and exit with: the CLI's own, or the control plane's answer. */
+export function userFailure(err: unknown): { message: string; exitCode: number } | null {
+  if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
+  if (err instanceof ApiError || err instanceof ApiUnreachableError) return { message: err.message, exitCode: 1 };
+  return null;
 }
 
 export function createLogger(name: string, destination?: string): Logger {
@@ -37,94 +41,27 @@ export function resolveToken(flag: string | undefined): string | undefined {
   return existsSync(devToken) ? readFileSync(devToken, 'utf8').trim() : undefined;
 }
 
-export interface ApiOptions {
-  server?: string;
+export interface ApiFlags {
+  server: string;
   token?: string;
 }
 
-export type { ErrorDetail };
-
-interface ApiErrorBody {
-  error?: string;
-  details?: ErrorDetail[];
-}
-
-/** The control plane's error details, one indented line each, to follow a message. */
-export function formatDetails(details: readonly ErrorDetail[] = []): string {
-  return details.map((d) => `\n  ${d.path}${d.line ? ` (line ${d.line})` : ''}: ${d.message}`).join('');
-}
-
-/** The control plane answered with an error status; status and details for callers that act on them. */
-export class ApiError extends CliError {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly details: readonly ErrorDetail[],
-  ) {
-    super(message);
-  }
-}
-
-export class ApiClient {
-  private readonly base: string;
-  private readonly token: string | undefined;
-
-  constructor(opts: ApiOptions) {
-    this.base = (opts.server ?? env.server()).replace(/\/+$/, '');
-    this.token = resolveToken(opts.token);
-  }
-
-  async request<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-    signal?: AbortSignal,
-  ): Promise<{ body: T; headers: Headers }> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}/api/v1${path}`, {
-        method,
-        headers: {
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          'x-signalbox-source': 'cli',
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      throw new CliError(`cannot reach the control plane at ${this.base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
-    }
-    const text = await res.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!res.ok) {
-      const e = (parsed ?? {}) as ApiErrorBody;
-      throw new ApiError(`${method} ${path}: ${res.status} ${e.error ?? res.statusText}${formatDetails(e.details)}`, res.status, e.details ?? []);
-    }
-    return { body: parsed as T, headers: res.headers };
-  }
+/** The client of a command with --server and --token; its writes are recorded with `source`. */
+export function apiClient(flags: ApiFlags, source: Source = 'cli'): ApiClient {
+  return new ApiClient({ server: flags.server, token: resolveToken(flags.token), source });
 }
 
 /** --etcd and --prefix, for the commands that talk to etcd themselves. */
-export function etcdOptions(cmd: Command): Command {
+export function etcdOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {
   return cmd
     .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
     .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix());
 }
 
-export function apiOptions(cmd: Command): Command {
+export function apiOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {
   return cmd
     .option('--server <url>', 'control plane URL (env SIGNALBOX_SERVER)', env.server())
     .option('--token <token>', 'bearer token (env SIGNALBOX_TOKEN; falls back to ./.signalbox/admin-token)');
-}
-
-export interface ChangeSummary {
-  kind: string;
-  id: string;
-  op: 'add' | 'change' | 'remove';
 }
 
 const COLOR = { add: 32, change: 33, remove: 31 } as const;

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { startControlPlane } from '../control-plane/server.js';
 import { parseHostPort } from '../net.js';
-import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
+import { parseEndpoints } from '../store/client.js';
+import { CliError, createLogger, etcdOptions } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -10,7 +11,7 @@ export function register(program: Command): void {
     .requiredOption('--listen <host:port>', 'where the API listens')
     .option('--admin-token-file <file>', 'file holding the bearer token')
     .option('--insecure', 'run without a token (anyone who reaches the port can change the config)')
-    .action(async (opts: { etcd: string; prefix: string; listen: string; adminTokenFile?: string; insecure?: boolean }) => {
+    .action(async (opts) => {
       let token: string | null = null;
       if (opts.adminTokenFile) {
         token = readFileSync(opts.adminTokenFile, 'utf8').trim();
@@ -19,7 +20,7 @@ export function register(program: Command): void {
         throw new CliError('control-plane: no --admin-token-file; refusing to start without auth (add --insecure to run open)', 2);
       }
       const cp = await startControlPlane({
-        etcd: splitEndpoints(opts.etcd),
+        etcd: parseEndpoints(opts.etcd),
         prefix: opts.prefix,
         listen: parseHostPort(opts.listen, '--listen'),
         token,

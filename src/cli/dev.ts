@@ -1,14 +1,9 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { runDev } from '../dev/dev.js';
+import { port } from './args.js';
 import { CliError, createLogger, env } from './common.js';
 import { onShutdown } from './shutdown.js';
-
-const port = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new CliError(`not a port: "${v}"`, 2);
-  return n;
-};
 
 export function register(program: Command): void {
   program
@@ -20,7 +15,7 @@ export function register(program: Command): void {
     .option('--admin-port <port>', 'proxy admin port', port, 9901)
     .option('--echo-port <port>', 'echo upstream port (the demo config is pointed here)', port, 9100)
     .option('--etcd-port <port>', 'etcd client port (peer port is the next one)', port, 2379)
-    .action(async (opts: { dir: string; proxyPort: number; apiPort: number; adminPort: number; echoPort: number; etcdPort: number }) => {
+    .action(async (opts) => {
       const logFile = join(opts.dir, 'signalbox.log');
       try {
         const dev = await runDev({ ...opts, prefix: env.prefix(), logFile, logger: createLogger('dev', logFile) });

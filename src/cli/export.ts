@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
-import type { Config } from '../config/schema.js';
+import type { Command } from '@commander-js/extra-typings';
+import { endpoints } from '../api/endpoints.js';
 import { configToYaml } from '../config/yaml.js';
-import { ApiClient, CliError, apiOptions } from './common.js';
+import { apiClient, apiOptions, CliError } from './common.js';
 import { formatDocument, outputOption } from './output.js';
 
 export function register(program: Command): void {
@@ -10,13 +10,13 @@ export function register(program: Command): void {
     program
       .command('export')
       .description('the live config as a document that `apply -f` takes back unchanged (certificate keys stay in the control plane)')
-      .addOption(outputOption(['yaml', 'json'], 'yaml'))
+      .addOption(outputOption(['yaml', 'json']).default('yaml'))
       .option('--file <file>', 'write it to this file instead of stdout'),
-  ).action(async (opts: { output: 'yaml' | 'json'; file?: string; server?: string; token?: string }) => {
+  ).action(async (opts) => {
     // The control plane answers every certificate with keySha256 and notAfter instead of its key.
     // Both are read-only fields that a write ignores, and a certificate written without key keeps
     // the key stored for its id: so this document applies back as it is, without any key in it.
-    const { body } = await new ApiClient(opts).request<Config>('GET', '/config');
+    const { body } = await apiClient(opts).call(endpoints.getConfig);
     // YAML the way people write it (flow lists for plain values), as they will keep it in git.
     const text = opts.output === 'json' ? formatDocument('json', body) : configToYaml(body);
     if (!opts.file) {

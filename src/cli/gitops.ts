@@ -1,19 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { GitopsAgent } from '../gitops/agent.js';
 import { summarize } from '../gitops/summary.js';
 import { wholeNumber } from './args.js';
-import { ApiClient, apiOptions, CliError, createLogger, type ApiOptions } from './common.js';
+import { apiClient, apiOptions, CliError, createLogger } from './common.js';
 import { onShutdown } from './shutdown.js';
-
-interface GitopsFlags extends ApiOptions {
-  dir: string;
-  force?: boolean;
-  once?: boolean;
-  watch: boolean;
-  debounceMs: number;
-}
 
 export function register(program: Command): void {
   apiOptions(
@@ -25,10 +17,11 @@ export function register(program: Command): void {
       .option('--once', 'sync once and exit: 0 when the live config equals the folder, 1 otherwise')
       .option('--no-watch', 'ignore file changes: sync at start, on POST /api/v1/gitops/sync and when the live version changes')
       .option('--debounce-ms <ms>', 'quiet time after the last file change before a sync', (v) => wholeNumber('--debounce-ms', v, 0), 300),
-  ).action(async (opts: GitopsFlags) => {
+  ).action(async (opts) => {
     const dir = resolve(opts.dir);
     if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`--dir ${opts.dir}: no such directory`, 2);
-    const agent = new GitopsAgent({ dir, api: new ApiClient(opts), force: opts.force ?? false, logger: createLogger('gitops') });
+    // Its token must be one created for gitops (or an admin's): the control plane refuses source gitops from any other.
+    const agent = new GitopsAgent({ dir, api: apiClient(opts, 'gitops'), force: opts.force ?? false, logger: createLogger('gitops') });
     if (opts.once) {
       const report = await agent.syncOnce();
       if (report.state !== 'synced') throw new CliError(summarize(report));

@@ -1,23 +1,16 @@
-import type { Command } from 'commander';
-import type { VersionInfo } from '../store/decode.js';
+import type { Command } from '@commander-js/extra-typings';
+import type { ApiClient } from '../api/client.js';
+import { endpoints } from '../api/endpoints.js';
 import { wholeNumber } from './args.js';
-import { ApiClient, CliError, apiOptions, printChanges, type ChangeSummary } from './common.js';
+import { apiClient, apiOptions, CliError, printChanges } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable, type Format } from './output.js';
 import { versionColumns } from './tables.js';
-
-interface Opts {
-  output: Format;
-  limit?: number;
-  diff?: string[];
-  server?: string;
-  token?: string;
-}
 
 /** Per object, what changed from version a to version b (either may be the older). */
 async function showDiff(api: ApiClient, versions: string[], format: Format): Promise<void> {
   if (versions.length !== 2) throw new CliError(`history --diff takes two versions, A and B; got ${versions.length}`, 2);
   const [a, b] = versions.map((v) => wholeNumber('history --diff: a version', v)) as [number, number];
-  const { body } = await api.request<{ changes: ChangeSummary[] }>('GET', `/versions/${a}/diff/${b}`);
+  const { body } = await api.call(endpoints.diffVersions, { params: { a, b } });
   if (format !== 'table') {
     printDocument(format, body);
     return;
@@ -31,16 +24,16 @@ export function register(program: Command): void {
     program
       .command('history')
       .description('every version kept, newest first: when, from where, by whom, why; --diff A B: what changed between two')
-      .addOption(outputOption(FORMATS, 'table'))
+      .addOption(outputOption(FORMATS).default('table'))
       .option('--limit <n>', 'only the newest n versions', (v) => wholeNumber('--limit', v))
       .option('--diff <versions...>', 'A B: the objects added (+), removed (-) and changed (~) from version A to version B'),
-  ).action(async (opts: Opts) => {
-    const api = new ApiClient(opts);
+  ).action(async (opts) => {
+    const api = apiClient(opts);
     if (opts.diff) {
       await showDiff(api, opts.diff, opts.output);
       return;
     }
-    const { body } = await api.request<{ versions: VersionInfo[] }>('GET', '/versions');
+    const { body } = await api.call(endpoints.listVersions);
     const versions = body.versions.slice(0, opts.limit);
     if (opts.output === 'table') printTable(versionColumns, versions);
     else printDocument(opts.output, { versions });

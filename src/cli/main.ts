@@ -1,6 +1,6 @@
 // The `signalbox` command. Exit codes: 0 ok, 1 failed or invalid, 2 usage.
-import { Command, CommanderError } from 'commander';
-import { CliError } from './common.js';
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { userFailure } from './common.js';
 import * as apply from './apply.js';
 import * as controlPlane from './control-plane.js';
 import * as dev from './dev.js';
@@ -28,9 +28,8 @@ try {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  if (err instanceof CliError) {
-    process.stderr.write(`signalbox: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
-  throw err;
+  const failure = userFailure(err);
+  if (!failure) throw err;
+  process.stderr.write(`signalbox: ${failure.message}\n`);
+  process.exit(failure.exitCode);
 }

@@ -1,7 +1,8 @@
+import { formatDetails, type ApiClient } from '../api/client.js';
+import { endpoints } from '../api/endpoints.js';
+import type { ChangeSummary } from '../api/schemas.js';
 import type { Config } from '../config/schema.js';
-import { CliError, formatDetails, type ApiClient, type ChangeSummary, type ErrorDetail } from './common.js';
-
-type Preview = { valid: true; liveVersion: number; changes: ChangeSummary[] } | { valid: false; errors: ErrorDetail[] };
+import { CliError } from './common.js';
 
 /**
  * What applying `config` would change, as the control plane sees it. Its check can fail where the
@@ -9,7 +10,7 @@ type Preview = { valid: true; liveVersion: number; changes: ChangeSummary[] } | 
  * key out.
  */
 export async function previewChanges(api: ApiClient, config: Config): Promise<{ liveVersion: number; changes: ChangeSummary[] }> {
-  const { body } = await api.request<Preview>('POST', '/config/validate', config);
+  const { body } = await api.call(endpoints.validateConfig, { body: config });
   if (!body.valid) throw new CliError(`the control plane refuses the config; nothing written:${formatDetails(body.errors)}`);
   return body;
 }

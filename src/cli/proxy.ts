@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
+import { parseEndpoints } from '../store/client.js';
 import { wholeNumber } from './args.js';
-import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
+import { CliError, createLogger, etcdOptions } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -15,13 +16,13 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', `keep the last good config here; serve it at start when etcd does not answer within ${CACHE_GRACE_MS / 1000} s`)
     .option('--drain-timeout-ms <ms>', 'on SIGTERM/SIGINT, how long requests in flight may finish before they are cut (env SIGNALBOX_DRAIN_TIMEOUT_MS)', process.env.SIGNALBOX_DRAIN_TIMEOUT_MS ?? String(DEFAULT_DRAIN_TIMEOUT_MS))
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
-    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; drainTimeoutMs: string; workers: string }) => {
+    .action(async (opts) => {
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
-        etcd: splitEndpoints(opts.etcd),
+        etcd: parseEndpoints(opts.etcd),
         prefix: opts.prefix,
         listen: parseHostPort(opts.listen, '--listen'),
         tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,

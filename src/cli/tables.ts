@@ -1,8 +1,7 @@
 // What `-o table` shows of each thing the API lists: the fields a person scans for, one line each.
 // The full object is always a `-o yaml` away.
+import type { TokenInfo, Version } from '../api/schemas.js';
 import type { Certificate, Kind, Policy, Route, Upstream } from '../config/schema.js';
-import type { TokenInfo } from '../control-plane/token-store.js';
-import type { VersionInfo } from '../store/decode.js';
 import type { Columns } from './output.js';
 
 const list = (values: readonly string[] | undefined, none: string) => (values && values.length > 0 ? values.join(',') : none);
@@ -34,7 +33,7 @@ const certificates: Columns<Certificate> = {
 
 export const objectColumns = { routes, upstreams, policies, certificates } as const satisfies Record<Kind, Columns<never>>;
 
-export const versionColumns: Columns<VersionInfo> = {
+export const versionColumns: Columns<Version> = {
   header: ['VERSION', 'TIME', 'SOURCE', 'AUTHOR', 'ROUTES', 'UPSTREAMS', 'POLICIES', 'CERTS', 'MESSAGE'],
   row: (v) => [
     String(v.version),
@@ -48,5 +47,6 @@ export const versionColumns: Columns<VersionInfo> = {
 
 export const tokenColumns: Columns<TokenInfo> = {
   header: ['NAME', 'ROLE', 'CREATED', 'CREATED-BY'],
-  row: (t) => [t.name, t.role, seconds(t.createdAt), t.createdBy],
+  // A GitOps token is an editor made for one job: say so where the role is.
+  row: (t) => [t.name, t.for ? `${t.role} (for ${t.for})` : t.role, seconds(t.createdAt), t.createdBy],
 };

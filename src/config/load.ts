@@ -1,9 +1,8 @@
 // Reading documents from YAML/JSON text, files and folders, with every issue placed at its file
-// and line. JSON goes through the YAML parser too (YAML 1.2 is a superset), which gives line
-// numbers for both.
+// and line.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { parseText } from './text.js';
 import {
   formatPath,
   validateMerged,
@@ -14,35 +13,6 @@ import {
   type ValidateOptions,
   type ValidationResult,
 } from './validate.js';
-
-interface ParsedText {
-  data: unknown;
-  /** 1-based line of the node at `path`, or of its nearest existing ancestor. */
-  locate(path: readonly PathSegment[]): number | undefined;
-}
-
-export function parseText(text: string, file: string): { parsed?: ParsedText; issues: ConfigIssue[] } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      issues: doc.errors.map((e) => ({
-        file,
-        line: e.linePos?.[0]?.line,
-        path: '(document)',
-        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-      })),
-    };
-  }
-  const locate = (path: readonly PathSegment[]): number | undefined => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
-  return { parsed: { data: doc.toJS() ?? {}, locate }, issues: [] };
-}
 
 /** The files a folder contributes to a document. */
 export const CONFIG_FILE = /\.(ya?ml|json)$/i;

@@ -1,8 +1,10 @@
 // Structural (schema) and semantic (references, uniqueness, certificates) validation.
-// Every problem is collected, never just the first, so a user fixes a document in one pass.
+// Every problem is collected, not just the first, so a user fixes a document in one pass; but only
+// the first MAX_ISSUES are listed, and a hostile document cannot make the list (or the work of
+// finding it) grow without bound.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import type { z } from 'zod';
-import { KINDS, documentSchema, perKind, type Certificate, type Config, type Kind } from './schema.js';
+import { z } from 'zod';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -46,6 +48,49 @@ export function formatIssue(issue: ConfigIssue): string {
 export interface RawIssue {
   path: PathSegment[];
   message: string;
+}
+
+/** The most problems a validation lists; what it found beyond them is counted in a last line. */
+export const MAX_ISSUES = 100;
+/** Past the listed ones, problems are counted up to this many, then checking stops. */
+const MAX_COUNTED = 10_000;
+
+/**
+ * Problems as they are found: the first MAX_ISSUES are kept, the next ones only counted, and once
+ * MAX_COUNTED more are counted, `done` tells the checks to stop.
+ */
+export class IssueList {
+  private readonly kept: ConfigIssue[] = [];
+  private more = 0;
+  /** Where each issue added is (its document and path), so one place is not reported twice. */
+  private readonly places = new Set<string>();
+
+  get done(): boolean {
+    return this.more >= MAX_COUNTED;
+  }
+
+  get empty(): boolean {
+    return this.kept.length === 0;
+  }
+
+  has(place: string): boolean {
+    return this.places.has(place);
+  }
+
+  /** An issue at `place`; `make` (which may look up its line) runs only for one that is kept. */
+  add(place: string, make: () => ConfigIssue): void {
+    if (this.done) return;
+    this.places.add(place);
+    if (this.kept.length < MAX_ISSUES) this.kept.push(make());
+    else this.more++;
+  }
+
+  /** The issues kept, and a last one saying how many more there are. */
+  list(): ConfigIssue[] {
+    if (this.more === 0) return this.kept;
+    const more = this.done ? `at least ${this.more} more problems (checking stopped there)` : `${this.more} more problem${this.more === 1 ? '' : 's'}`;
+    return [...this.kept, { path: '(document)', message: `and ${more}; fix these first` }];
+  }
 }
 
 export function schemaIssues(error: z.ZodError): RawIssue[] {
@@ -99,36 +144,32 @@ const defaultDescribe: Describe = (kind, i) => `${kind}[${i}]`;
  * also runs on a document with schema errors: a user sees every problem in one pass. Paths
  * index into the lists as given (before sorting), so they point at what the user wrote.
  */
-export function referenceIssues(lists: LooseLists, describe: Describe = defaultDescribe): RawIssue[] {
+export function* referenceIssues(lists: LooseLists, describe: Describe = defaultDescribe): Generator<RawIssue> {
   const field = (obj: unknown, name: string): unknown => (typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>)[name] : undefined);
-  const issues: RawIssue[] = [];
   const ids = {} as Record<Kind, Map<string, number>>;
   for (const kind of KINDS) {
     const seen = new Map<string, number>();
-    lists[kind].forEach((obj, i) => {
-      const id = field(obj, 'id');
-      if (typeof id !== 'string') return;
+    const list = lists[kind];
+    for (let i = 0; i < list.length; i++) {
+      const id = field(list[i], 'id');
+      if (typeof id !== 'string') continue;
       const first = seen.get(id);
-      if (first !== undefined) {
-        issues.push({ path: [kind, i, 'id'], message: `duplicate id "${id}" (also ${describe(kind, first)})` });
-      } else {
-        seen.set(id, i);
-      }
-    });
+      if (first !== undefined) yield { path: [kind, i, 'id'], message: `duplicate id "${id}" (also ${describe(kind, first)})` };
+      else seen.set(id, i);
+    }
     ids[kind] = seen;
   }
-  lists.routes.forEach((route, i) => {
+  for (let i = 0; i < lists.routes.length; i++) {
+    const route = lists.routes[i];
     const upstream = field(route, 'upstream');
-    if (typeof upstream === 'string' && !ids.upstreams.has(upstream)) {
-      issues.push({ path: ['routes', i, 'upstream'], message: `unknown upstream "${upstream}"` });
-    }
+    if (typeof upstream === 'string' && !ids.upstreams.has(upstream)) yield { path: ['routes', i, 'upstream'], message: `unknown upstream "${upstream}"` };
     const policies = field(route, 'policies');
-    if (!Array.isArray(policies)) return;
-    policies.forEach((p: unknown, j) => {
-      if (typeof p === 'string' && !ids.policies.has(p)) issues.push({ path: ['routes', i, 'policies', j], message: `unknown policy "${p}"` });
-    });
-  });
-  return issues;
+    if (!Array.isArray(policies)) continue;
+    for (let j = 0; j < policies.length; j++) {
+      const p: unknown = policies[j];
+      if (typeof p === 'string' && !ids.policies.has(p)) yield { path: ['routes', i, 'policies', j], message: `unknown policy "${p}"` };
+    }
+  }
 }
 
 /**
@@ -136,53 +177,52 @@ export function referenceIssues(lists: LooseLists, describe: Describe = defaultD
  * `certificates` (never the caller's object). Returns the indexes given a stored key, and an issue
  * for each certificate that stays without one while a key is required.
  */
-function fillStoredKeys(certificates: unknown[], stored: StoredKeys | undefined): { filled: Set<number>; issues: RawIssue[] } {
+function fillStoredKeys(certificates: unknown[], stored: StoredKeys | undefined, onIssue: (issue: RawIssue) => void): Set<number> {
   const filled = new Set<number>();
-  const issues: RawIssue[] = [];
-  if (stored === 'control-plane') return { filled, issues };
-  certificates.forEach((cert, i) => {
-    if (typeof cert !== 'object' || cert === null || (cert as { key?: unknown }).key !== undefined) return;
+  if (stored === 'control-plane') return filled;
+  for (let i = 0; i < certificates.length; i++) {
+    const cert = certificates[i];
+    if (typeof cert !== 'object' || cert === null || (cert as { key?: unknown }).key !== undefined) continue;
     const id = (cert as { id?: unknown }).id;
     const key = typeof id === 'string' ? stored?.get(id) : undefined;
     if (key !== undefined) {
       certificates[i] = { ...cert, key };
       filled.add(i);
     } else {
-      issues.push({ path: ['certificates', i, 'key'], message: stored ? `required: the control plane stores no key for certificate "${String(id)}"` : 'required' });
+      onIssue({ path: ['certificates', i, 'key'], message: stored ? `required: the control plane stores no key for certificate "${String(id)}"` : 'required' });
     }
-  });
-  return { filled, issues };
+  }
+  return filled;
 }
 
 /**
  * Checks of a structurally valid document that the schema cannot express: references, SNIs, key
  * pairs. `storedKeyAt`: the certificates (by index) whose key is the stored one, not the document's.
  */
-export function semanticIssues(
+export function* semanticIssues(
   doc: z.infer<typeof documentSchema>,
   describe: Describe = defaultDescribe,
   storedKeyAt: ReadonlySet<number> = new Set(),
-): RawIssue[] {
-  const issues = referenceIssues(looseLists(doc), describe);
+): Generator<RawIssue> {
+  yield* referenceIssues(looseLists(doc), describe);
   const sniOwner = new Map<string, string>();
-  doc.certificates?.forEach((cert, i) => {
+  const certificates = doc.certificates ?? [];
+  for (let i = 0; i < certificates.length; i++) {
+    const cert = certificates[i]!;
     // Without a key here, the control plane checks the pair once it has filled in the stored key.
     const problem = cert.key === undefined ? null : certificateProblem(cert.cert, cert.key);
     if (problem === 'mismatch' && storedKeyAt.has(i)) {
-      issues.push({ path: ['certificates', i, 'key'], message: `the key stored for certificate "${cert.id}" does not belong to this cert; give the cert's key too` });
+      yield { path: ['certificates', i, 'key'], message: `the key stored for certificate "${cert.id}" does not belong to this cert; give the cert's key too` };
     } else if (problem) {
-      issues.push({ path: ['certificates', i], message: problem === 'mismatch' ? 'key does not belong to cert' : problem });
+      yield { path: ['certificates', i], message: problem === 'mismatch' ? 'key does not belong to cert' : problem };
     }
-    cert.snis.forEach((sni, j) => {
+    for (let j = 0; j < cert.snis.length; j++) {
+      const sni = cert.snis[j]!;
       const owner = sniOwner.get(sni);
-      if (owner !== undefined) {
-        issues.push({ path: ['certificates', i, 'snis', j], message: `SNI "${sni}" is already served by certificate "${owner}"` });
-      } else {
-        sniOwner.set(sni, cert.id);
-      }
-    });
-  });
-  return issues;
+      if (owner !== undefined) yield { path: ['certificates', i, 'snis', j], message: `SNI "${sni}" is already served by certificate "${owner}"` };
+      else sniOwner.set(sni, cert.id);
+    }
+  }
 }
 
 function certificateProblem(certPem: string, keyPem: string): string | 'mismatch' | null {
@@ -206,6 +246,35 @@ export function parseDocument(data: unknown): DocumentParse {
   return documentSchema.safeParse(data ?? {});
 }
 
+/** The top of a document: which kinds, each a list, of objects checked one by one (checkObjects). */
+const documentTop = z.strictObject(Object.fromEntries(KINDS.map((kind) => [kind, z.array(z.unknown()).optional()])) as Record<Kind, z.ZodOptional<z.ZodArray<z.ZodUnknown>>>);
+
+/**
+ * The schema check of `data`, object by object, each problem handed to `onIssue` as it is found,
+ * until `stop()`: so the work and the problems kept stay bounded however many objects there are.
+ * The lists are the checked objects where all are valid, otherwise the objects as written.
+ */
+function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean): { ok: boolean; lists: Record<Kind, unknown[]> } {
+  const top = documentTop.safeParse(data ?? {});
+  const written = top.success ? top.data : looseLists(data);
+  const lists = perKind<unknown[]>(() => []);
+  let ok = top.success;
+  for (const kind of KINDS) {
+    const objects = written[kind] ?? [];
+    for (let i = 0; i < objects.length; i++) {
+      if (stop()) return { ok: false, lists: looseLists(data) as Record<Kind, unknown[]> };
+      const parsed = objectSchemas[kind].safeParse(objects[i]);
+      lists[kind].push(parsed.success ? parsed.data : objects[i]);
+      if (parsed.success) continue;
+      ok = false;
+      for (const issue of schemaIssues(parsed.error)) onIssue({ path: [kind, i, ...issue.path], message: issue.message });
+    }
+  }
+  // Unknown fields and lists that are not lists, after the objects, as a whole-document check says them.
+  if (!top.success) for (const issue of schemaIssues(top.error)) onIssue(issue);
+  return { ok, lists };
+}
+
 /** One document among those merged into a desired state. */
 export interface DocumentSource {
   data: unknown;
@@ -224,22 +293,30 @@ export interface DocumentSource {
  * them and every problem is listed in one pass.
  */
 export function validateMerged(sources: readonly DocumentSource[], opts: ValidateOptions = {}): ValidationResult {
-  const issues: ConfigIssue[] = [];
+  const issues = new IssueList();
+  const stop = () => issues.done;
   const merged = perKind<unknown[]>(() => []);
   const origins = perKind<{ source: DocumentSource; index: number }[]>(() => []);
   let wellFormed = true;
+  const placeOf = (source: DocumentSource, r: RawIssue) => `${source.name ?? ''}\0${formatPath(r.path)}`;
   for (const source of sources) {
-    const result = source.parsed ?? parseDocument(source.data);
-    if (!result.success) {
-      wellFormed = false;
-      issues.push(...schemaIssues(result.error).map((r) => source.place(r)));
+    const onIssue = (r: RawIssue) => issues.add(placeOf(source, r), () => source.place(r));
+    let lists: Record<Kind, readonly unknown[]>;
+    if (source.parsed) {
+      if (!source.parsed.success) for (const r of schemaIssues(source.parsed.error)) onIssue(r);
+      lists = source.parsed.success ? { ...perKind<unknown[]>(() => []), ...source.parsed.data } : looseLists(source.data);
+      wellFormed &&= source.parsed.success;
+    } else {
+      const checked = checkObjects(source.data, onIssue, stop);
+      lists = checked.lists;
+      wellFormed &&= checked.ok;
     }
-    const lists = result.success ? result.data : looseLists(source.data);
     for (const kind of KINDS) {
-      (lists[kind] ?? []).forEach((obj: unknown, index: number) => {
-        merged[kind].push(obj);
+      const list = lists[kind];
+      for (let index = 0; index < list.length; index++) {
+        merged[kind].push(list[index]);
         origins[kind].push({ source, index });
-      });
+      }
     }
   }
 
@@ -248,15 +325,21 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     const o = origins[kind][i]!;
     return `${kind}[${o.index}]${o.source.name ? ` in ${o.source.name}` : ''}`;
   };
-  const taken = new Set(issues.map((i) => `${i.file}\0${i.path}`));
-  const keys = fillStoredKeys(merged.certificates, opts.storedKeys);
-  for (const r of [...keys.issues, ...(wellFormed ? semanticIssues(doc, describe, keys.filled) : referenceIssues(merged, describe))]) {
+  // A problem found in the merged lists, placed in the document its object came from; not
+  // reported again where the schema check found one already.
+  const addNew = (r: RawIssue) => {
     const [kind, i, ...rest] = r.path as [Kind, number, ...PathSegment[]];
     const o = origins[kind][i]!;
-    const issue = o.source.place({ path: [kind, o.index, ...rest], message: r.message });
-    if (!taken.has(`${issue.file}\0${issue.path}`)) issues.push(issue);
+    const raw = { path: [kind, o.index, ...rest], message: r.message };
+    const place = placeOf(o.source, raw);
+    if (!issues.has(place)) issues.add(place, () => o.source.place(raw));
+  };
+  const filled = fillStoredKeys(merged.certificates, opts.storedKeys, addNew);
+  for (const r of wellFormed ? semanticIssues(doc, describe, filled) : referenceIssues(merged, describe)) {
+    if (issues.done) break;
+    addNew(r);
   }
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, config: normalize(doc) };
+  return issues.empty ? { ok: true, config: normalize(doc) } : { ok: false, issues: issues.list() };
 }
 
 /** Validate a single parsed document (no file context). */

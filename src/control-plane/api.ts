@@ -1,57 +1,55 @@
-// The REST API (`/api/v1`): the route groups, one router, errors in the contract's shape.
-// Every write goes through ConfigWriter: validated whole, written as one new version, guarded
-// against concurrent writers.
+// The REST API (`/api/v1`): every endpoint of src/api/endpoints.ts bound to its handler, and where
+// the handler runs. Every write goes through ConfigWriter: validated whole, written as one new
+// version, guarded against concurrent writers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Router from 'find-my-way';
-import type { ApiContext, Route } from './context.js';
-import { HttpError, sendError, sendJson } from './http.js';
-import { openApiDocument } from './openapi.js';
-import { configRoutes } from './routes/config.js';
-import { gitopsRoutes } from './routes/gitops.js';
-import { objectRoutes } from './routes/objects.js';
-import { proxyRoutes } from './routes/proxies.js';
-import { tokenRoutes } from './routes/tokens.js';
-import { versionRoutes } from './routes/versions.js';
+import { endpoints, objectEndpointsByKind, type ObjectEndpoints } from '../api/endpoints.js';
+import { openApiDocument } from '../api/openapi.js';
+import { KINDS } from '../config/schema.js';
+import type { ApiContext, Handlers } from './context.js';
+import type { ThreadName } from './handler-thread.js';
+import { bind, createRouter, type BoundRoute, type RouterDeps } from './router.js';
+import { configHandlers } from './routes/config.js';
+import { gitopsHandlers } from './routes/gitops.js';
+import { objectHandlers } from './routes/objects.js';
+import { proxyHandlers } from './routes/proxies.js';
+import { tokenHandlers } from './routes/tokens.js';
+import { versionHandlers } from './routes/versions.js';
 
-export const API_BASE = '/api/v1';
+/**
+ * Handlers that do not run on the event loop (handler-thread.ts): a whole document a caller sends
+ * is parsed in the documents thread; whatever reads the whole live config (whose size is the
+ * operator's: half a second at 50,000 routes) runs in the config thread, as do all object routes.
+ */
+const THREAD: Partial<Record<keyof Handlers, ThreadName>> = {
+  putConfig: 'documents',
+  validateConfig: 'documents',
+  getConfig: 'config',
+  getVersion: 'config',
+  diffVersions: 'config',
+  rollback: 'config',
+  listProxies: 'config',
+};
 
-/** Every endpoint, relative to API_BASE, in the order the router must see them. */
-export function apiRoutes(ctx: ApiContext): Route[] {
-  return [
-    ['GET', '/openapi.json', async (_req, res) => sendJson(res, 200, openApiDocument())],
-    ...configRoutes(ctx),
-    ...versionRoutes(ctx),
-    ...proxyRoutes(ctx),
-    ...tokenRoutes(ctx),
-    ...gitopsRoutes(ctx),
-    // Last: its /:kind patterns must not shadow the fixed paths above.
-    ...objectRoutes(ctx),
-  ];
-}
-
-export function createApi(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const router = Router({ ignoreTrailingSlash: true });
-  for (const [method, path, handler] of apiRoutes(ctx)) {
-    router.on(method, API_BASE + path, (req, res, params) => {
-      handler(req, res, params).catch((err: unknown) => fail(res, err, ctx));
-    });
-  }
-
-  return (req, res) => {
-    const found = router.find(req.method as 'GET', (req.url ?? '/').split('?')[0]!);
-    if (!found) {
-      fail(res, new HttpError(404, `no endpoint ${req.method} ${req.url}`), ctx);
-      return;
-    }
-    found.handler(req, res, found.params, found.store, found.searchParams);
+/** Every endpoint with its handler. */
+export function apiRoutes(ctx: ApiContext): BoundRoute[] {
+  const handlers: Handlers = {
+    openapi: async () => ({ body: openApiDocument() }),
+    ...configHandlers(ctx),
+    ...versionHandlers(ctx),
+    ...proxyHandlers(ctx),
+    ...tokenHandlers(ctx),
+    ...gitopsHandlers(ctx),
   };
+  const routes = (Object.keys(endpoints) as (keyof Handlers)[]).map((name) => bind(name, endpoints[name], handlers[name] as never, THREAD[name]));
+  const forKind = objectHandlers(ctx);
+  for (const kind of KINDS) {
+    const bound = forKind(kind);
+    const declared = objectEndpointsByKind[kind];
+    for (const name of Object.keys(declared) as (keyof ObjectEndpoints)[]) routes.push(bind(`${kind}.${name}`, declared[name], bound[name] as never, 'config'));
+  }
+  return routes;
 }
 
-function fail(res: ServerResponse, err: unknown, ctx: ApiContext): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (!(err instanceof HttpError)) ctx.logger.error({ err }, 'API request failed');
-  sendError(res, err instanceof HttpError ? err : new HttpError(500, `internal error: ${(err as Error).message}`));
+export function createApi(ctx: ApiContext, deps: RouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return createRouter(apiRoutes(ctx), deps);
 }

@@ -3,15 +3,15 @@
 // token's length nor its prefix leaks through timing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { ROLES, type Role } from '../api/schemas.js';
 import { HttpError } from './http.js';
-
-export const ROLES = ['viewer', 'editor', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface Principal {
   /** Recorded as the author of every version this caller writes. */
   name: string;
   role: Role;
+  /** A token made for the GitOps agent (`--for gitops`). */
+  gitops: boolean;
 }
 
 /** The caller of `req` if it holds at least `need`; rejects with 401 (no valid token) or 403 (role too low). */
@@ -40,16 +40,16 @@ const unauthorized = (message: string) => new HttpError(401, message, [], { 'www
 /**
  * The bootstrap token, then the token store (`lookup` by the sha256 of the presented token). The
  * store is asked on every request, so a deleted token stops working at once. A null bootstrap
- * token disables authentication (`--insecure`).
+ * token disables authentication (`--insecure`): every caller is an anonymous admin.
  */
 export function tokenAuth(bootstrap: string | null, lookup: (digest: Buffer) => Promise<Principal | null>): Authenticate {
-  if (bootstrap === null) return async () => ({ name: 'anonymous', role: 'admin' });
+  if (bootstrap === null) return async () => ({ name: 'anonymous', role: 'admin', gitops: false });
   const expected = tokenDigest(bootstrap);
   return async (req, need) => {
     const presented = bearerToken(req);
     if (presented === null) throw unauthorized('missing bearer token');
     const digest = tokenDigest(presented);
-    const principal = timingSafeEqual(digest, expected) ? { name: BOOTSTRAP_NAME, role: 'admin' as const } : await lookup(digest);
+    const principal = timingSafeEqual(digest, expected) ? { name: BOOTSTRAP_NAME, role: 'admin' as const, gitops: false } : await lookup(digest);
     if (!principal) throw unauthorized('invalid token');
     return requireRole(principal, need);
   };

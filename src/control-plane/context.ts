@@ -1,24 +1,26 @@
-// What every group of API routes is given, and the shape of a route.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// What every group of API handlers is given (in the event loop's thread and in handler threads
+// alike), and the handlers the endpoints need.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
+import type { ObjectEndpoints, endpoints } from '../api/endpoints.js';
+import type { Kind } from '../config/schema.js';
 import type { ConfigWriter } from '../store/config-writer.js';
 import type { Keys } from '../store/keys.js';
-import type { Authenticate } from './auth.js';
+import type { Handler } from './router.js';
 import type { TokenStore } from './token-store.js';
 
 export interface ApiContext {
   client: Etcd3;
   keys: Keys;
   writer: ConfigWriter;
-  authenticate: Authenticate;
   tokens: TokenStore;
   logger: Logger;
 }
 
-export type Params = Record<string, string | undefined>;
-export type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void>;
-export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+type Endpoints = typeof endpoints;
 
-/** [method, path under /api/v1, handler] */
-export type Route = [Method, string, Handler];
+/** A handler for every endpoint: a missing one does not compile. */
+export type Handlers = { [K in keyof Endpoints]: Handler<Endpoints[K]> };
+
+/** The handlers of one kind's object endpoints. */
+export type ObjectHandlers = (kind: Kind) => { [K in keyof ObjectEndpoints]: Handler<ObjectEndpoints[K]> };

@@ -8,6 +8,7 @@ import { listen, type HostPort } from '../net.js';
 import { createApi } from './api.js';
 import { tokenAuth } from './auth.js';
 import { dashboardHandler } from './dashboard.js';
+import { HandlerThread } from './handler-thread.js';
 import { sendJson } from './http.js';
 import { TokenStore } from './token-store.js';
 
@@ -30,7 +31,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const keys = new Keys(opts.prefix);
   const tokens = new TokenStore(client, keys);
   const authenticate = tokenAuth(opts.token, (digest) => tokens.find(digest));
-  const api = createApi({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger: opts.logger }), authenticate, tokens, logger: opts.logger });
+  const thread = (name: 'documents' | 'config') => new HandlerThread({ etcd: opts.etcd, prefix: opts.prefix, logLevel: opts.logger.level, thread: name }, opts.logger);
+  const threads = { documents: thread('documents'), config: thread('config') };
+  const writer = new ConfigWriter(client, keys, undefined, { logger: opts.logger });
+  const api = createApi({ client, keys, writer, tokens, logger: opts.logger }, { authenticate, logger: opts.logger, threads });
   const dashboard = dashboardHandler();
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
@@ -53,6 +57,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([threads.documents.close(), threads.config.close()]);
       client.close();
     },
   };

@@ -5,19 +5,14 @@ import type { Etcd3 } from 'etcd3';
 import { z } from 'zod';
 import { buf, createIs, kvValue, prefixEnd, putOp } from '../store/kv.js';
 import type { Keys } from '../store/keys.js';
-import { ROLES, tokenDigest, type Principal, type Role } from './auth.js';
+import { ROLES, TOKEN_PURPOSES, type Role, type TokenInfo } from '../api/schemas.js';
+import { tokenDigest, type Principal } from './auth.js';
 import { parseStored } from './stored-record.js';
-
-export interface TokenInfo {
-  name: string;
-  role: Role;
-  createdAt: string;
-  createdBy: string;
-}
 
 const storedTokenSchema = z.object({
   name: z.string(),
   role: z.enum(ROLES),
+  for: z.enum(TOKEN_PURPOSES).optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.string().default(''),
   createdBy: z.string().default(''),
@@ -37,9 +32,9 @@ export class TokenStore {
   ) {}
 
   /** A new token with a fresh secret; TokenExistsError when the name is taken. */
-  async create(name: string, role: Role, createdBy: string): Promise<{ info: TokenInfo; token: string }> {
+  async create(name: string, role: Role, createdBy: string, purpose?: TokenInfo['for']): Promise<{ info: TokenInfo; token: string }> {
     const token = `sbx_${randomBytes(24).toString('base64url')}`;
-    const info: TokenInfo = { name, role, createdAt: new Date().toISOString(), createdBy };
+    const info: TokenInfo = { name, role, ...(purpose ? { for: purpose } : {}), createdAt: new Date().toISOString(), createdBy };
     const stored: StoredToken = { ...info, sha256: tokenDigest(token).toString('hex') };
     const key = this.keys.token(name);
     const res = await this.client.kv.txn({ compare: [createIs(key, 0)], success: [putOp(key, JSON.stringify(stored))], failure: [] });
@@ -48,7 +43,7 @@ export class TokenStore {
   }
 
   async list(): Promise<TokenInfo[]> {
-    return (await this.readAll()).map(({ name, role, createdAt, createdBy }) => ({ name, role, createdAt, createdBy }));
+    return (await this.readAll()).map(({ name, role, for: purpose, createdAt, createdBy }) => ({ name, role, ...(purpose ? { for: purpose } : {}), createdAt, createdBy }));
   }
 
   /** false when there was no such token. */
@@ -61,7 +56,7 @@ export class TokenStore {
   async find(digest: Buffer): Promise<Principal | null> {
     let found: Principal | null = null;
     for (const t of await this.readAll()) {
-      if (timingSafeEqual(Buffer.from(t.sha256, 'hex'), digest)) found = { name: t.name, role: t.role };
+      if (timingSafeEqual(Buffer.from(t.sha256, 'hex'), digest)) found = { name: t.name, role: t.role, gitops: t.for === 'gitops' };
     }
     return found;
   }

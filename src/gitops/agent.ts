@@ -5,27 +5,24 @@
 import { relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ApiClient } from '../cli/common.js';
-import type { GitopsReport, GitopsStatus, SyncRequest } from '../control-plane/gitops-state.js';
+import type { ApiClient } from '../api/client.js';
+import { endpoints } from '../api/endpoints.js';
+import type { GitopsReport, SyncRequest } from '../api/schemas.js';
 import { Backoff } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 import { FolderWatch } from './folder-watch.js';
 import { readCheckout } from './git-info.js';
 import { summarize } from './summary.js';
-import { GITOPS_HEADERS, syncFolder } from './sync.js';
+import { syncFolder } from './sync.js';
 
 export interface AgentOptions {
   /** Absolute path of the folder. */
   dir: string;
+  /** A client with source gitops, holding a token created for gitops. */
   api: ApiClient;
   /** Overwrite changes made to the live config outside git. */
   force: boolean;
   logger: Logger;
-}
-
-interface WaitAnswer {
-  syncRequest: SyncRequest | null;
-  liveVersion: number;
 }
 
 /** The control plane answers a long poll within 25 s; a connection silent for longer is dead. */
@@ -56,7 +53,7 @@ export class GitopsAgent {
     this.appliedVersion = report.lastAppliedVersion;
     if (report.liveVersion !== null) this.liveVersion = report.liveVersion;
     try {
-      await api.request('PUT', '/gitops/status', report, GITOPS_HEADERS);
+      await api.call(endpoints.reportGitops, { body: report });
     } catch (err) {
       this.opts.logger.warn({ err: errorMessage(err) }, 'could not report the sync to the control plane');
     }
@@ -70,7 +67,7 @@ export class GitopsAgent {
    */
   private async resumedVersion(): Promise<number | null> {
     try {
-      const { body } = await this.opts.api.request<{ status: GitopsStatus | null }>('GET', '/gitops', undefined, GITOPS_HEADERS);
+      const { body } = await this.opts.api.call(endpoints.getGitops);
       return body.status?.dir === this.opts.dir ? body.status.lastAppliedVersion : null;
     } catch {
       // The sync that follows meets the same control plane and reports why it cannot be reached.
@@ -160,9 +157,9 @@ export class GitopsAgent {
       if (this.liveVersion === null) await this.running;
       try {
         // The first call answers at once: requests made before this agent started are not its own.
-        const query: string = after === null ? '' : `?after=${after}${this.liveVersion === null ? '' : `&version=${this.liveVersion}`}`;
+        const query: { after?: number; version?: number } = after === null ? {} : { after, version: this.liveVersion ?? undefined };
         const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(POLL_DEADLINE_MS)]);
-        const { body } = await api.request<WaitAnswer>('GET', `/gitops/wait${query}`, undefined, GITOPS_HEADERS, signal);
+        const { body } = await api.call(endpoints.waitGitops, { query, signal });
         backoff.reset();
         const request: SyncRequest | null = body.syncRequest;
         if (after !== null && request && request.id > after) {

@@ -1,7 +1,7 @@
 // A sync's outcome in words: the agent's log lines and what `signalbox gitops --once` prints.
 import { changeLine } from '../config/diff.js';
 import { formatIssue } from '../config/validate.js';
-import type { GitopsReport } from '../control-plane/gitops-state.js';
+import type { GitopsReport } from '../api/schemas.js';
 
 /** One line, then one indented line per problem or change. */
 export function summarize(report: GitopsReport): string {

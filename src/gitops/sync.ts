@@ -1,12 +1,12 @@
 // One sync of a folder to the live config: checked against git, validated, compared with the live
 // config, and applied unless that would overwrite a change made outside git.
 import { relative } from 'node:path';
-import { ApiError, type ApiClient } from '../cli/common.js';
+import { escapeControl } from '../api/audit-text.js';
+import { ApiError, type ApiClient } from '../api/client.js';
+import { endpoints } from '../api/endpoints.js';
+import type { GitopsReport, Version } from '../api/schemas.js';
 import { loadConfigFiles } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { ConfigIssue } from '../config/validate.js';
-import type { GitopsReport } from '../control-plane/gitops-state.js';
-import type { VersionInfo } from '../store/decode.js';
 import { readCheckout, type Checkout } from './git-info.js';
 
 /** A report but for `force`, which is the agent's to say. */
@@ -22,21 +22,11 @@ export interface SyncOptions {
   force: boolean;
 }
 
-/** Every request of the agent says so, and versions it writes are recorded with source gitops. */
-export const GITOPS_HEADERS = { 'x-signalbox-source': 'gitops' } as const;
-
 /** A 409 means someone wrote between our check and our write: check again, a few times. */
 const CONFLICT_ATTEMPTS = 3;
 
-type Change = NonNullable<GitopsReport['drift']>['changes'][number];
-type CheckAnswer = { valid: false; errors: ConfigIssue[] } | { valid: true; liveVersion: number; changes: Change[] };
-
 /** Who wrote a version, as drift reports it. */
-type Writer = Pick<VersionInfo, 'version' | 'author' | 'source' | 'at'>;
-
-interface WriteAnswer {
-  version: VersionInfo;
-}
+type Writer = Pick<Version, 'version' | 'author' | 'source' | 'at'>;
 
 export async function syncFolder(opts: SyncOptions): Promise<SyncOutcome> {
   const base: SyncOutcome = {
@@ -73,7 +63,7 @@ async function syncCheckout(opts: SyncOptions, checkout: Checkout, base: SyncOut
   }
 
   for (let attempt = 1; ; attempt++) {
-    const { body: check } = await api.request<CheckAnswer>('POST', '/config/validate', loaded.config, GITOPS_HEADERS);
+    const { body: check } = await api.call(endpoints.validateConfig, { body: loaded.config });
     if (!check.valid) {
       return { ...base, state: 'invalid', error: { message: 'the control plane refused the folder; the live config stays as it is', details: check.errors } };
     }
@@ -95,11 +85,7 @@ async function syncCheckout(opts: SyncOptions, checkout: Checkout, base: SyncOut
 }
 
 function apply(api: ApiClient, config: Config, expectVersion: number, message: string) {
-  return api.request<WriteAnswer>('PUT', '/config', config, {
-    ...GITOPS_HEADERS,
-    'if-match': `"${expectVersion}"`,
-    'x-signalbox-message': encodeURIComponent(message),
-  });
+  return api.call(endpoints.putConfig, { body: config, expectVersion, message });
 }
 
 /**
@@ -108,15 +94,19 @@ function apply(api: ApiClient, config: Config, expectVersion: number, message: s
  */
 async function writtenOutsideGit(api: ApiClient, live: number, appliedVersion: number | null): Promise<Writer | null> {
   if (live === 0 || live === appliedVersion) return null;
-  const { body } = await api.request<{ versions: VersionInfo[] }>('GET', '/versions', undefined, GITOPS_HEADERS);
+  const { body } = await api.call(endpoints.listVersions);
   const info = body.versions.find((v) => v.version === live);
   if (appliedVersion === null && info?.source === 'gitops') return null;
   return info ?? { version: live, author: 'unknown', source: 'unknown', at: '' };
 }
 
-/** `gitops: 1a2b3c4d5e6f Add the users route`, and what it overwrote, if anything. */
+/**
+ * `gitops: 1a2b3c4d5e6f Add the users route`, and what it overwrote, if anything. A commit subject
+ * is anyone's text: its control characters are escaped, as the control plane takes a message only
+ * as one line of plain text.
+ */
 function versionMessage(dir: string, checkout: Checkout, overwrote: Writer | null): string {
   const what = checkout.workTree && checkout.commit ? `${checkout.commit.slice(0, 12)} ${checkout.subject}` : `${dir} (${checkout.workTree ? 'no commit yet' : checkout.reason})`;
   const over = overwrote ? ` (overwrote version ${overwrote.version} by ${overwrote.author} via ${overwrote.source})` : '';
-  return `gitops: ${what}${over}`;
+  return escapeControl(`gitops: ${what}${over}`);
 }

@@ -19,7 +19,7 @@ import { VersionConflictError } from './write-errors.js';
 import { planWrite, type WriteMeta } from './write-plan.js';
 
 export { DEFAULT_WRITE_LIMITS, type WriteLimits } from './txn-budget.js';
-export { VersionConflictError, WriteInterruptedError } from './write-errors.js';
+export { ConfigTooLargeError, VersionConflictError, WriteInterruptedError } from './write-errors.js';
 export { HISTORY_VERSIONS_KEPT, type WriteMeta } from './write-plan.js';
 export type { CommittedConfig } from './config-reader.js';
 

@@ -24,3 +24,11 @@ export class WriteInterruptedError extends Error {
     this.name = 'WriteInterruptedError';
   }
 }
+
+/** A config etcd cannot record: one object, or the version's history entry, exceeds a transaction. */
+export class ConfigTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigTooLargeError';
+  }
+}

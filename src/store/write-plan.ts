@@ -10,6 +10,7 @@ import { configEntries, countsOf, encodeHistory, type VersionInfo } from './deco
 import { buf, deleteOp, opBytes, putOp } from './kv.js';
 import type { Keys } from './keys.js';
 import { sumBytes, type TxnBudget } from './txn-budget.js';
+import { ConfigTooLargeError } from './write-errors.js';
 
 export const HISTORY_VERSIONS_KEPT = 500;
 
@@ -103,11 +104,11 @@ export function planWrite(keys: Keys, base: PlanBase, config: Config, meta: Writ
   // A write in several transactions also releases the write lock in the last one.
   const commitBytes = sumBytes(commitOps) + opBytes(deleteOp(keys.writeLock));
   if (commitBytes > maxBytes) {
-    throw new Error(`version ${n} is too large to record: its history entry needs ${commitBytes} bytes, a transaction holds ${maxBytes}`);
+    throw new ConfigTooLargeError(`version ${n} is too large to record: its history entry needs ${commitBytes} bytes, a transaction holds ${maxBytes}`);
   }
   for (const op of ops) {
     if (opBytes(op) > maxBytes) {
-      throw new Error(`${op.request_put!.key!.toString()} is too large: ${opBytes(op)} bytes, a transaction holds ${maxBytes}`);
+      throw new ConfigTooLargeError(`${op.request_put!.key!.toString()} is too large: ${opBytes(op)} bytes, a transaction holds ${maxBytes}`);
     }
   }
   return { version, writeId: opts.writeId, objectOps: ops, commitOps, changes };

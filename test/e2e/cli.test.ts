@@ -211,6 +211,20 @@ describe('signalbox CLI against a running control plane', () => {
     assert.equal((await cli(['token', 'create'])).code, 2);
   });
 
+  it('token create --for gitops: an editor token for the GitOps agent, listed as such; --for with another role is refused', async () => {
+    const created = await cli(['token', 'create', '--role', 'editor', '--for', 'gitops']);
+    assert.equal(created.code, 0, created.stderr);
+    const name = /token "(gitops-[0-9a-f]{6})" \(role editor for gitops\) created/.exec(created.stderr)?.[1];
+    assert.ok(name, created.stderr);
+    const row = table((await cli(['token', 'list'])).stdout).find((t) => t.NAME === name);
+    assert.equal(row?.ROLE, 'editor (for gitops)');
+    const refused = await cli(['token', 'create', '--role', 'admin', '--for', 'gitops']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /400 invalid token request\n {2}role: a token for gitops has role editor/);
+    assert.equal((await cli(['token', 'create', '--role', 'editor', '--for', 'ci'])).code, 2);
+    assert.equal((await cli(['token', 'delete', name!])).code, 0);
+  });
+
   it('export then apply: unchanged, no new version; a certificate key is never printed', async () => {
     const withCert = { ...BASE, certificates: [{ id: 'site-a', snis: ['a.example.test'], cert: CERT_A, key: KEY_A }] };
     const applied = await cli(['apply', '-f', await doc('with-cert.json', withCert)]);
@@ -258,6 +272,18 @@ describe('signalbox CLI against a running control plane', () => {
     }
     assert.equal((await cli(['diff', '--exit-code', '-f', file])).code, 2);
     assert.equal(await liveVersion(), live);
+  });
+
+  it('every -o takes only its listed formats: anything else is a usage error (exit 2) naming them', async () => {
+    for (const args of [['status', '-o', 'xml'], ['history', '-o', 'csv'], ['token', 'list', '-o', 'yml'], ['export', '-o', 'table'], ['get', 'routes', '-o', 'wide']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /argument '\w+' is invalid\. Allowed choices are /, args.join(' '));
+      assert.equal(r.stdout, '', 'nothing printed as if it had worked');
+    }
+    const json = await cli(['status', '-o', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object).sort(), ['liveErrors', 'liveHash', 'liveVersion', 'proxies']);
   });
 
   it('rollback VERSION writes a new version equal to that one', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { GitopsStatus } from '../../src/control-plane/gitops-state.js';
+import type { GitopsStatus } from '../../src/api/schemas.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { runCli, spawnSignalbox, startControlPlaneProcess, waitFor, type Spawned, type Stack } from '../helpers/processes.js';
 
@@ -57,6 +57,8 @@ class Repo {
 
 describe('signalbox gitops', () => {
   let stack: Stack;
+  /** The agent's environment: a token created for gitops, as the README has it. */
+  let agentEnv: NodeJS.ProcessEnv;
   let repo: Repo;
   let agent: Spawned | null = null;
   const call = async (method: string, path: string, body?: unknown, token = stack.token) => {
@@ -73,7 +75,7 @@ describe('signalbox gitops', () => {
   const startAgent = async (args: string[] = []) => {
     await agent?.stop();
     const since = new Date().toISOString();
-    agent = spawnSignalbox(['gitops', '--dir', repo.dir, '--debounce-ms', '100', ...args], stack.env);
+    agent = spawnSignalbox(['gitops', '--dir', repo.dir, '--debounce-ms', '100', ...args], agentEnv);
     // A report of this agent, not of the one before it.
     await waitFor(`a report of the new agent (${agent.output()})`, async () => ((await status())?.reportedAt ?? '') > since);
   };
@@ -87,6 +89,21 @@ describe('signalbox gitops', () => {
     const etcd = await startTestEtcd();
     stack = await startControlPlaneProcess(etcd.endpoint);
     repo = await Repo.create();
+    const created = await runCli(['token', 'create', '--role', 'editor', '--for', 'gitops', '--name', 'gitops'], stack.env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stderr, /token "gitops" \(role editor for gitops\) created/);
+    agentEnv = { ...stack.env, SIGNALBOX_TOKEN: created.stdout.trim() };
+  });
+
+  it('an agent whose token was not created for gitops is refused at its first request, saying why; nothing is written', async () => {
+    const editor = await runCli(['token', 'create', '--role', 'editor', '--name', 'not-for-gitops'], stack.env);
+    await repo.write('upstreams.yaml', UPSTREAMS);
+    await repo.commit('Upstreams');
+    const r = await runCli(['gitops', '--once', '--dir', repo.dir], { ...stack.env, SIGNALBOX_TOKEN: editor.stdout.trim() });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /403 X-Signalbox-Source: gitops is only accepted from a token created for the GitOps agent \(signalbox token create --role editor --for gitops\)/);
+    assert.deepEqual(await versions(), []);
+    assert.equal(await status(), null, 'its report was refused too');
   });
 
   it('GET /gitops needs a token and is empty before an agent reported; a report needs editor and a valid body', async () => {
@@ -181,7 +198,7 @@ describe('signalbox gitops', () => {
 
   it('--once: exit 0 when synced, 1 naming the problem otherwise; a folder outside git is applied without a commit id', async () => {
     await agent?.stop();
-    const once = (dir: string) => runCli(['gitops', '--once', '--dir', dir], stack.env);
+    const once = (dir: string) => runCli(['gitops', '--once', '--dir', dir], agentEnv);
     const inSync = await once(repo.dir);
     assert.equal(inSync.code, 0, inSync.stderr);
     assert.match(inSync.stdout, /^synced: version 7 is live/);
@@ -204,7 +221,7 @@ describe('signalbox gitops', () => {
   });
 
   it('the next agent on a folder resumes from the version the last one accepted: a hand change taken into git is not drift', async () => {
-    const once = () => runCli(['gitops', '--once', '--dir', repo.dir], stack.env);
+    const once = () => runCli(['gitops', '--once', '--dir', repo.dir], agentEnv);
     // Version 9 was written by hand (no routes); committing the same state makes it the folder's.
     await repo.write('routes.yaml', 'routes: []\n');
     await repo.commit('Take the hand change into git');
@@ -220,4 +237,13 @@ describe('signalbox gitops', () => {
     assert.equal(v10!.version, 10);
     assert.equal(v10!.message, `gitops: ${next.slice(0, 12)} Bring users back`);
   });
+
+  it('a commit subject with control characters is recorded escaped: a commit cannot forge the history', async () => {
+    await repo.write('routes.yaml', routesYaml(['users', 'users'], ['red', 'users']));
+    const commit = await repo.commit('Add red \u001b[31mALERT\u001b[0m');
+    const r = await runCli(['gitops', '--once', '--dir', repo.dir], agentEnv);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await versions())[0]!.message, `gitops: ${commit.slice(0, 12)} Add red \\u{1b}[31mALERT\\u{1b}[0m`);
+  });
 });
+

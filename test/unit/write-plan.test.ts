@@ -9,6 +9,7 @@ import { configEntries, decodeHistory, parseVersionInfo, type VersionInfo } from
 import { Keys } from '../../src/store/keys.js';
 import { packBatches, txnBudget } from '../../src/store/txn-budget.js';
 import { HISTORY_VERSIONS_KEPT, planObjectOps, planWrite, type PlanBase } from '../../src/store/write-plan.js';
+import { ConfigTooLargeError } from '../../src/store/write-errors.js';
 
 const keys = new Keys('/plan');
 const meta = { author: 'alice', message: 'm', source: 'test' };
@@ -123,10 +124,10 @@ describe('planWrite', () => {
     // The history entry (gzipped, it compresses well) fits; the upstream object itself does not.
     assert.throws(
       () => planWrite(keys, base(null, null), big, meta, { ...tight, gzipHistoryAbove: 100 }),
-      new RegExp(`^Error: ${keys.object('upstreams', 'users')} is too large: \\d+ bytes, a transaction holds 2000$`),
+      (err: Error) => err instanceof ConfigTooLargeError && new RegExp(`^${keys.object('upstreams', 'users')} is too large: \\d+ bytes, a transaction holds 2000$`).test(err.message),
     );
     // Stored plain, the history entry is too large to go with the version key.
-    assert.throws(() => planWrite(keys, base(null, null), big, meta, tight), /^Error: version 1 is too large to record/);
+    assert.throws(() => planWrite(keys, base(null, null), big, meta, tight), (err: Error) => err instanceof ConfigTooLargeError && /^version 1 is too large to record/.test(err.message));
   });
 });
 

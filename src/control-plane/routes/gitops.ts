@@ -1,62 +1,36 @@
 // GitOps through the API: the agent (`signalbox gitops`) reports after every sync and long-polls
 // for work here; people read its state, and webhooks ask for a sync.
-import type { ApiContext, Route } from '../context.js';
-import { GitopsState, gitopsReportSchema } from '../gitops-state.js';
-import { HttpError, parseBody, queryOf, readJson, readText, sendJson } from '../http.js';
+import type { ApiContext, Handlers } from '../context.js';
+import { GitopsState } from '../gitops-state.js';
 
 const DEFAULT_WAIT_SECONDS = 25;
-const MAX_WAIT_SECONDS = 60;
 
-function intParam(params: URLSearchParams, name: string, range: { min: number; max: number }): number | undefined {
-  const raw = params.get(name);
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < range.min || n > range.max) {
-    throw new HttpError(400, `query parameter ${name} must be an integer from ${range.min} to ${range.max}, got "${raw}"`);
-  }
-  return n;
-}
-
-export function gitopsRoutes(ctx: ApiContext): Route[] {
-  const { authenticate } = ctx;
+export function gitopsHandlers(ctx: ApiContext): Pick<Handlers, 'getGitops' | 'reportGitops' | 'requestSync' | 'waitGitops'> {
   const state = new GitopsState(ctx.client, ctx.keys);
-  return [
-    ['GET', '/gitops', async (req, res) => {
-      await authenticate(req, 'viewer');
+  return {
+    getGitops: async () => {
       const { status, syncRequest } = await state.read();
-      sendJson(res, 200, { status, syncRequest });
-    }],
-    ['PUT', '/gitops/status', async (req, res) => {
-      const principal = await authenticate(req, 'editor');
-      const report = parseBody(gitopsReportSchema, await readJson(req), 'invalid GitOps status');
-      const status = { ...report, reportedBy: principal.name, reportedAt: new Date().toISOString() };
+      return { body: { status, syncRequest } };
+    },
+    reportGitops: async ({ body, principal }) => {
+      const status = { ...body, reportedBy: principal.name, reportedAt: new Date().toISOString() };
       await state.report(status);
-      sendJson(res, 200, status);
-    }],
-    ['POST', '/gitops/sync', async (req, res) => {
-      const principal = await authenticate(req, 'editor');
-      // A webhook sends a payload of its own (a push event, say); what the body holds does not matter.
-      await readText(req);
-      const force = /^(1|true)$/.test(queryOf(req).get('force') ?? '');
-      sendJson(res, 202, await state.requestSync(force, principal.name));
-    }],
+      return { body: status };
+    },
+    // A webhook sends a payload of its own (a push event, say); what the body holds does not matter.
+    requestSync: async ({ query, principal }) => ({ body: await state.requestSync(/^(1|true)$/.test(query.force ?? ''), principal.name) }),
     // The agent's long poll: answers at once when there is a sync request newer than `after` or
     // the live version is not `version`, otherwise when either happens or after `timeout` seconds.
-    ['GET', '/gitops/wait', async (req, res) => {
-      await authenticate(req, 'viewer');
-      const params = queryOf(req);
-      const after = intParam(params, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER });
-      const version = intParam(params, 'version', { min: 0, max: Number.MAX_SAFE_INTEGER });
-      const seconds = intParam(params, 'timeout', { min: 1, max: MAX_WAIT_SECONDS }) ?? DEFAULT_WAIT_SECONDS;
+    waitGitops: async ({ query, signal }) => {
+      const { after, version } = query;
       let snap = await state.read();
       const news = after === undefined || (snap.syncRequest?.id ?? 0) > after || (version !== undefined && snap.liveVersion !== version);
       if (!news) {
-        const gone = new AbortController();
-        res.on('close', () => gone.abort());
-        if ((await state.waitAfter(snap.revision, { timeoutMs: seconds * 1000, signal: gone.signal })) === 'aborted') return;
+        const timeoutMs = (query.timeout ?? DEFAULT_WAIT_SECONDS) * 1000;
+        if ((await state.waitAfter(snap.revision, { timeoutMs, signal })) === 'aborted') return null;
         snap = await state.read();
       }
-      sendJson(res, 200, { syncRequest: snap.syncRequest, liveVersion: snap.liveVersion });
-    }],
-  ];
+      return { body: { syncRequest: snap.syncRequest, liveVersion: snap.liveVersion } };
+    },
+  };
 }

@@ -1,14 +1,13 @@
 // The fleet: every proxy's own status, and whether it serves what etcd holds.
+import type { ProxyStatus } from '../../api/schemas.js';
 import { configHash } from '../../config/canonical.js';
 import { formatIssue } from '../../config/validate.js';
 import { ProxyRegistry } from '../../store/proxy-registry.js';
-import type { ApiContext, Route } from '../context.js';
-import { sendJson } from '../http.js';
+import type { ApiContext, Handlers } from '../context.js';
 
-export function proxyRoutes(ctx: ApiContext): Route[] {
-  return [
-    ['GET', '/proxies', async (req, res) => {
-      await ctx.authenticate(req, 'viewer');
+export function proxyHandlers(ctx: ApiContext): Pick<Handlers, 'listProxies'> {
+  return {
+    listProxies: async () => {
       const [proxies, live] = await Promise.all([ProxyRegistry.list(ctx.client, ctx.keys), ctx.writer.readCommitted()]);
       const liveVersion = live.version?.version ?? 0;
       // By hash too: a proxy that refused a key written straight into etcd serves the same
@@ -16,15 +15,17 @@ export function proxyRoutes(ctx: ApiContext): Route[] {
       // does not validate.
       const liveHash = configHash(live.config);
       const valid = live.issues.length === 0;
-      sendJson(res, 200, {
-        liveVersion,
-        liveHash,
-        liveErrors: live.issues.map(formatIssue),
-        proxies: proxies.map(({ id, status }) => {
-          const s = (typeof status === 'object' && status !== null ? status : {}) as { version?: unknown; hash?: unknown };
-          return { ...s, id, inSync: valid && s.version === liveVersion && s.hash === liveHash };
-        }),
-      });
-    }],
-  ];
+      return {
+        body: {
+          liveVersion,
+          liveHash,
+          liveErrors: live.issues.map(formatIssue),
+          proxies: proxies.map(({ id, status }) => {
+            const s = (typeof status === 'object' && status !== null ? status : {}) as Omit<ProxyStatus, 'id' | 'inSync'>;
+            return { ...s, id, inSync: valid && s.version === liveVersion && s.hash === liveHash };
+          }),
+        },
+      };
+    },
+  };
 }

@@ -1,0 +1,181 @@
+// What the control plane's API takes and answers, as zod schemas: the server checks request bodies
+// with them, the CLI and the GitOps agent read answers by their inferred types, and the OpenAPI
+// document is generated from them. Nothing here knows the server or the CLI.
+import { z } from 'zod';
+import { ID_PATTERN, KINDS, certificateSchema, documentSchema, policySchema, routeSchema, upstreamSchema, type ConfigObject } from '../config/schema.js';
+
+/** Ordered: viewer reads, editor also writes the config, admin also manages tokens. */
+export const ROLES = ['viewer', 'editor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Where a version came from (`X-Signalbox-Source`); `gitops` only from a token made for the GitOps agent, or an admin's. */
+export const SOURCES = ['api', 'cli', 'gitops', 'dashboard'] as const;
+export type Source = (typeof SOURCES)[number];
+
+/** What a token may be made for, beyond its role: `gitops`, the agent's editor token that may write as source gitops. */
+export const TOKEN_PURPOSES = ['gitops'] as const;
+
+export const errorDetailSchema = z.object({
+  path: z.string().meta({ description: 'where in the input, e.g. routes[2].upstream' }),
+  message: z.string(),
+  line: z.number().int().optional().meta({ description: 'line of the request body, for YAML or indented JSON' }),
+});
+export type ErrorDetail = z.infer<typeof errorDetailSchema>;
+
+export const errorBodySchema = z.object({ error: z.string(), details: z.array(errorDetailSchema).optional() });
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export const versionSchema = z.object({
+  version: z.number().int(),
+  hash: z.string().meta({ description: 'sha256 of the canonical config' }),
+  author: z.string().meta({ description: 'name of the token that wrote it' }),
+  source: z.string().meta({ description: `one of ${SOURCES.join(', ')}` }),
+  message: z.string(),
+  at: z.string(),
+  counts: z.object({ routes: z.number().int(), upstreams: z.number().int(), policies: z.number().int(), certificates: z.number().int() }),
+});
+export type Version = z.infer<typeof versionSchema>;
+
+export const CHANGE_OPS = ['add', 'change', 'remove'] as const;
+
+export const changeSummarySchema = z.strictObject({ kind: z.enum(KINDS), id: z.string(), op: z.enum(CHANGE_OPS) });
+export type ChangeSummary = z.infer<typeof changeSummarySchema>;
+
+const configObject = z.custom<ConfigObject>().meta({ description: 'a route, upstream, policy or certificate (keys redacted)' });
+
+/** A change with the object before and after (each present where it exists). */
+export const changeSchema = changeSummarySchema.extend({ before: configObject.optional(), after: configObject.optional() });
+export type Change = z.infer<typeof changeSchema>;
+
+export const writeResultSchema = z.object({
+  version: versionSchema,
+  unchanged: z.boolean().meta({ description: 'true when the config already was this: no new version' }),
+  changes: z.array(changeSummarySchema),
+});
+export type WriteResult = z.infer<typeof writeResultSchema>;
+
+export const validateAnswerSchema = z.discriminatedUnion('valid', [
+  z.object({ valid: z.literal(false), errors: z.array(errorDetailSchema) }),
+  z.object({
+    valid: z.literal(true),
+    liveVersion: z.number().int(),
+    changes: z.array(changeSchema).meta({ description: 'with ?detail=1, each object before and after' }),
+  }),
+]);
+export type ValidateAnswer = z.infer<typeof validateAnswerSchema>;
+
+/** A config as written: each kind may be left out. */
+export const configSchema = documentSchema;
+
+/** A config as the control plane answers it: every kind present, objects sorted by id, keys redacted. */
+export const liveConfigSchema = z.object({
+  upstreams: z.array(upstreamSchema),
+  routes: z.array(routeSchema),
+  policies: z.array(policySchema),
+  certificates: z.array(certificateSchema),
+});
+
+export const versionListSchema = z.object({ versions: z.array(versionSchema) });
+export const versionWithConfigSchema = z.object({ version: versionSchema, config: liveConfigSchema });
+export const versionDiffSchema = z.object({ from: versionSchema, to: versionSchema, changes: z.array(changeSchema) });
+
+export const rollbackRequestSchema = z.strictObject({
+  version: z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).meta({ description: 'the version to return to' }),
+});
+
+export const proxyStatusSchema = z.looseObject({
+  id: z.string(),
+  inSync: z.boolean().meta({ description: 'runs the live version and its hash' }),
+  version: z.number().int().nullable().optional(),
+  hash: z.string().optional(),
+  etcd: z.string().optional(),
+  routes: z.number().int().optional(),
+  lastError: z.object({ errors: z.array(z.string()) }).nullable().optional(),
+});
+export type ProxyStatus = z.infer<typeof proxyStatusSchema>;
+
+export const fleetSchema = z.object({
+  liveVersion: z.number().int(),
+  liveHash: z.string(),
+  liveErrors: z.array(z.string()).meta({ description: 'why the config in etcd does not validate (written there by hand); no proxy is in sync then' }),
+  proxies: z.array(proxyStatusSchema),
+});
+export type Fleet = z.infer<typeof fleetSchema>;
+
+const tokenName = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');
+
+export const tokenRequestSchema = z
+  .strictObject({
+    name: tokenName.optional().meta({ description: 'recorded as the author of its writes; default <role>-<random> (gitops-<random> for a GitOps token)' }),
+    role: z.enum(ROLES).meta({ description: 'viewer: read; editor: also write config; admin: also manage tokens' }),
+    for: z.enum(TOKEN_PURPOSES).optional().meta({ description: "gitops: the GitOps agent's token (role editor), which may say X-Signalbox-Source: gitops (as may an admin's)" }),
+  })
+  .superRefine((r, ctx) => {
+    if (r.for === 'gitops' && r.role !== 'editor') ctx.addIssue({ code: 'custom', path: ['role'], message: 'a token for gitops has role editor' });
+  });
+
+export const tokenInfoSchema = z.object({
+  name: z.string(),
+  role: z.enum(ROLES),
+  for: z.enum(TOKEN_PURPOSES).optional(),
+  createdAt: z.string(),
+  createdBy: z.string(),
+});
+export type TokenInfo = z.infer<typeof tokenInfoSchema>;
+
+export const createdTokenSchema = tokenInfoSchema.extend({ token: z.string().meta({ description: 'the bearer token; shown once' }) });
+export const tokenListSchema = z.object({ tokens: z.array(tokenInfoSchema) });
+export const deletedTokenSchema = z.object({ deleted: z.string() });
+
+export const GITOPS_STATES = ['synced', 'uncommitted', 'invalid', 'drift', 'error'] as const;
+
+const problemSchema = z.strictObject({
+  file: z.string().optional().meta({ description: 'relative to the folder' }),
+  path: z.string(),
+  line: z.number().int().optional(),
+  message: z.string(),
+});
+
+/** What the agent reports after every sync (`PUT /gitops/status`). */
+export const gitopsReportSchema = z.strictObject({
+  dir: z.string().meta({ description: 'the folder the agent keeps the live config equal to' }),
+  commit: z.string().nullable().meta({ description: 'the commit checked out there; null when the folder is not in a git work tree' }),
+  subject: z.string().nullable().meta({ description: "that commit's subject line" }),
+  state: z.enum(GITOPS_STATES).meta({
+    description:
+      'synced: live equals the folder · uncommitted: config files differ from the commit, nothing applied until they are committed · ' +
+      'invalid: the folder does not validate, the last good version stays live · drift: the live config was changed outside git and ' +
+      'is not overwritten without --force · error: the control plane refused or could not be reached',
+  }),
+  force: z.boolean().meta({ description: 'started with --force: changes made outside git are overwritten' }),
+  lastSyncAt: z.string(),
+  liveVersion: z.number().int().nullable(),
+  lastAppliedVersion: z.number().int().nullable().meta({ description: 'the last version the agent wrote, or found equal to the folder' }),
+  uncommitted: z.array(z.string()).meta({ description: 'config files (relative to the repository) that differ from the commit' }),
+  error: z.strictObject({ message: z.string(), details: z.array(problemSchema) }).nullable(),
+  drift: z
+    .strictObject({
+      version: z.number().int().meta({ description: 'the live version written outside git' }),
+      author: z.string(),
+      source: z.string(),
+      at: z.string(),
+      changes: z.array(changeSummarySchema).meta({ description: 'what applying the folder would change in the live config' }),
+    })
+    .nullable(),
+});
+export type GitopsReport = z.infer<typeof gitopsReportSchema>;
+
+/** A report as stored and answered: who sent it, and when. */
+export const gitopsStatusSchema = gitopsReportSchema.extend({ reportedBy: z.string(), reportedAt: z.string() });
+export type GitopsStatus = z.infer<typeof gitopsStatusSchema>;
+
+export const syncRequestSchema = z.strictObject({
+  id: z.number().int().meta({ description: 'grows with every request' }),
+  force: z.boolean().meta({ description: 'this one sync overwrites changes made outside git' }),
+  requestedBy: z.string(),
+  requestedAt: z.string(),
+});
+export type SyncRequest = z.infer<typeof syncRequestSchema>;
+
+export const gitopsStateSchema = z.object({ status: gitopsStatusSchema.nullable(), syncRequest: syncRequestSchema.nullable() });
+export const gitopsWaitSchema = z.object({ syncRequest: syncRequestSchema.nullable(), liveVersion: z.number().int() });
