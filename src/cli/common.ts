@@ -5,6 +5,8 @@ import { pino, type Logger } from 'pino';
 import { ApiClient, ApiError, ApiUnreachableError } from '../api/client.js';
 import type { ChangeSummary, Source } from '../api/schemas.js';
 import { changeLine } from '../config/diff.js';
+import { parseEndpoints } from '../store/client.js';
+import { ETCD_ACCESS_ENV, etcdAccessFromFlags, type EtcdAccess, type EtcdAccessFlags } from '../store/etcd-access.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 export const env = {
@@ -51,11 +53,26 @@ export function apiClient(flags: ApiFlags, source: Source = 'cli'): ApiClient {
   return new ApiClient({ server: flags.server, token: resolveToken(flags.token), source });
 }
 
-/** --etcd and --prefix, for the commands that talk to etcd themselves. */
+/** --etcd, --prefix and how to reach a secured etcd, for the commands that talk to etcd themselves. */
 export function etcdOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {
   return cmd
     .option('--etcd <urls>', 'etcd endpoints, comma-separated (env SIGNALBOX_ETCD)', env.etcd())
-    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix());
+    .option('--prefix <prefix>', 'etcd key prefix (env SIGNALBOX_PREFIX)', env.prefix())
+    .option('--etcd-cacert <file>', `CA certificates that sign etcd's server certificate (env ${ETCD_ACCESS_ENV.etcdCacert})`)
+    .option('--etcd-cert <file>', `client certificate, for etcd's --client-cert-auth (env ${ETCD_ACCESS_ENV.etcdCert})`)
+    .option('--etcd-key <file>', `the client certificate's private key (env ${ETCD_ACCESS_ENV.etcdKey})`)
+    .option('--etcd-user <name>', `etcd user (env ${ETCD_ACCESS_ENV.etcdUser})`)
+    .option('--etcd-password <password>', `its password; prefer the env ${ETCD_ACCESS_ENV.etcdPassword}, which other users cannot read in the process list`);
+}
+
+/** Where etcd is and how to reach it, from etcdOptions' flags; a usage error names the flag at fault. */
+export function etcdTarget(flags: { etcd: string } & EtcdAccessFlags): { endpoints: string[]; access: EtcdAccess } {
+  try {
+    const access = etcdAccessFromFlags(flags);
+    return { endpoints: parseEndpoints(flags.etcd, access.tls ? 'https' : 'http'), access };
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
 }
 
 export function apiOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {

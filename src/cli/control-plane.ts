@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { startControlPlane } from '../control-plane/server.js';
 import { parseHostPort } from '../net.js';
-import { parseEndpoints } from '../store/client.js';
-import { CliError, createLogger, etcdOptions } from './common.js';
+import { CliError, createLogger, etcdOptions, etcdTarget } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -12,6 +11,7 @@ export function register(program: Command): void {
     .option('--admin-token-file <file>', 'file holding the bearer token')
     .option('--insecure', 'run without a token (anyone who reaches the port can change the config)')
     .action(async (opts) => {
+      const target = etcdTarget(opts);
       let token: string | null = null;
       if (opts.adminTokenFile) {
         token = readFileSync(opts.adminTokenFile, 'utf8').trim();
@@ -20,7 +20,8 @@ export function register(program: Command): void {
         throw new CliError('control-plane: no --admin-token-file; refusing to start without auth (add --insecure to run open)', 2);
       }
       const cp = await startControlPlane({
-        etcd: parseEndpoints(opts.etcd),
+        etcd: target.endpoints,
+        etcdAccess: target.access,
         prefix: opts.prefix,
         listen: parseHostPort(opts.listen, '--listen'),
         token,

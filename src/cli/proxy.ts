@@ -2,9 +2,8 @@ import { hostname } from 'node:os';
 import type { Command } from '@commander-js/extra-typings';
 import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
-import { parseEndpoints } from '../store/client.js';
 import { wholeNumber } from './args.js';
-import { CliError, createLogger, etcdOptions } from './common.js';
+import { CliError, createLogger, etcdOptions, etcdTarget } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -19,10 +18,12 @@ export function register(program: Command): void {
     .action(async (opts) => {
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
+      const target = etcdTarget(opts);
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
-        etcd: parseEndpoints(opts.etcd),
+        etcd: target.endpoints,
+        etcdAccess: target.access,
         prefix: opts.prefix,
         listen: parseHostPort(opts.listen, '--listen'),
         tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,

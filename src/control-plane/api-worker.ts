@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createEtcdClient } from '../store/client.js';
+import { accessFromData } from '../store/etcd-access.js';
 import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { apiRoutes } from './api.js';
@@ -15,7 +16,7 @@ const port = parentPort!;
 const data = workerData as WorkerData;
 // Only level, message and fields: the control plane's logger adds its own time, pid and host.
 const logger = pino({ level: data.logLevel, base: null, timestamp: false }, { write: (line: string) => port.postMessage({ log: line }) });
-const client = createEtcdClient(data.etcd);
+const client = createEtcdClient(data.etcd, accessFromData(data.etcdAccess));
 const keys = new Keys(data.prefix);
 const routes = new Map(apiRoutes({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger }), tokens: new TokenStore(client, keys), logger }).map((r) => [r.id, r]));
 // Nothing here waits on the client: a call that went away is answered all the same.

@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ErrorDetail } from '../api/schemas.js';
+import type { EtcdAccessData } from '../store/etcd-access.js';
 import { HttpError } from './http.js';
 import type { Principal } from './auth.js';
 import type { WriteHeaders } from './request-headers.js';
@@ -51,6 +52,7 @@ export type ThreadReply =
 
 export interface WorkerData {
   etcd: string[];
+  etcdAccess: EtcdAccessData;
   prefix: string;
   logLevel: string;
   thread: ThreadName;

@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createEtcdClient } from '../store/client.js';
+import { accessData, type EtcdAccess } from '../store/etcd-access.js';
 import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
 import { listen, type HostPort } from '../net.js';
@@ -14,6 +15,8 @@ import { TokenStore } from './token-store.js';
 
 export interface ControlPlaneOptions {
   etcd: string[];
+  /** TLS and user for a secured etcd. */
+  etcdAccess?: EtcdAccess;
   prefix: string;
   listen: HostPort;
   /** null only with --insecure. */
@@ -27,11 +30,11 @@ export interface RunningControlPlane {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
-  const client = createEtcdClient(opts.etcd);
+  const client = createEtcdClient(opts.etcd, opts.etcdAccess);
   const keys = new Keys(opts.prefix);
   const tokens = new TokenStore(client, keys);
   const authenticate = tokenAuth(opts.token, (digest) => tokens.find(digest));
-  const thread = (name: 'documents' | 'config') => new HandlerThread({ etcd: opts.etcd, prefix: opts.prefix, logLevel: opts.logger.level, thread: name }, opts.logger);
+  const thread = (name: 'documents' | 'config') => new HandlerThread({ etcd: opts.etcd, etcdAccess: accessData(opts.etcdAccess ?? {}), prefix: opts.prefix, logLevel: opts.logger.level, thread: name }, opts.logger);
   const threads = { documents: thread('documents'), config: thread('config') };
   const writer = new ConfigWriter(client, keys, undefined, { logger: opts.logger });
   const api = createApi({ client, keys, writer, tokens, logger: opts.logger }, { authenticate, logger: opts.logger, threads });

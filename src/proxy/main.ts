@@ -4,6 +4,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { createEtcdClient } from '../store/client.js';
+import type { EtcdAccess } from '../store/etcd-access.js';
 import { ConfigWatcher, type CommittedState } from '../store/config-watcher.js';
 import { Keys } from '../store/keys.js';
 import { errorMessage } from '../util/errors.js';
@@ -21,6 +22,8 @@ import { RuntimeHolder } from './runtime.js';
 export interface ProxyOptions {
   id: string;
   etcd: string[];
+  /** TLS and user for a secured etcd. */
+  etcdAccess?: EtcdAccess;
   prefix: string;
   listen: HostPort;
   tlsListen?: HostPort;
@@ -96,7 +99,7 @@ export class ProxyServer {
   ) {
     this.logger = opts.logger;
     this.keys = new Keys(opts.prefix);
-    this.client = createEtcdClient(opts.etcd);
+    this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
     this.registry = new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
     this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
     this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger);

@@ -93,9 +93,27 @@ export function etcdAccessFromFlags(
   return access;
 }
 
+/**
+ * EtcdAccess as a worker thread receives it. Structured cloning skips the password etcdAuth()
+ * hides from serializers, so across a thread boundary it travels as a plain field.
+ */
+export interface EtcdAccessData {
+  tls?: EtcdTls;
+  auth?: { user: string; password: string };
+}
+
+export function accessData(access: EtcdAccess): EtcdAccessData {
+  return { tls: access.tls, auth: access.auth && { user: access.auth.user, password: access.auth.password } };
+}
+
+export function accessFromData(data: EtcdAccessData): EtcdAccess {
+  return { tls: data.tls, auth: data.auth && etcdAuth(data.auth.user, data.auth.password) };
+}
+
 /** PEM content given inline or as a file path; `what` names its source in errors. */
-export function readPem(value: string | Buffer, what: string, readFile: (path: string) => Buffer = (path) => readFileSync(path)): Buffer {
-  if (Buffer.isBuffer(value)) return value;
+export function readPem(value: string | Uint8Array, what: string, readFile: (path: string) => Buffer = (path) => readFileSync(path)): Buffer {
+  // A Buffer that crossed into a worker thread arrives as a plain Uint8Array.
+  if (typeof value !== 'string') return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (value.trimStart().startsWith('-----BEGIN ')) return Buffer.from(value);
   let content: Buffer;
   try {
