@@ -15,6 +15,7 @@ import type { CommittedRead, CurrentEntry } from '../src/store/committed.js';
 import { parseVersionInfo } from '../src/store/decode.js';
 import { Keys } from '../src/store/keys.js';
 import { RevisionFolder, type WatchEvent } from '../src/store/revision-folder.js';
+import { quantile } from './stats.js';
 
 const { values } = parseArgs({ options: { entries: { type: 'string', default: '10000' }, revisions: { type: 'string', default: '1000' } } });
 const N = Number(values.entries);
@@ -70,7 +71,6 @@ function copyStep(): Step {
 const gcTimes: number[] = [];
 new PerformanceObserver((list) => gcTimes.push(...list.getEntries().map((e) => e.startTime))).observe({ entryTypes: ['gc'] });
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 async function measure(step: Step, first: number) {
   let r = first;
