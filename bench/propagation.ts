@@ -7,7 +7,9 @@
 // the bench's own polling (which would load the same 2 cores) shaping the number. A proxy can
 // apply before the answer reaches the bench: that counts as 0.
 import { parseArgs } from 'node:util';
+import { oneRouteChangeDoc as config } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type Children } from './stack.js';
+import { quantile } from './stats.js';
 
 const { values } = parseArgs({
   options: { proxies: { type: 'string', default: '8' }, routes: { type: 'string', default: '2000' }, changes: { type: 'string', default: '20' } },
@@ -16,25 +18,6 @@ const N = Number(values.proxies);
 const R = Number(values.routes);
 const CHANGES = Number(values.changes);
 
-function config(routes: number, variant: number) {
-  return {
-    upstreams: [
-      { id: 'u0', targets: [{ url: 'http://127.0.0.1:9' }] },
-      { id: 'u1', targets: [{ url: 'http://127.0.0.1:10' }] },
-    ],
-    routes: Array.from({ length: routes }, (_, i) => ({
-      id: `r${i}`,
-      match: { paths: [`/svc${i}/items`, `/svc${i}/items/:id`], methods: ['GET', 'POST'] },
-      // Each change moves one route to the other upstream: the usual day-to-day edit.
-      upstream: i === variant % routes ? `u${variant % 2}` : 'u0',
-    })),
-  };
-}
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
 
 async function main(children: Children) {
   const stack = await BenchStack.start(children);

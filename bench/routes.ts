@@ -1,7 +1,8 @@
-// The forwarding benchmark's route table, written once for Signalbox and once for nginx so both
-// proxies look up the measured request among the same number of routes. Route i serves
-// /svc<i>/items and /svc<i>/items/<id>; the measured route goes to the two listen ports of the
-// real upstream, every other one to an idle upstream on the discard port, which no request reaches.
+// The benchmarks' route tables; route i serves /svc<i>/items and /svc<i>/items/<id>. The
+// forwarding benchmark's is written once for Signalbox and once for nginx so both proxies look up
+// the measured request among the same number of routes: the measured route goes to the two listen
+// ports of the real upstream, every other one to an idle upstream on the discard port, which no
+// request reaches.
 
 /** Upstreams the unmeasured routes are spread over. */
 const IDLE_UPSTREAMS = 20;
@@ -27,6 +28,20 @@ export function signalboxRoute(i: number, upstream: string, extraPaths: string[]
     id: `r${i}`,
     match: { paths: [`/svc${i}/items`, `/svc${i}/items/:id`, ...extraPaths], methods: ['GET', 'POST'] },
     upstream,
+  };
+}
+
+/**
+ * `routes` routes over two upstreams, where change c moves route c (mod routes) to the other
+ * one: a one-object change, the usual day-to-day edit. The propagation and fan-out benches.
+ */
+export function oneRouteChangeDoc(routes: number, c: number) {
+  return {
+    upstreams: [
+      { id: 'u0', targets: [{ url: IDLE_TARGET }] },
+      { id: 'u1', targets: [{ url: 'http://127.0.0.1:10' }] },
+    ],
+    routes: Array.from({ length: routes }, (_, i) => signalboxRoute(i, i === c % routes ? `u${c % 2}` : 'u0')),
   };
 }
 

@@ -44,8 +44,8 @@ export class Children {
   }
 
   /** spawnProcess, stopped with the rest. */
-  spawn(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-    const p = spawnProcess(command, args, env);
+  spawn(command: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { ipc?: boolean } = {}): Spawned {
+    const p = spawnProcess(command, args, env, opts);
     this.add(p.stop);
     return p;
   }

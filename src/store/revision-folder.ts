@@ -5,7 +5,11 @@
 // marker, any other revision commits too (a key written straight into etcd is a change like any
 // other; the version stays). While the marker stands, a multi-transaction change is under way:
 // its revisions stay buffered until the revision that puts the version key.
+//
+// A state's entries share structure with the state before (PersistentMap): a revision costs
+// what it changes, and an emitted state never changes, so consumers may keep old states.
 import { KINDS, perKind } from '../config/schema.js';
+import { mapChanges, PersistentMap } from '../util/persistent-map.js';
 import { uncommittedChanges, type CommittedRead } from './committed.js';
 import { parseVersionInfo, type VersionInfo } from './decode.js';
 import type { Keys } from './keys.js';
@@ -23,6 +27,19 @@ export interface CommittedState {
    * were written straight into etcd since (or when that cannot be told cheaply).
    */
   versionExact: boolean;
+  /**
+   * What differs from the state emitted just before this one, so a consumer can rebuild only
+   * that. Absent or null: there was none to compare with (the first state; a state from
+   * elsewhere, e.g. a disk cache): take every entry as changed.
+   */
+  delta?: StateDelta | null;
+}
+
+export interface StateDelta {
+  /** The revision of the state this one is compared with: the one emitted just before it. */
+  base: number;
+  /** Keys whose value differs from that state's: the value here, or null for a deleted key. */
+  changed: ReadonlyMap<string, string | null>;
 }
 
 /** One key change of a watch response. */
@@ -41,8 +58,13 @@ export interface Folded {
   versionDeletedAt: number[];
 }
 
+/** A state as the folder keeps it: its entries are the map later states are made from. */
+interface FoldedState extends CommittedState {
+  entries: PersistentMap<string>;
+}
+
 export class RevisionFolder {
-  private current: CommittedState | null = null;
+  private current: FoldedState | null = null;
   /** Changes received since the last commit: key → value, null for a delete. */
   private buffer = new Map<string, string | null>();
   /** The unfinished-write marker stands: buffer, do not commit, until a version is put. */
@@ -64,18 +86,22 @@ export class RevisionFolder {
   /**
    * Start from a snapshot of the prefix (at start, and after a resync): its committed state.
    * What the snapshot holds beyond that (an unfinished change) is buffered exactly as if its
-   * events had been received.
+   * events had been received. After a resync the state is made from the one before (sharing
+   * what did not change) and its delta says what did.
    */
   restart(read: CommittedRead, resync: boolean): CommittedState {
     this.buffer = uncommittedChanges(read.entries, read.current);
     this.unfinished = read.unfinished > 0;
     this.received = read.headRevision;
+    const before = this.current;
+    const changed = before ? mapChanges(before.entries, read.entries) : null;
     this.current = {
       revision: read.stateRevision,
       version: read.version,
-      entries: read.entries,
+      entries: before && changed ? before.entries.withChanges(changed) : PersistentMap.from(read.entries),
       resync,
       versionExact: isVersionExact(this.keys, read),
+      delta: before && changed ? { base: before.revision, changed } : null,
     };
     return this.current;
   }
@@ -88,7 +114,7 @@ export class RevisionFolder {
   fold(events: readonly WatchEvent[], headerRevision: number): Folded {
     const seen = this.received;
     const versionDeletedAt: number[] = [];
-    let latest: CommittedState | null = null;
+    let latest: FoldedState | null = null;
     let rev = 0;
     let versionRaw: string | null = null;
     const endOfRevision = () => {
@@ -118,28 +144,23 @@ export class RevisionFolder {
     endOfRevision();
     const upTo = events.length > 0 ? rev : headerRevision;
     if (upTo > this.received) this.received = upTo;
-    if (latest) this.current = latest;
-    return { state: latest, versionDeletedAt };
+    if (latest === null) return { state: null, versionDeletedAt };
+    // Only the newest state of the response is emitted: its delta spans all its revisions.
+    const before = this.current;
+    const folded: FoldedState = latest;
+    this.current = { ...folded, delta: before ? { base: before.revision, changed: folded.entries.changesSince(before.entries) } : null };
+    return { state: this.current, versionDeletedAt };
   }
 
   /** The buffered changes applied to the newest state; `after` when they change nothing. */
-  private commit(revision: number, version: VersionInfo | null, versionExact: boolean, after: CommittedState | null): CommittedState | null {
+  private commit(revision: number, version: VersionInfo | null, versionExact: boolean, after: FoldedState | null): FoldedState | null {
     const base = after ?? this.current;
-    const baseEntries = base?.entries ?? new Map<string, string>();
+    const baseEntries = base?.entries ?? PersistentMap.empty<string>();
     const sameVersion = base !== null && base.version?.version === version?.version && base.version?.hash === version?.hash;
-    let changed = !sameVersion;
-    for (const [k, v] of this.buffer) if (baseEntries.get(k) !== (v ?? undefined)) changed = true;
-    if (!changed) {
-      // E.g. an undone unfinished change: every key is back to its committed value.
-      this.buffer.clear();
-      return after;
-    }
-    const entries = new Map(baseEntries);
-    for (const [k, v] of this.buffer) {
-      if (v === null) entries.delete(k);
-      else entries.set(k, v);
-    }
+    const entries = baseEntries.withChanges(this.buffer);
     this.buffer.clear();
+    // E.g. an undone unfinished change: every key is back to its committed value.
+    if (sameVersion && entries === baseEntries) return after;
     return { revision, version, entries, resync: false, versionExact };
   }
 }

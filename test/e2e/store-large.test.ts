@@ -174,7 +174,7 @@ test('a crashed multi-transaction write is never visible and is undone before th
   const late = new ConfigWatcher(client, keys, logger);
   t.after(() => late.stop());
   await late.start();
-  assert.deepEqual(late.state!.entries, configEntries(keys, normalize(committed)));
+  assert.deepEqual(new Map(late.state!.entries), configEntries(keys, normalize(committed)));
 
   const recovered = await writer.recoverUnfinished();
   assert.equal(recovered.restored, 120 + 5 + 5);
@@ -189,8 +189,8 @@ test('a crashed multi-transaction write is never visible and is undone before th
   assert.deepEqual(await rawEntries(keys), configEntries(keys, normalize(wanted)));
   await waitUntil(() => states.at(-1)?.version?.version === 2 && late.state?.version?.version === 2, 'version 2');
   assert.deepEqual(states.map((s) => s.version?.version), [1, 2], 'the crashed writes produced no state');
-  assert.deepEqual(states[1]!.entries, configEntries(keys, normalize(wanted)));
-  assert.deepEqual(late.state!.entries, configEntries(keys, normalize(wanted)));
+  assert.deepEqual(new Map(states[1]!.entries), configEntries(keys, normalize(wanted)));
+  assert.deepEqual(new Map(late.state!.entries), configEntries(keys, normalize(wanted)));
 });
 
 test('a write interrupted midway commits nothing and leaves no trace', async (t) => {
@@ -218,7 +218,7 @@ test('a write interrupted midway commits nothing and leaves no trace', async (t)
   assert.equal(v2.version.version, 2);
   await waitUntil(() => states.at(-1)?.version?.version === 2, 'version 2');
   assert.deepEqual(states.map((s) => s.version?.version), [1, 2]);
-  assert.deepEqual(states[1]!.entries, configEntries(keys, normalize(makeConfig(11))));
+  assert.deepEqual(new Map(states[1]!.entries), configEntries(keys, normalize(makeConfig(11))));
 });
 
 test('a writer holding the lock makes other writers fail with a conflict, not wait forever', async () => {

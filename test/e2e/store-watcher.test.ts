@@ -84,6 +84,10 @@ async function watched(t: TestContext, opts: { relay?: boolean; client?: Paramet
   return { relay: relay!, client, watcher, states };
 }
 
+/** The keys a state's delta names (null: deleted), sorted. */
+const changedOf = (state: CommittedState) => Object.fromEntries([...(state.delta?.changed ?? [])].sort());
+const routeKey = (i: number) => keys.object('routes', `r-${String(i).padStart(4, '0')}`);
+
 function routesOf(state: CommittedState): Config['routes'] {
   const r = decodeEntries(keys, state.entries);
   assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
@@ -112,6 +116,12 @@ test('initial state, then exactly one state per written version', async (t) => {
   assert.ok(states[2]!.revision > states[1]!.revision);
   assert.equal(watcher.state, states[2]);
   assert.equal(watcher.connected, true);
+  // Each state names what changed since the one before: the new route, then the three rewritten.
+  assert.equal(states[0]!.delta, null);
+  assert.equal(states[1]!.delta?.base, states[0]!.revision);
+  assert.deepEqual(Object.keys(changedOf(states[1]!)), [routeKey(2)]);
+  assert.equal(states[2]!.delta?.base, states[1]!.revision);
+  assert.deepEqual(Object.keys(changedOf(states[2]!)), [routeKey(0), routeKey(1), routeKey(2)]);
 });
 
 test('a key written straight into etcd is a state of its own; under the unfinished marker it waits for the version', async (t) => {
@@ -134,7 +144,7 @@ test('a key written straight into etcd is a state of its own; under the unfinish
   const late = new ConfigWatcher(client, keys, logger);
   t.after(() => late.stop());
   await late.start();
-  assert.deepEqual(late.state!.entries, states[1]!.entries, 'a reader starting now sees the state before the change');
+  assert.deepEqual(new Map(late.state!.entries), new Map(states[1]!.entries), 'a reader starting now sees the state before the change');
   const res = await writer.write(makeConfig(2, 'after-marker'), meta);
   await waitUntil(() => states.at(-1)!.version?.version === res.version.version, 'the next version');
   assert.equal(states.length, 3, `no state for the unfinished writes: ${states.map((s) => s.revision)}`);
@@ -229,6 +239,9 @@ test('compaction past the watch while it is cut: a resync state with the latest 
   assert.equal(state.version?.version, v0 + 5);
   assert.deepEqual(routesOf(state), normalize(makeConfig(7, 'compact-4')).routes);
   assert.ok(!states.slice(1, -1).length, `no intermediate states: ${states.map((s) => s.version?.version)}`);
+  // Relative to the state before the outage: every route of the re-read config differs from it.
+  assert.equal(state.delta?.base, states[0]!.revision);
+  assert.deepEqual(Object.keys(changedOf(state)), Array.from({ length: 7 }, (_, i) => routeKey(i)));
 
   // And it keeps watching after the resync.
   await writer.write(makeConfig(2, 'after-resync'), meta);

@@ -19,9 +19,13 @@ export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   return spawnProcess(process.execPath, [CLI, ...args], { SIGNALBOX_LOG_LEVEL: 'warn', ...env });
 }
 
-/** Start any program with its output captured; the caller stops it (by its PID, like launch). */
-export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const proc = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Start any program with its output captured; the caller stops it (by its PID, like launch).
+ * `ipc`: a Node program gets an IPC channel (process.send / 'message').
+ */
+export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { ipc?: boolean } = {}): Spawned {
+  const stdio = opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
+  const proc = spawn(command, args, { env: { ...process.env, ...env }, stdio: stdio as ('ignore' | 'pipe' | 'ipc')[] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -6,6 +6,7 @@ import type { CommittedRead, CurrentEntry } from '../../src/store/committed.js';
 import { parseVersionInfo, type VersionInfo } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
 import { RevisionFolder, type CommittedState, type WatchEvent } from '../../src/store/revision-folder.js';
+import { PersistentMap } from '../../src/util/persistent-map.js';
 
 const keys = new Keys('/fold');
 const route = (id: string) => keys.object('routes', id);
@@ -23,6 +24,10 @@ const delMarker = (revision: number) => del(revision, keys.unfinished);
 
 /** What a state holds, for comparing by content (never by map identity). */
 const entriesOf = (s: CommittedState | null) => (s ? Object.fromEntries([...s.entries].sort()) : null);
+
+/** What a state's delta says, by content: the revision it is relative to and the changed keys (null: deleted). */
+const deltaOf = (s: CommittedState | null) =>
+  s?.delta ? { base: s.delta.base, changed: Object.fromEntries([...s.delta.changed].sort()) } : null;
 
 /**
  * A folder started from a snapshot read at `head`: version `n` committed at revision `versionRev`
@@ -64,6 +69,23 @@ function started(opts: {
   return { folder, first: folder.restart(read, false) };
 }
 
+/** A fresh read of the prefix holding exactly `state`'s entries under its version (as after a resync). */
+function readOf(state: CommittedState): CommittedRead {
+  const current = new Map<string, CurrentEntry>([...state.entries].map(([k, value]) => [k, { value, modRevision: state.revision }]));
+  const raw = JSON.stringify(state.version);
+  return {
+    version: state.version,
+    versionRaw: raw,
+    revision: state.revision,
+    entries: new Map(state.entries),
+    headRevision: state.revision,
+    current,
+    unfinished: 0,
+    stateRevision: state.revision,
+    source: 'head',
+  };
+}
+
 describe('RevisionFolder', () => {
   it('a snapshot is the first state; it matches its version exactly; the watch resumes after its head', () => {
     const { folder, first } = started({ versionRev: 10, head: 12 });
@@ -74,6 +96,7 @@ describe('RevisionFolder', () => {
     assert.deepEqual(entriesOf(first), { [route('a')]: '{"id":"a"}' });
     assert.equal(folder.state, first);
     assert.equal(folder.lastRevision, 12);
+    assert.equal(deltaOf(first), null, 'nothing before it: every entry counts as changed');
   });
 
   it('a snapshot with a key written since the version is not exact', () => {
@@ -90,6 +113,7 @@ describe('RevisionFolder', () => {
     assert.equal(state?.version?.version, 2);
     assert.equal(state?.versionExact, true);
     assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}' });
+    assert.deepEqual(deltaOf(state), { base: 10, changed: { [route('a')]: null, [route('b')]: '{"id":"b"}' } });
     assert.equal(folder.state, state);
     assert.equal(folder.lastRevision, 11);
   });
@@ -110,6 +134,11 @@ describe('RevisionFolder', () => {
     assert.equal(state?.revision, 14);
     assert.equal(state?.version?.version, 2);
     assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}', [upstream('u')]: '{"id":"u"}' });
+    // Relative to the last emitted state: the whole change, not its last revision.
+    assert.deepEqual(deltaOf(state), {
+      base: 10,
+      changed: { [route('a')]: null, [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}', [upstream('u')]: '{"id":"u"}' },
+    });
   });
 
   it('a whole multi-transaction change in one response: one state, at the revision of the version key', () => {
@@ -120,6 +149,7 @@ describe('RevisionFolder', () => {
     );
     assert.equal(state?.revision, 14);
     assert.deepEqual(Object.keys(entriesOf(state)!), [route('a'), route('b'), route('c')]);
+    assert.deepEqual(deltaOf(state), { base: 10, changed: { [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}' } });
   });
 
   it('the version key in a later revision than objects written without the marker: two states', () => {
@@ -128,10 +158,12 @@ describe('RevisionFolder', () => {
     assert.equal(direct?.revision, 11);
     assert.equal(direct?.version?.version, 1, 'a direct write keeps the version');
     assert.equal(direct?.versionExact, false);
+    assert.deepEqual(deltaOf(direct), { base: 10, changed: { [route('b')]: '{"id":"b"}' } });
     const versioned = folder.fold([putVersion(12, 2)], 12).state;
     assert.equal(versioned?.version?.version, 2);
     assert.equal(versioned?.versionExact, true);
     assert.deepEqual(entriesOf(versioned), entriesOf(direct));
+    assert.deepEqual(deltaOf(versioned), { base: 11, changed: {} }, 'a new version over the same entries changes no entry');
   });
 
   it('a key written or deleted straight into etcd is a state of its own, keeping the version', () => {
@@ -139,10 +171,12 @@ describe('RevisionFolder', () => {
     const written = folder.fold([put(11, route('a'), '{"id":"a","x":1}')], 11).state;
     assert.equal(written?.version, first.version);
     assert.deepEqual(entriesOf(written), { [route('a')]: '{"id":"a","x":1}', [route('b')]: '{"id":"b"}' });
+    assert.deepEqual(deltaOf(written), { base: 10, changed: { [route('a')]: '{"id":"a","x":1}' } });
     const deleted = folder.fold([del(12, route('b'))], 12).state;
     assert.equal(deleted?.revision, 12);
     assert.deepEqual(entriesOf(deleted), { [route('a')]: '{"id":"a","x":1}' });
     assert.equal(deleted?.versionExact, false);
+    assert.deepEqual(deltaOf(deleted), { base: 11, changed: { [route('b')]: null } });
     // The earlier states are left as they were emitted.
     assert.deepEqual(entriesOf(written), { [route('a')]: '{"id":"a","x":1}', [route('b')]: '{"id":"b"}' });
   });
@@ -152,6 +186,14 @@ describe('RevisionFolder', () => {
     const { state } = folder.fold([put(11, route('b'), '1'), put(12, route('c'), '2'), putVersion(13, 2)], 13);
     assert.equal(state?.revision, 13);
     assert.deepEqual(Object.keys(entriesOf(state)!), [route('a'), route('b'), route('c')]);
+    assert.deepEqual(deltaOf(state), { base: 10, changed: { [route('b')]: '1', [route('c')]: '2' } }, 'the delta spans every revision folded');
+  });
+
+  it('a key changed and changed back within one response is not in the delta', () => {
+    const { folder } = started({});
+    const { state } = folder.fold([put(11, route('a'), 'other'), put(12, route('a'), '{"id":"a"}'), put(12, route('b'), '{"id":"b"}')], 12);
+    assert.equal(state?.revision, 12);
+    assert.deepEqual(deltaOf(state), { base: 10, changed: { [route('b')]: '{"id":"b"}' } });
   });
 
   it('a deleted version key is reported and ignored: the config and its version stay', () => {
@@ -162,6 +204,7 @@ describe('RevisionFolder', () => {
     assert.equal(folder.state, first);
     const next = folder.fold([put(12, route('b'), '{"id":"b"}')], 12).state;
     assert.equal(next?.version?.version, 1);
+    assert.deepEqual(deltaOf(next), { base: 10, changed: { [route('b')]: '{"id":"b"}' } });
   });
 
   it('events already received before a reconnect are skipped', () => {
@@ -172,6 +215,7 @@ describe('RevisionFolder', () => {
     const { state } = folder.fold([put(10, route('a'), 'stale'), put(11, route('b'), 'stale'), put(12, route('c'), '{"id":"c"}')], 12);
     assert.equal(state?.revision, 12);
     assert.deepEqual(entriesOf(state), { ...entriesOf(once), [route('c')]: '{"id":"c"}' });
+    assert.deepEqual(deltaOf(state), { base: 11, changed: { [route('c')]: '{"id":"c"}' } }, 'repeated events change nothing');
   });
 
   it('a progress notification moves the resume point forward, never back, and commits nothing', () => {
@@ -192,6 +236,7 @@ describe('RevisionFolder', () => {
     assert.equal(folder.state, first);
     const later = folder.fold([put(14, route('b'), '{"id":"b"}')], 14).state;
     assert.deepEqual(entriesOf(later), { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b"}' });
+    assert.deepEqual(deltaOf(later), { base: 10, changed: { [route('b')]: '{"id":"b"}' } }, 'the undone keys are not in it');
   });
 
   it('a marker set and cleared without changes commits nothing', () => {
@@ -219,5 +264,42 @@ describe('RevisionFolder', () => {
     assert.equal(folder.fold([put(14, route('c'), '{"id":"c"}')], 14).state, null, 'still unfinished');
     const { state } = folder.fold([putVersion(15, 2), delMarker(15)], 15);
     assert.deepEqual(entriesOf(state), { [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}' });
+    assert.deepEqual(deltaOf(state), { base: 10, changed: { [route('a')]: null, [route('b')]: '{"id":"b"}', [route('c')]: '{"id":"c"}' } });
+  });
+
+  it('a resync is relative to the state before it: the delta says what the re-read changed', () => {
+    const { folder } = started({ entries: { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b"}' } });
+    const before = folder.fold([put(11, route('b'), '{"id":"b","x":1}')], 11).state!;
+    // Compacted past the watch; meanwhile b was deleted and c written. A fresh read at 20.
+    const read = started({ versionRev: 20, entries: { [route('a')]: '{"id":"a"}', [route('c')]: '{"id":"c"}' } }).first;
+    const resynced = folder.restart(readOf(read), true);
+    assert.equal(resynced.resync, true);
+    assert.deepEqual(entriesOf(resynced), { [route('a')]: '{"id":"a"}', [route('c')]: '{"id":"c"}' });
+    assert.deepEqual(deltaOf(resynced), { base: 11, changed: { [route('b')]: null, [route('c')]: '{"id":"c"}' } });
+    assert.deepEqual(entriesOf(before), { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b","x":1}' }, 'the old state is left as it was');
+    const again = folder.restart(readOf(resynced), true);
+    assert.deepEqual(deltaOf(again), { base: 20, changed: {} }, 'a re-read that finds nothing new changes no entry');
+  });
+
+  it('a one-key revision on 10,000 entries shares all but one path with the state before', () => {
+    const { folder, first } = started({ entries: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [route(`r${i}`), `{"id":"r${i}"}`])) });
+    const { state } = folder.fold([put(11, route('r42'), '{"id":"r42","x":1}'), putVersion(11, 2)], 11);
+    assert.ok(first.entries instanceof PersistentMap && state?.entries instanceof PersistentMap, 'entries are a PersistentMap');
+    const old = new Set(first.entries.nodes());
+    const fresh = state.entries.nodes().filter((n) => !old.has(n));
+    assert.ok(fresh.length <= 7, `${fresh.length} nodes made for one key`);
+    assert.equal(first.entries.get(route('r42')), '{"id":"r42"}');
+  });
+
+  it('every emitted state keeps the entries it was emitted with, through any later folds', () => {
+    const { folder, first } = started({ entries: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [route(`r${i}`), `{"id":"r${i}"}`])) });
+    const emitted: [CommittedState, Record<string, string> | null][] = [[first, entriesOf(first)]];
+    for (let rev = 11; rev < 200; rev++) {
+      const events = [put(rev, route(`r${rev % 50}`), `{"v":${rev}}`), del(rev, route(`r${(rev * 7) % 200}`)), put(rev, route(`n${rev}`), '{}')];
+      const { state } = folder.fold(rev % 3 === 0 ? [...events, putVersion(rev, rev)] : events, rev);
+      if (state) emitted.push([state, entriesOf(state)]);
+    }
+    assert.ok(emitted.length > 150);
+    for (const [state, content] of emitted) assert.deepEqual(entriesOf(state), content, `state at revision ${state.revision}`);
   });
 });
