@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
+import { TrustedProxies } from '../proxy/forwarded.js';
 import { CACHE_GRACE_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
 import { CliError, createLogger, etcdOptions, splitEndpoints } from './common.js';
@@ -13,8 +14,15 @@ export function register(program: Command): void {
     .option('--id <id>', 'proxy id in status and etcd', `${hostname()}-${process.pid}`)
     .option('--cache-dir <dir>', `keep the last good config here; serve it at start when etcd does not answer within ${CACHE_GRACE_MS / 1000} s`)
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
-    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; workers: string }) => {
+    .option('--trusted-proxies <cidrs>', 'peers (CIDR[,CIDR...]) whose X-Forwarded-For/-Proto/-Host are kept; from others they are replaced (env SIGNALBOX_TRUSTED_PROXIES; default: none)', process.env.SIGNALBOX_TRUSTED_PROXIES)
+    .action(async (opts: { etcd: string; prefix: string; listen: string; tlsListen?: string; adminListen: string; id: string; cacheDir?: string; workers: string; trustedProxies?: string }) => {
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
+      let trustedProxies: TrustedProxies;
+      try {
+        trustedProxies = TrustedProxies.parse(opts.trustedProxies);
+      } catch (err) {
+        throw new CliError(`--trusted-proxies: ${(err as Error).message}`, 2);
+      }
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
@@ -24,6 +32,7 @@ export function register(program: Command): void {
         tlsListen: opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined,
         adminListen: parseHostPort(opts.adminListen, '--admin-listen'),
         cacheDir: opts.cacheDir,
+        trustedProxies,
         logger,
       });
       onShutdown(() => proxy.close());

@@ -11,6 +11,7 @@ import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
 import { ConfigCache } from './config-cache.js';
+import type { TrustedProxies } from './forwarded.js';
 import { createProxyHandler } from './handler.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
@@ -25,6 +26,8 @@ export interface ProxyOptions {
   adminListen: HostPort;
   /** Keep the last good config here and start from it when etcd does not answer at start. */
   cacheDir?: string;
+  /** Peers whose X-Forwarded-* headers are kept; default none. */
+  trustedProxies?: TrustedProxies;
   logger: Logger;
 }
 
@@ -167,7 +170,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }
 
   await firstConfig();
-  listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, {
+  listeners = await startListeners(createProxyHandler(holder, { logger, metrics, trustedProxies: opts.trustedProxies }), holder, {
     http: opts.listen,
     https: opts.tlsListen,
   });

@@ -62,13 +62,13 @@ export interface ProxyProcess extends Spawned {
 
 export async function startProxyProcess(
   etcd: string,
-  opts: { prefix?: string; id?: string; waitReady?: boolean; args?: string[] } = {},
+  opts: { prefix?: string; id?: string; waitReady?: boolean; args?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ProxyProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const p = spawnSignalbox([
     'proxy', '--etcd', etcd, '--prefix', opts.prefix ?? '/signalbox', '--listen', `127.0.0.1:${port}`,
     '--admin-listen', `127.0.0.1:${adminPort}`, '--id', opts.id ?? `proxy-${port}`, ...(opts.args ?? []),
-  ]);
+  ], opts.env);
   const admin = `http://127.0.0.1:${adminPort}`;
   const status = async () => (await getJson<Awaited<ReturnType<ProxyProcess['status']>>>(`${admin}/status`)).body;
   if (opts.waitReady ?? true) await waitFor(`proxy ready (${p.output()})`, async () => (await fetch(`${admin}/readyz`)).ok);
