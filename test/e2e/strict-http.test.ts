@@ -74,13 +74,14 @@ describe('strict HTTP at the edge', () => {
     assert.deepEqual(seen, ['POST /y']);
   });
 
-  it('what Node refuses while parsing gets our JSON 400: Content-Length with Transfer-Encoding, a bad method', T, async (t) => {
+  it('what Node refuses while parsing gets our JSON answer: Content-Length with Transfer-Encoding, a bad method, huge headers', T, async (t) => {
     const { url, seen } = await setup(t);
     const smuggle = await rawRequest(url, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
     refused(smuggle, 400, 'bad_request');
     assert.equal(smuggle.headers.connection, 'close');
     refused(await rawRequest(url, 'G@T /x HTTP/1.1\r\nHost: a\r\n\r\n'), 400, 'bad_request');
     refused(await rawRequest(url, 'GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n'), 400, 'bad_path');
+    refused(await rawRequest(url, `GET /x HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`), 431, 'headers_too_large');
     assert.deepEqual(seen, []);
   });
 

@@ -161,7 +161,13 @@ export function rawRequest(base: string, bytes: string): Promise<Reply> {
         resolve(reply);
       }
     });
-    socket.on('error', reject);
+    // A server that answers before reading everything resets the connection: what came first
+    // is still the answer.
+    socket.on('error', (err) => {
+      const reply = parseResponse(text);
+      if (reply !== null) resolve(reply);
+      else reject(err);
+    });
     socket.on('close', () => resolve(parseResponse(text) ?? { status: 0, headers: {}, body: text }));
     socket.write(Buffer.from(bytes, 'latin1'));
   });
