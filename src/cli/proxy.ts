@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from '@commander-js/extra-typings';
+import { TrustedProxies } from '../proxy/forwarded.js';
 import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, startProxy } from '../proxy/main.js';
 import { parseHostPort } from '../net.js';
 import { wholeNumber } from './args.js';
@@ -15,10 +16,17 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', `keep the last good config here; serve it at start when etcd does not answer within ${CACHE_GRACE_MS / 1000} s`)
     .option('--drain-timeout-ms <ms>', 'on SIGTERM/SIGINT, how long requests in flight may finish before they are cut (env SIGNALBOX_DRAIN_TIMEOUT_MS)', process.env.SIGNALBOX_DRAIN_TIMEOUT_MS ?? String(DEFAULT_DRAIN_TIMEOUT_MS))
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
+    .option('--trusted-proxies <cidrs>', 'peers (CIDR[,CIDR...]) whose X-Forwarded-For/-Proto/-Host are kept; from others they are replaced (env SIGNALBOX_TRUSTED_PROXIES; default: none)', process.env.SIGNALBOX_TRUSTED_PROXIES)
     .action(async (opts) => {
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const target = etcdTarget(opts);
+      let trustedProxies: TrustedProxies;
+      try {
+        trustedProxies = TrustedProxies.parse(opts.trustedProxies);
+      } catch (err) {
+        throw new CliError(`--trusted-proxies: ${(err as Error).message}`, 2);
+      }
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
@@ -30,6 +38,7 @@ export function register(program: Command): void {
         adminListen: parseHostPort(opts.adminListen, '--admin-listen'),
         cacheDir: opts.cacheDir,
         drainTimeoutMs,
+        trustedProxies,
         logger,
       }).catch((err: Error) => {
         // A start-up problem the user fixes (a port in use, an insecure cache folder): one line.

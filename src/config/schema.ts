@@ -22,12 +22,19 @@ const hostPattern = z
   .regex(HOST_PATTERN, 'must be a lowercase host name or "*.domain", without port');
 
 const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+// Request paths are normalized before routing (src/proxy/path.ts), so a pattern outside that
+// form could never match: refused instead of silently dead.
+const ENCODED_UNRESERVED = /%(?:[46][1-9A-F]|[57][0-9A]|3[0-9]|2[DE]|5F|7E)/;
 function pathPatternProblem(path: string): string | null {
   if (!path.startsWith('/')) return 'must start with "/"';
-  if (/[?#\s]/.test(path)) return 'must not contain "?", "#" or white space';
+  if (/[?#\s\\]/.test(path)) return 'must not contain "?", "#", "\\" or white space';
+  if (path.includes('//')) return 'must not contain "//" (request paths are matched with repeated slashes merged)';
+  if (/%(?![0-9A-F]{2})/.test(path)) return 'a "%" must start an encoding with two uppercase hex digits, as request paths are matched';
+  if (ENCODED_UNRESERVED.test(path)) return 'must not percent-encode a letter, digit or "-._~" (request paths are matched with those decoded)';
   const segments = path.slice(1).split('/');
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
+    if (s === '.' || s === '..') return 'must not contain "." or ".." segments (request paths are matched with them resolved)';
     if (s === '*') {
       if (i !== segments.length - 1) return '"*" is allowed only as the last segment';
     } else if (s.includes('*')) {
@@ -44,6 +51,18 @@ const pathPattern = z.string().superRefine((p, ctx) => {
 });
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+// zod leaves a "__proto__" key out of the record it builds (JSON.parse and YAML make it an own
+// property), which would drop a condition without a word: refused like an unknown field instead.
+const headerMatch = z.preprocess(
+  (value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', message: 'unknown field', path: ['__proto__'], input: value });
+    }
+    return value;
+  },
+  z.record(z.string().regex(HEADER_NAME, 'must be a header name'), z.string()),
+);
 
 function originProblem(raw: string): string | null {
   let u: URL;
@@ -74,6 +93,7 @@ export const upstreamSchema = z.strictObject({
   targets: z.array(target),
   connectTimeoutMs: timeoutMs.optional(),
   readTimeoutMs: timeoutMs.optional(),
+  maxEjectionPercent: z.number().int().min(0).max(100).optional(),
 });
 
 export const routeSchema = z.strictObject({
@@ -82,19 +102,35 @@ export const routeSchema = z.strictObject({
     hosts: z.array(hostPattern).min(1).optional(),
     paths: z.array(pathPattern).min(1),
     methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
-    headers: z
-      .record(z.string().regex(HEADER_NAME, 'must be a header name'), z.string())
-      .optional(),
+    headers: headerMatch.optional(),
   }),
   upstream: id,
   policies: z.array(id).optional(),
+  allowEncodedSlashes: z.boolean().optional(),
 });
+
+const HEADER_KEY = 'header:';
+function rateLimitKeyProblem(key: string): string | null {
+  if (key === 'ip') return null;
+  if (key.startsWith(HEADER_KEY)) {
+    return HEADER_NAME.test(key.slice(HEADER_KEY.length)) ? null : `"${key}": a header name must follow "header:"`;
+  }
+  if (key === 'consumer') return 'key "consumer" needs consumers, which this version does not have yet; use "ip" or "header:<name>"';
+  return 'must be "ip" or "header:<name>"';
+}
 
 const rateLimitPolicy = z.strictObject({
   id,
   type: z.literal('rate-limit'),
   requestsPerSecond: z.number().positive().max(1_000_000),
   burst: z.number().int().min(1).max(10_000_000).optional(),
+  key: z
+    .string()
+    .superRefine((k, ctx) => {
+      const problem = rateLimitKeyProblem(k);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 export const POLICY_TYPES = ['rate-limit'] as const;
@@ -146,5 +182,8 @@ export interface Config {
 }
 
 export const DEFAULT_WEIGHT = 1;
+/** Envoy outlier detection's default: at most 10 % of the targets out at once (at least one). */
+export const DEFAULT_MAX_EJECTION_PERCENT = 10;
+export const DEFAULT_RATE_LIMIT_KEY = 'ip';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_READ_TIMEOUT_MS = 60_000;

@@ -1,12 +1,20 @@
 // Forwarding one request to an upstream with undici's dispatch API: bodies stream both ways with
 // backpressure (a slow client pauses the upstream read), nothing is buffered whole.
 //
-// Failure handling
-//   - A target that refuses, resets or times out the connect is ejected (UpstreamPool) and the
-//     request is tried on the next target (up to MAX_ATTEMPTS): nothing reached the upstream,
-//     so this is safe for any method, and the request body has not been read yet.
-//   - A connection that fails after the request was written (typically a keep-alive socket the
-//     upstream closed just then) is retried once for idempotent requests without a body.
+// Failure handling. undici calls onRequestStart right before it writes the request to a
+// connection; an error before that means nothing reached the target. (undici itself sends a
+// request on a new connection when it finds its keep-alive connection closed before the write.)
+//   - Nothing written (a refused, reset or timed-out connect; anything before onRequestStart):
+//     the request goes to a target not tried yet, for any method, up to MAX_ATTEMPTS. The body
+//     has not been read yet.
+//   - Written, then reset or answered with something that is not HTTP: the target may have acted
+//     on it (nginx's proxy_next_upstream without non_idempotent; Envoy's reset-before-request).
+//     Only a safe method without a body (GET, HEAD, OPTIONS, TRACE) is sent again, once, to
+//     another target when there is one: that is also how a keep-alive connection the upstream
+//     closed just as the request went out is recovered. Anything else gets 502.
+//   - Refused or failed connects, and resets and malformed responses after the write, count as
+//     the target's failures for passive ejection (UpstreamPool); a timeout waiting for the
+//     response does not: a slow target is not a dead one.
 //   - Otherwise, before response headers: 504 upstream_timeout for a connect or headers
 //     timeout, 502 bad_gateway for the rest. After headers: the client socket is destroyed, so
 //     the client sees a truncated response instead of a well-formed wrong one.
@@ -42,8 +50,16 @@ const CONNECT_FAILURES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT']);
-const RETRYABLE_AFTER_CONNECT = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Errors after the write that are the target's doing: the connection reset or closed early. */
+const RESETS_AFTER_WRITE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/** RFC 9110 §9.2.1: no side effect is asked for, so a second delivery is harmless. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** A reset, or a response undici's parser refused, after the request was written. */
+function failedAfterWrite(err: Error, code: string): boolean {
+  // HTTPParserError's code is "HPE_*" when llhttp names the error, undefined otherwise.
+  return RESETS_AFTER_WRITE.has(code) || err.name === 'HTTPParserError';
+}
 
 export const MAX_ATTEMPTS = 3;
 
@@ -73,22 +89,25 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | n
   return set;
 }
 
-export function clientIp(req: IncomingMessage): string {
-  const ip = req.socket.remoteAddress;
-  if (ip === undefined) return 'unknown';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
 /**
  * Headers for the upstream request as a flat [name, value, ...] list (undici accepts it and it
- * keeps the client's spelling and repeats). The client's Host is kept; X-Forwarded-For gets the
- * client address appended; X-Forwarded-Proto and -Host are set from what this proxy saw.
+ * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
+ * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
+ * when sent; from any other peer all three are replaced by what this proxy saw.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, proto: string, host: string | undefined): string[] {
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  proto: string,
+  host: string | undefined,
+  peer: string,
+  peerTrusted: boolean,
+): string[] {
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let xff: string | null = null;
+  let xfProto: string | null = null;
+  let xfHost: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
@@ -96,21 +115,25 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string, host
     switch (lower) {
       // Set once below. Expect: Node already answered "100 Continue"; undici refuses to send it.
       case 'host':
-      case 'x-forwarded-proto':
-      case 'x-forwarded-host':
       case 'expect':
         continue;
+      case 'x-forwarded-proto':
+        if (peerTrusted) xfProto ??= raw[i + 1]!;
+        continue;
+      case 'x-forwarded-host':
+        if (peerTrusted) xfHost ??= raw[i + 1]!;
+        continue;
       case 'x-forwarded-for':
-        xff = xff === null ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+        if (peerTrusted) xff = xff === null ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
         continue;
     }
     if (named !== null && named.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
   if (host !== undefined) out.push('host', host);
-  const ip = clientIp(req);
-  out.push('x-forwarded-for', xff === null ? ip : `${xff}, ${ip}`, 'x-forwarded-proto', proto);
-  if (host !== undefined) out.push('x-forwarded-host', host);
+  out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
+  const forwardedHost = xfHost ?? host;
+  if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
   return out;
 }
 
@@ -141,7 +164,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private target = -1;
   private attempts = 0;
-  private retriedAfterConnect = false;
+  /** Targets that failed this request; allocated on the first failure only. */
+  private tried: number[] | null = null;
+  private replayed = false;
   private responded = false;
   private clientGone = false;
   private drainHooked = false;
@@ -163,7 +188,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Dispatch to a target in rotation; answers 503 itself when there is none. */
   start(): void {
-    if (!this.attempt()) this.answerFailure();
+    if (!this.attempt(false)) this.answerFailure();
   }
 
   /** The client response closed; stop the upstream side if it is still running. */
@@ -235,7 +260,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     // undici reports connect failures before onRequestStart, with no controller of ours.
-    const connected = this.controller !== null;
+    const written = this.controller !== null;
     this.controller = null;
     if (this.clientGone) {
       this.finished = true;
@@ -251,28 +276,34 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.lastError = err;
-    if (!connected && CONNECT_FAILURES.has(code)) {
-      pool.reportConnectFailure(this.target);
-      this.logger.warn({ upstream: pool.id, target: target?.url, code, ejectedFor: 'passive' }, 'upstream target ejected');
-      if (this.attempts < MAX_ATTEMPTS && this.attempt()) return;
-    } else if (
-      connected &&
-      !this.retriedAfterConnect &&
-      !this.hasBody &&
-      RETRYABLE_AFTER_CONNECT.has(code) &&
-      IDEMPOTENT.has(this.req.method ?? '')
-    ) {
-      this.retriedAfterConnect = true;
-      if (this.attempt()) return;
+    (this.tried ??= []).push(this.target);
+    if (!written) {
+      if (CONNECT_FAILURES.has(code)) this.reportFailure(code);
+      if (this.attempts < MAX_ATTEMPTS && this.attempt(true)) return;
+    } else if (failedAfterWrite(err, code)) {
+      this.reportFailure(code);
+      if (!this.replayed && !this.hasBody && SAFE_METHODS.has(this.req.method ?? '')) {
+        this.replayed = true;
+        if (this.attempt(true) || this.attempt(false)) return;
+      }
     }
     this.finished = true;
     this.logger.warn({ route: this.route.id, upstream: pool.id, target: target?.url, code, err: err.message }, 'upstream request failed');
     this.answerFailure();
   }
 
-  private attempt(): boolean {
+  /** The current target failed this request: passive health may take it out of rotation. */
+  private reportFailure(code: string): void {
     const pool = this.route.upstream;
-    const index = pool.pick();
+    if (pool.reportFailure(this.target)) {
+      this.logger.warn({ upstream: pool.id, target: pool.targets[this.target]?.url, code, ejectedForMs: pool.ejectMs }, 'upstream target ejected');
+    }
+  }
+
+  /** Dispatch to the next target in rotation; with `untried`, only to one that has not failed. */
+  private attempt(untried: boolean): boolean {
+    const pool = this.route.upstream;
+    const index = pool.pick(untried ? this.tried : null);
     if (index < 0) return false;
     this.target = index;
     this.attempts++;

@@ -1,4 +1,5 @@
-// The request handler of the proxy listeners: runtime → route → policy chain → forward.
+// The request handler of the proxy listeners: checks → path normalization → runtime → route →
+// policy chain → forward.
 //
 // A request reads `holder.current` once and holds that runtime (acquire/release) until its
 // response closes, so a config swap never changes the route, policies or upstream under a
@@ -8,10 +9,13 @@ import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
+import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
+import { normalizePath, type NormalizedPath } from './path.js';
 import { HANDLED, type PolicyContext } from './policies/index.js';
-import { BAD_GATEWAY, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
+import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
 import type { CompiledRoute, RuntimeHolder } from './runtime.js';
+import { REFUSE_HOST, REFUSE_METHOD, isValidAuthority, refuseRequest, type Refusal } from './strict-http.js';
 
 export interface ProxyHandlerOptions {
   logger: Logger;
@@ -21,11 +25,22 @@ export interface ProxyHandlerOptions {
    * handler can serve both the HTTP and the HTTPS listener.
    */
   https?: boolean;
+  /**
+   * Peers whose X-Forwarded-For, -Proto and -Host are kept (forwarded.ts); from every other peer
+   * they are replaced. Default: none.
+   */
+  trustedProxies?: TrustedProxies;
 }
 
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function noop(): void {}
+
+const SLASH = 47; // "/"
+
+function refuse(res: ServerResponse, refusal: Refusal): void {
+  sendJson(res, refusal.status, refusal.body, refusal.headers);
+}
 
 /** Status for metrics: 499 (nginx's "client closed request") when nothing was sent. */
 function finalStatus(res: ServerResponse): number {
@@ -35,6 +50,9 @@ function finalStatus(res: ServerResponse): number {
 export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): ProxyHandler {
   const { logger, metrics } = opts;
   const fixedProto = opts.https === undefined ? null : opts.https ? 'https' : 'http';
+  const trusted = opts.trustedProxies ?? TRUST_NONE;
+  // Filled by normalizePath and read at once: requests are handled one at a time.
+  const normalized: NormalizedPath = { path: '', encodedSlash: false };
 
   return function proxyRequest(req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();
@@ -57,35 +75,66 @@ export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOpti
     });
 
     try {
-      let path = req.url ?? '/';
+      const refusal = refuseRequest(req);
+      if (refusal !== null) {
+        refuse(res, refusal);
+        return;
+      }
+      let target = req.url ?? '/';
       let host = req.headers.host;
-      if (path.charCodeAt(0) !== 47 /* "/" */) {
+      if (target.charCodeAt(0) !== SLASH) {
         // Absolute form ("GET http://host/path"): its authority wins over Host (RFC 9112 §3.2.2).
-        const abs = parseAbsoluteTarget(path);
+        const abs = absoluteForm(target);
         if (abs === null) {
-          sendJson(res, 404, NO_ROUTE);
+          // "OPTIONS *" asks about the server itself: no route serves it.
+          sendJson(res, target === '*' ? 404 : 400, target === '*' ? NO_ROUTE : BAD_PATH);
           return;
         }
-        path = abs.path;
+        if (!isValidAuthority(abs.host)) {
+          refuse(res, REFUSE_HOST);
+          return;
+        }
+        target = abs.path;
         host = abs.host;
       }
+      if (!normalizePath(target, normalized)) {
+        sendJson(res, 400, BAD_PATH);
+        return;
+      }
+      const path = normalized.path;
+      const method = req.method ?? 'GET';
 
-      route = rt.match(host, req.method ?? 'GET', path, req.headers);
+      route = rt.match(host, method, path, req.headers);
       if (route === null) {
         sendJson(res, 404, NO_ROUTE);
         return;
       }
+      if (normalized.encodedSlash && !route.allowEncodedSlashes) {
+        sendJson(res, 400, BAD_PATH);
+        return;
+      }
+      // TRACE echoes the request, credentials included, to whoever can make a browser send it.
+      if (method === 'TRACE' && !route.allowsTrace) {
+        refuse(res, REFUSE_METHOD);
+        return;
+      }
 
+      const peer = peerAddress(req);
+      const peerTrusted = trusted.trustsPeer(req.socket, peer);
       const chain = route.policies;
       if (chain.length > 0) {
-        const ctx: PolicyContext = { routeId: route.id, now: start };
+        const ctx: PolicyContext = {
+          routeId: route.id,
+          now: start,
+          clientIp: clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted),
+        };
         for (let i = 0; i < chain.length; i++) {
           if (chain[i]!.handle(req, res, ctx) === HANDLED) return;
         }
       }
 
       const proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-      exchange = new Exchange(req, res, route, path, upstreamRequestHeaders(req, proto, host), logger);
+      exchange = new Exchange(req, res, route, path, upstreamRequestHeaders(req, proto, host, peer, peerTrusted), logger);
       exchange.start();
     } catch (err) {
       logger.error({ err, route: route?.id }, 'proxy handler failed');
@@ -95,12 +144,16 @@ export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOpti
   };
 }
 
-function parseAbsoluteTarget(target: string): { path: string; host: string } | null {
-  if (!target.startsWith('http://') && !target.startsWith('https://')) return null;
-  try {
-    const u = new URL(target);
-    return { path: `${u.pathname}${u.search}`, host: u.host };
-  } catch {
-    return null;
+/** "http://host:port/path?q" → its authority and its path (with the query); null if not http(s). */
+function absoluteForm(target: string): { host: string; path: string } | null {
+  const start = target.startsWith('http://') ? 7 : target.startsWith('https://') ? 8 : 0;
+  if (start === 0) return null;
+  let end = start;
+  while (end < target.length) {
+    const c = target.charCodeAt(end);
+    if (c === SLASH || c === 63 /* ? */) break;
+    end++;
   }
+  const rest = target.slice(end);
+  return { host: target.slice(start, end), path: rest.charCodeAt(0) === SLASH ? rest : `/${rest}` };
 }

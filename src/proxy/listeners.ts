@@ -6,6 +6,7 @@ import type { SecureContext } from 'node:tls';
 import { listen, type HostPort } from '../net.js';
 import type { ProxyHandler } from './handler.js';
 import type { RuntimeHolder } from './runtime.js';
+import { answerClientError, refuseConnect } from './strict-http.js';
 
 export interface ListenAt {
   http: HostPort;
@@ -78,8 +79,18 @@ export function sniCallback(holder: RuntimeHolder) {
   };
 }
 
+// The handler checks Host itself (strict-http.ts), so a missing one gets our JSON 400 too.
+const SERVER_OPTIONS = { requireHostHeader: false };
+
+/** CONNECT and what the parser refuses get the proxy's own answers (strict-http.ts). */
+function answerOutsideRequests(server: Server | HttpsServer): void {
+  server.on('connect', refuseConnect);
+  server.on('clientError', answerClientError);
+}
+
 export async function startListeners(handler: ProxyHandler, holder: RuntimeHolder, at: ListenAt): Promise<Listeners> {
-  const http = createServer(handler);
+  const http = createServer(SERVER_OPTIONS, handler);
+  answerOutsideRequests(http);
   const httpActive = trackResponses(http);
   const urls: { http?: string; https?: string } = {};
   urls.http = await listen(http, at.http, 'http');
@@ -87,7 +98,8 @@ export async function startListeners(handler: ProxyHandler, holder: RuntimeHolde
   let https: HttpsServer | null = null;
   let httpsActive = new Set<ServerResponse>();
   if (at.https) {
-    https = createHttpsServer({ SNICallback: sniCallback(holder) }, handler);
+    https = createHttpsServer({ ...SERVER_OPTIONS, SNICallback: sniCallback(holder) }, handler);
+    answerOutsideRequests(https);
     httpsActive = trackResponses(https);
     try {
       urls.https = await listen(https, at.https, 'https');

@@ -13,6 +13,7 @@ import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
+import type { TrustedProxies } from './forwarded.js';
 import { createProxyHandler } from './handler.js';
 import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
@@ -32,6 +33,8 @@ export interface ProxyOptions {
   cacheDir?: string;
   /** On close: how long requests in flight may finish before they are cut (default 30 s). */
   drainTimeoutMs?: number;
+  /** Peers whose X-Forwarded-* headers are kept; default none. */
+  trustedProxies?: TrustedProxies;
   logger: Logger;
 }
 
@@ -144,7 +147,7 @@ export class ProxyServer {
     this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
 
     await this.firstConfig();
-    this.listeners = await startListeners(createProxyHandler(this.holder, { logger: this.logger, metrics: this.metrics }), this.holder, {
+    this.listeners = await startListeners(createProxyHandler(this.holder, { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies }), this.holder, {
       http: this.opts.listen,
       https: this.opts.tlsListen,
     });

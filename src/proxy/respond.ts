@@ -11,6 +11,14 @@ export const RATE_LIMITED = body('rate_limited');
 export const BAD_GATEWAY = body('bad_gateway');
 export const NO_HEALTHY_UPSTREAM = body('no_healthy_upstream');
 export const UPSTREAM_TIMEOUT = body('upstream_timeout');
+export const BAD_PATH = body('bad_path');
+export const BAD_HOST = body('bad_host');
+export const BAD_VERSION = body('bad_version');
+export const BAD_REQUEST = body('bad_request');
+export const METHOD_NOT_ALLOWED = body('method_not_allowed');
+export const UNSUPPORTED_TRANSFER_ENCODING = body('unsupported_transfer_encoding');
+export const HEADERS_TOO_LARGE = body('headers_too_large');
+export const REQUEST_TIMEOUT = body('request_timeout');
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 

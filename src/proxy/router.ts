@@ -7,8 +7,8 @@
 // Matching rules (README material):
 //
 // Paths
-//   - Matched on the raw request path: no query string, no percent-decoding, no normalization
-//     of "//" or dot segments.
+//   - Matched on the request path as the handler normalized it (path.ts: dot segments resolved,
+//     "//" merged, unreserved characters decoded), without its query string.
 //   - Patterns are split on "/". A static segment matches itself exactly (case-sensitive).
 //     ":name" matches exactly one non-empty segment. A trailing "*" segment matches the rest of
 //     the path, which may be empty: "/users/*" matches "/users/" and "/users/a/b" but not
@@ -53,7 +53,7 @@ export interface Router<R extends RoutableRoute> {
   readonly size: number;
   /**
    * @param host the raw Host header (any case, may carry a port)
-   * @param path the raw request target in origin form; anything after "?" is ignored
+   * @param path the normalized request target in origin form; anything after "?" is ignored
    */
   match(host: string | undefined, method: string, path: string, headers: IncomingHttpHeaders): R | null;
 }

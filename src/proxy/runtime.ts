@@ -29,6 +29,10 @@ export interface CompiledRoute {
   readonly match: RouteMatch;
   readonly upstream: UpstreamPool;
   readonly policies: readonly PolicyInstance[];
+  /** Paths with an encoded slash or backslash may take this route (path.ts). */
+  readonly allowEncodedSlashes: boolean;
+  /** TRACE is refused unless the route lists it in match.methods. */
+  readonly allowsTrace: boolean;
 }
 
 interface Keyed<T> {
@@ -214,7 +218,14 @@ export function compileRuntime(
       if (p === undefined) throw new Error(`route "${r.id}": unknown policy "${pid}"`);
       chain.push(p.value);
     }
-    routes.push({ id: r.id, match: r.match, upstream, policies: chain });
+    routes.push({
+      id: r.id,
+      match: r.match,
+      upstream,
+      policies: chain,
+      allowEncodedSlashes: r.allowEncodedSlashes === true,
+      allowsTrace: r.match.methods?.includes('TRACE') === true,
+    });
   }
 
   const certs = new Map<string, Keyed<SecureContext>>();

@@ -1,18 +1,25 @@
 // One upstream: its targets, a keep-alive undici Pool per target, the balancer and passive
-// health. Runtimes share an UpstreamPool while its definition is unchanged, so a config change
+// health.
+//
+// Passive health: a target that fails a request (Exchange decides what counts) is taken out of
+// rotation for ejectMs, as nginx's max_fails=1 fail_timeout=10s, within two bounds: the last
+// target in rotation is never taken out (nginx ignores max_fails for a single server), and at
+// most maxEjectionPercent of the targets are out at once, rounded down but at least one (Envoy's
+// max_ejection_percent; 0 turns passive ejection off). Runtimes share an UpstreamPool while its definition is unchanged, so a config change
 // keeps warm connections and ejection state; it closes when the last runtime holding it lets go.
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { stableStringify } from '../config/canonical.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_MAX_EJECTION_PERCENT,
   DEFAULT_READ_TIMEOUT_MS,
   DEFAULT_WEIGHT,
   type Upstream,
 } from '../config/schema.js';
 import { Balancer } from './balancer.js';
 
-/** nginx's max_fails=1 fail_timeout=10s: one failed connect takes a target out for 10 s. */
+/** nginx's max_fails=1 fail_timeout=10s: one failure takes a target out for 10 s. */
 export const EJECT_MS = 10_000;
 
 export interface UpstreamTarget {
@@ -25,7 +32,7 @@ export interface UpstreamTarget {
 }
 
 export interface UpstreamPoolOptions {
-  /** Eject time after a failed connect, ms. */
+  /** How long a failed target stays out of rotation, ms. */
   ejectMs?: number;
   /** Monotonic clock in ms (tests inject one). */
   now?: () => number;
@@ -43,7 +50,9 @@ export class UpstreamPool {
   private readonly balancer: Balancer;
   // Created on first use: compiling a config with many upstreams costs no sockets or timers.
   private readonly dispatchers: (Pool | null)[];
-  private readonly ejectMs: number;
+  readonly ejectMs: number;
+  /** Targets that may be out of rotation at once. */
+  readonly maxEjected: number;
   private readonly now: () => number;
   private refs = 0;
   private closing: Promise<void> | null = null;
@@ -62,13 +71,18 @@ export class UpstreamPool {
     this.balancer = new Balancer(this.targets.map((t) => t.weight));
     this.dispatchers = this.targets.map(() => null);
     this.ejectMs = opts.ejectMs ?? EJECT_MS;
+    const percent = def.maxEjectionPercent ?? DEFAULT_MAX_EJECTION_PERCENT;
+    this.maxEjected = percent === 0 ? 0 : Math.max(1, Math.floor((this.targets.length * percent) / 100));
     this.now = opts.now ?? monotonic;
   }
 
-  /** Index of the target for the next request, or -1: none configured or all ejected. */
-  pick(): number {
+  /**
+   * Index of the target for the next request, or -1 when there is none to pick: no targets, or
+   * all in `skip`. When every target is out of rotation, all are candidates again (panic).
+   */
+  pick(skip: readonly number[] | null = null): number {
     if (this.targets.length === 0) return -1;
-    return this.balancer.pick(this.now());
+    return this.balancer.pick(this.now(), skip);
   }
 
   /** Targets currently in rotation. */
@@ -80,9 +94,21 @@ export class UpstreamPool {
     return this.balancer.isEjected(index, this.now());
   }
 
-  /** A connect to this target was refused, reset or timed out: take it out of rotation. */
-  reportConnectFailure(index: number): void {
-    this.balancer.eject(index, this.now() + this.ejectMs);
+  /**
+   * A target failed a request: take it out of rotation unless that would break a bound above.
+   * A target already out (picked in panic) stays out longer. True when it was taken out now.
+   */
+  reportFailure(index: number): boolean {
+    const now = this.now();
+    const b = this.balancer;
+    if (b.isEjected(index, now)) {
+      b.eject(index, now + this.ejectMs);
+      return false;
+    }
+    const inRotation = b.available(now);
+    if (inRotation <= 1 || this.targets.length - inRotation >= this.maxEjected) return false;
+    b.eject(index, now + this.ejectMs);
+    return true;
   }
 
   /** The keep-alive pool of one target. */

@@ -2,150 +2,15 @@
 // listeners, forwarding to real HTTP servers on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type RequestListener,
-  type Server,
-} from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { pino } from 'pino';
-import type { Config } from '../../src/config/schema.js';
-import { validateDocument } from '../../src/config/validate.js';
-import { createProxyHandler } from '../../src/proxy/handler.js';
-import { startListeners } from '../../src/proxy/listeners.js';
-import { ProxyMetrics } from '../../src/proxy/metrics.js';
-import { RuntimeHolder, compileRuntime, type Runtime } from '../../src/proxy/runtime.js';
 import { CERT_A, CERT_B, KEY_A, KEY_B } from '../unit/tls-fixtures.js';
+import { TrustedProxies } from '../../src/proxy/forwarded.js';
+import { compile, deadUrl, deferred, json, named, proxy, read, send, upstream, type Reply } from '../helpers/data-plane.js';
 
 const T = { timeout: 15_000 };
-const logger = pino({ level: 'silent' });
-
-// ---------------------------------------------------------------- helpers
-
-function deferred<V = void>() {
-  let resolve!: (v: V) => void;
-  const promise = new Promise<V>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-interface TestServer {
-  url: string;
-  server: Server;
-  /** Server-side sockets ever accepted. */
-  accepted: Socket[];
-}
-
-async function upstream(t: TestContext, handler: RequestListener): Promise<TestServer> {
-  const server = createServer(handler);
-  const accepted: Socket[] = [];
-  server.on('connection', (s: Socket) => accepted.push(s));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, accepted };
-}
-
-/** Answers with its name, and echoes what it received as JSON on /echo. */
-function named(name: string): RequestListener {
-  return (req, res) => {
-    if (req.url?.startsWith('/echo')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ name, url: req.url, method: req.method, headers: req.headers }));
-      return;
-    }
-    res.end(name);
-  };
-}
-
-/** A port nothing listens on (bound, then released). */
-async function deadUrl(): Promise<string> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
-
-function config(doc: unknown): Config {
-  const r = validateDocument(doc);
-  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
-  return r.config;
-}
-
-let version = 0;
-function compile(doc: unknown, previous?: Runtime | null): Runtime {
-  version++;
-  return compileRuntime(config(doc), { version, hash: `h${version}`, revision: version }, previous);
-}
-
-interface Proxy {
-  url: string;
-  httpsUrl: string | undefined;
-  holder: RuntimeHolder;
-  metrics: ProxyMetrics;
-}
-
-async function proxy(t: TestContext, doc: unknown | null, opts: { https?: boolean } = {}): Promise<Proxy> {
-  const holder = new RuntimeHolder();
-  if (doc !== null) holder.swap(compile(doc));
-  const metrics = new ProxyMetrics({ processMetrics: false });
-  const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, {
-    http: { host: '127.0.0.1', port: 0 },
-    https: opts.https ? { host: '127.0.0.1', port: 0 } : null,
-  });
-  t.after(async () => {
-    await listeners.close(0);
-    await holder.close();
-  });
-  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics };
-}
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function read(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (c: string) => (body += c));
-    res.on('end', () => resolve(body));
-    res.on('error', reject);
-  });
-}
-
-/** One request on a fresh connection (no agent), response read whole. */
-function send(
-  base: string,
-  path: string,
-  opts: { method?: string; headers?: OutgoingHttpHeaders; body?: string } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      read(res).then((body) => {
-        resolve({ status: res.statusCode!, headers: res.headers, body });
-        req.destroy();
-      }, reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
-const json = (r: Reply): unknown => JSON.parse(r.body);
 
 // ---------------------------------------------------------------- tests
 
@@ -170,22 +35,38 @@ describe('forwarding', () => {
     assert.deepEqual(seen, ['a', 'b', 'a', 'a', 'b', 'a']);
   });
 
-  it('keeps Host, sets X-Forwarded-*, keeps path and query', T, async (t) => {
+  it('keeps Host and path and query; replaces X-Forwarded-* from an untrusted peer', T, async (t) => {
     const a = await upstream(t, named('a'));
     const p = await proxy(t, {
       upstreams: [{ id: 'u', targets: [{ url: a.url }] }],
       routes: [{ id: 'r', match: { hosts: ['api.example.test'], paths: ['/echo/*'] }, upstream: 'u' }],
     });
     const r = await send(p.url, '/echo/x?q=1&r=%2F', {
-      headers: { host: 'api.example.test:8080', 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'spoofed' },
+      headers: { host: 'api.example.test:8080', 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'spoofed', 'x-forwarded-host': 'spoofed' },
     });
     assert.equal(r.status, 200);
     const got = json(r) as { url: string; headers: IncomingHttpHeaders };
     assert.equal(got.url, '/echo/x?q=1&r=%2F');
     assert.equal(got.headers.host, 'api.example.test:8080');
-    assert.equal(got.headers['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+    assert.equal(got.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(got.headers['x-forwarded-proto'], 'http');
     assert.equal(got.headers['x-forwarded-host'], 'api.example.test:8080');
+  });
+
+  it('from a trusted peer appends to X-Forwarded-For and keeps X-Forwarded-Proto and -Host', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const doc = { upstreams: [{ id: 'u', targets: [{ url: a.url }] }], routes: [{ id: 'r', match: { paths: ['/echo/*'] }, upstream: 'u' }] };
+    const p = await proxy(t, doc, { trustedProxies: TrustedProxies.parse('127.0.0.1/32') });
+    const headers = { host: 'inner:8080', 'x-forwarded-for': '203.0.113.5', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example' };
+    const trusted = json(await send(p.url, '/echo/x', { headers })) as { headers: IncomingHttpHeaders };
+    assert.equal(trusted.headers['x-forwarded-for'], '203.0.113.5, 127.0.0.1');
+    assert.equal(trusted.headers['x-forwarded-proto'], 'https');
+    assert.equal(trusted.headers['x-forwarded-host'], 'shop.example');
+    // 127.0.0.2 is loopback too (Linux), but not in the list.
+    const untrusted = json(await send(p.url, '/echo/x', { headers, localAddress: '127.0.0.2' })) as { headers: IncomingHttpHeaders };
+    assert.equal(untrusted.headers['x-forwarded-for'], '127.0.0.2');
+    assert.equal(untrusted.headers['x-forwarded-proto'], 'http');
+    assert.equal(untrusted.headers['x-forwarded-host'], 'inner:8080');
   });
 
   it('an informational 103 from the upstream does not disturb the final response', T, async (t) => {
@@ -331,7 +212,7 @@ describe('forwarding', () => {
     assert.ok(Number(limited.headers['retry-after']) >= 999, `Retry-After ${limited.headers['retry-after']}`);
   });
 
-  it('answers 502 when the target refuses, then 503 while it is ejected; 503 with no targets', T, async (t) => {
+  it('answers 502 while the only target refuses, and serves as soon as it is back; 503 with no targets', T, async (t) => {
     const dead = await deadUrl();
     const p = await proxy(t, {
       upstreams: [
@@ -343,12 +224,18 @@ describe('forwarding', () => {
         { id: 'e', match: { paths: ['/e'] }, upstream: 'empty' },
       ],
     });
-    const first = await send(p.url, '/d');
-    assert.equal(first.status, 502);
-    assert.deepEqual(json(first), { error: 'bad_gateway' });
-    const second = await send(p.url, '/d');
-    assert.equal(second.status, 503);
-    assert.deepEqual(json(second), { error: 'no_healthy_upstream' });
+    for (let i = 0; i < 2; i++) {
+      const refused = await send(p.url, '/d');
+      assert.equal(refused.status, 502);
+      assert.deepEqual(json(refused), { error: 'bad_gateway' });
+    }
+    assert.equal(p.holder.current!.upstreams.get('dead')!.isEjected(0), false, 'the last target is never ejected');
+    // The target comes back on the same port: served at once, not 503 for the rest of an ejection.
+    const back = await upstream(t, named('back'), Number(new URL(dead).port));
+    assert.equal(back.url, dead);
+    const served = await send(p.url, '/d');
+    assert.equal(served.status, 200);
+    assert.equal(served.body, 'back');
     const empty = await send(p.url, '/e');
     assert.equal(empty.status, 503);
     assert.deepEqual(json(empty), { error: 'no_healthy_upstream' });

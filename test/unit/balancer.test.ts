@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Balancer } from '../../src/proxy/balancer.js';
+import { UpstreamPool } from '../../src/proxy/upstream-pool.js';
 
 function picks(b: Balancer, n: number, now = 0): number[] {
   return Array.from({ length: n }, () => b.pick(now));
@@ -58,18 +59,26 @@ describe('balancer: smooth weighted round robin', () => {
     assert.deepEqual(counts(picks(b, 9, 1000), 3), [3, 3, 3]);
   });
 
-  it('returns -1 when every target is ejected, and with no targets', () => {
+  it('panics when every target is ejected: all are candidates again, in weight order', () => {
     const one = new Balancer([3]);
-    assert.equal(one.pick(0), 0);
     one.eject(0, 10);
-    assert.equal(one.pick(5), -1);
-    assert.equal(one.pick(10), 0);
+    assert.equal(one.pick(5), 0, 'a single target is always picked');
     const two = new Balancer([1, 2]);
     two.eject(0, 10);
     two.eject(1, 20);
+    assert.equal(two.pick(15), 0, 'back in rotation: only it');
     assert.equal(two.pick(15), 0);
-    assert.equal(two.pick(9), -1);
+    assert.deepEqual(counts(picks(two, 30, 9), 2), [10, 20], 'all out: 1:2 over every target');
     assert.equal(new Balancer([]).pick(0), -1);
+  });
+
+  it('skips the targets it is told to, in rotation first, then out of it; -1 when all are skipped', () => {
+    const b = new Balancer([1, 1, 1]);
+    b.eject(2, 100);
+    assert.deepEqual(Array.from({ length: 3 }, () => b.pick(0, [0])), [1, 1, 1], 'in rotation and not skipped');
+    assert.equal(b.pick(0, [0, 1]), 2, 'the ejected one when every target in rotation is skipped');
+    assert.equal(b.pick(0, [0, 1, 2]), -1);
+    assert.equal(new Balancer([5]).pick(0, [0]), -1);
   });
 
   it('an ejection never shortens an existing one', () => {
@@ -77,5 +86,56 @@ describe('balancer: smooth weighted round robin', () => {
     b.eject(0, 100);
     b.eject(0, 50);
     assert.ok(b.isEjected(0, 75));
+  });
+});
+
+describe('upstream pool: passive ejection bounds', () => {
+  const targets = (n: number) => Array.from({ length: n }, (_, i) => ({ url: `http://127.0.0.1:${9001 + i}` }));
+  function pool(n: number, maxEjectionPercent?: number) {
+    let now = 0;
+    const p = new UpstreamPool({ id: 'u', targets: targets(n), maxEjectionPercent }, { now: () => now, ejectMs: 1000 });
+    return { p, at: (t: number) => (now = t) };
+  }
+
+  it('never ejects the only target', () => {
+    const { p } = pool(1);
+    assert.equal(p.reportFailure(0), false);
+    assert.equal(p.isEjected(0), false);
+    assert.equal(p.pick(), 0);
+  });
+
+  it('never ejects the last target in rotation, whatever the share allows', () => {
+    const { p } = pool(2, 100);
+    assert.equal(p.reportFailure(0), true);
+    assert.equal(p.reportFailure(1), false);
+    assert.equal(p.available(), 1);
+  });
+
+  it('ejects at most maxEjectionPercent of the targets (rounded down, at least one); default 10 %', () => {
+    const byDefault = pool(5);
+    assert.equal(byDefault.p.maxEjected, 1);
+    assert.equal(byDefault.p.reportFailure(0), true);
+    assert.equal(byDefault.p.reportFailure(1), false, '10 % of 5 rounds down to 0: still one');
+    assert.equal(byDefault.p.available(), 4);
+
+    const half = pool(5, 50);
+    assert.equal(half.p.maxEjected, 2);
+    assert.equal(half.p.reportFailure(0), true);
+    assert.equal(half.p.reportFailure(1), true);
+    assert.equal(half.p.reportFailure(2), false);
+    assert.equal(half.p.available(), 3);
+
+    const off = pool(3, 0);
+    assert.equal(off.p.reportFailure(0), false, '0 turns passive ejection off');
+    assert.equal(off.p.available(), 3);
+  });
+
+  it('an ejected target comes back after ejectMs and frees its place in the share', () => {
+    const { p, at } = pool(4);
+    assert.equal(p.reportFailure(0), true);
+    assert.equal(p.reportFailure(1), false);
+    at(1000);
+    assert.equal(p.isEjected(0), false);
+    assert.equal(p.reportFailure(1), true);
   });
 });

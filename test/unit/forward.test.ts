@@ -24,24 +24,44 @@ function pairs(flat: string[]): [string, string][] {
 }
 
 describe('forward: headers', () => {
-  it('appends to every X-Forwarded-For, replaces -Proto and -Host, keeps spelling and repeats', () => {
-    const req = fakeReq([
+  const forwardedFixture = () =>
+    fakeReq([
       'Host', 'api.test:81',
       'X-Forwarded-For', '10.0.0.1',
       'x-forwarded-for', '10.0.0.2',
       'X-Forwarded-Proto', 'https',
-      'X-Forwarded-Host', 'evil',
+      'X-Forwarded-Host', 'front.test',
       'Accept', 'a',
       'Accept', 'b',
       'Expect', '100-continue',
     ]);
-    assert.deepEqual(pairs(upstreamRequestHeaders(req, 'http', 'api.test:81')), [
+
+  it('from an untrusted peer replaces X-Forwarded-For, -Proto and -Host; keeps spelling and repeats', () => {
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), 'http', 'api.test:81', '192.0.2.7', false)), [
+      ['Accept', 'a'],
+      ['Accept', 'b'],
+      ['host', 'api.test:81'],
+      ['x-forwarded-for', '192.0.2.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'api.test:81'],
+    ]);
+  });
+
+  it('from a trusted peer appends to every X-Forwarded-For and keeps -Proto and -Host', () => {
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), 'http', 'api.test:81', '192.0.2.7', true)), [
       ['Accept', 'a'],
       ['Accept', 'b'],
       ['host', 'api.test:81'],
       ['x-forwarded-for', '10.0.0.1, 10.0.0.2, 192.0.2.7'],
-      ['x-forwarded-proto', 'http'],
-      ['x-forwarded-host', 'api.test:81'],
+      ['x-forwarded-proto', 'https'],
+      ['x-forwarded-host', 'front.test'],
+    ]);
+    // A trusted peer that sends none of them gets them set.
+    assert.deepEqual(pairs(upstreamRequestHeaders(fakeReq(['Host', 'h']), 'https', 'h', '192.0.2.7', true)), [
+      ['host', 'h'],
+      ['x-forwarded-for', '192.0.2.7'],
+      ['x-forwarded-proto', 'https'],
+      ['x-forwarded-host', 'h'],
     ]);
   });
 
@@ -60,7 +80,7 @@ describe('forward: headers', () => {
       'Trailer', 'x-t',
       'X-C', 'kept',
     ]);
-    const names = pairs(upstreamRequestHeaders(req, 'https', undefined)).map(([n]) => n);
+    const names = pairs(upstreamRequestHeaders(req, 'https', undefined, '192.0.2.7', false)).map(([n]) => n);
     assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto']);
   });
 
@@ -136,7 +156,7 @@ class FakeController implements Dispatcher.DispatchController {
 
 function exchange(res: FakeRes) {
   const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
-  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [] };
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [], allowEncodedSlashes: false, allowsTrace: false };
   const req = fakeReq([]);
   return new Exchange(req, res as unknown as ServerResponse, route, '/', [], pino({ level: 'silent' }));
 }

@@ -1,9 +1,23 @@
-// rate-limit: one token bucket per policy per proxy, shared by every route that lists it.
+// rate-limit: a token bucket per key and policy, per proxy, shared by every route that lists the
+// policy. The key is the client's address (`ip`, the default; see forwarded.ts for proxies in
+// front) or a request header's value (`header:<name>`; without that header, the address).
+//
+// Memory is bounded: at most MAX_KEYS buckets per policy, kept in two generations (a new key
+// enters the young one; when it is full the old one is dropped whole and the young one becomes
+// old; a key found in the old one moves back to the young one). So the keys forgotten first are
+// those not seen for longest, each lookup is one or two Map reads, and no flood of distinct keys
+// can grow memory past MAX_KEYS entries. A forgotten key starts again with a full bucket, as a
+// refilled one would: only a key idle through MAX_KEYS / 2 arrivals of new keys loses its state.
+// Header values longer than 64 characters are kept as their SHA-256, so a key costs at most
+// ~64 characters whatever a client sends.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
-import type { RateLimitPolicy } from '../../config/schema.js';
+import { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from '../../config/schema.js';
 import { RATE_LIMITED, sendJson } from '../respond.js';
 import { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
+
+export const MAX_KEYS = 100_000;
+const MAX_KEY_CHARS = 64;
 
 export class TokenBucket {
   readonly capacity: number;
@@ -30,26 +44,93 @@ export class TokenBucket {
     }
     return (1 - this.tokens) / this.ratePerMs;
   }
+
+  /** Whole tokens left, as of the last take. */
+  get remaining(): number {
+    return Math.floor(this.tokens);
+  }
+
+  /** Ms from the last take until the bucket is full again. */
+  get msUntilFull(): number {
+    return (this.capacity - this.tokens) / this.ratePerMs;
+  }
 }
 
 export function defaultBurst(requestsPerSecond: number): number {
   return Math.max(1, Math.ceil(requestsPerSecond));
 }
 
+/** At most `max` buckets; the least recently used generation is dropped first (see above). */
+export class BoundedBuckets {
+  private young = new Map<string, TokenBucket>();
+  private old = new Map<string, TokenBucket>();
+  private readonly generation: number;
+
+  constructor(
+    max: number,
+    private readonly create: (now: number) => TokenBucket,
+  ) {
+    this.generation = Math.max(1, Math.floor(max / 2));
+  }
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+
+  get(key: string, now: number): TokenBucket {
+    let bucket = this.young.get(key);
+    if (bucket !== undefined) return bucket;
+    bucket = this.old.get(key);
+    if (bucket !== undefined) this.old.delete(key);
+    else bucket = this.create(now);
+    this.young.set(key, bucket);
+    if (this.young.size >= this.generation) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    return bucket;
+  }
+}
+
 export class RateLimit implements PolicyInstance {
   readonly id: string;
   readonly type = 'rate-limit';
-  readonly bucket: TokenBucket;
+  /** The burst: RateLimit-Limit. */
+  readonly limit: number;
+  readonly buckets: BoundedBuckets;
+  /** Lowercased header name for `header:<name>` keys; null keys by address. */
+  private readonly header: string | null;
+  private readonly limitText: string;
 
-  constructor(def: RateLimitPolicy, now: number = performance.now()) {
+  constructor(def: RateLimitPolicy, maxKeys: number = MAX_KEYS) {
     this.id = def.id;
-    this.bucket = new TokenBucket(def.requestsPerSecond, def.burst ?? defaultBurst(def.requestsPerSecond), now);
+    this.limit = def.burst ?? defaultBurst(def.requestsPerSecond);
+    this.limitText = String(this.limit);
+    const key = def.key ?? DEFAULT_RATE_LIMIT_KEY;
+    this.header = key.startsWith('header:') ? key.slice('header:'.length).toLowerCase() : null;
+    this.buckets = new BoundedBuckets(maxKeys, (now) => new TokenBucket(def.requestsPerSecond, this.limit, now));
   }
 
-  handle(_req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyResult {
-    const waitMs = this.bucket.take(ctx.now);
+  /** The bucket key of a request. Header values and addresses never share a bucket. */
+  keyOf(req: IncomingMessage, ctx: PolicyContext): string {
+    if (this.header === null) return ctx.clientIp;
+    const value = req.headers[this.header];
+    if (typeof value !== 'string') return `\0${ctx.clientIp}`;
+    if (value.length <= MAX_KEY_CHARS) return value;
+    return `\x01${createHash('sha256').update(value).digest('base64')}`;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyResult {
+    const bucket = this.buckets.get(this.keyOf(req, ctx), ctx.now);
+    const waitMs = bucket.take(ctx.now);
+    // draft-ietf-httpapi-ratelimit-headers (-03..-06): the burst, whole tokens left, seconds
+    // until the bucket is full again.
+    res.setHeader('ratelimit-limit', this.limitText);
+    res.setHeader('ratelimit-remaining', String(bucket.remaining));
+    res.setHeader('ratelimit-reset', String(Math.ceil(bucket.msUntilFull / 1000)));
     if (waitMs === 0) return CONTINUE;
     sendJson(res, 429, RATE_LIMITED, { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) });
     return HANDLED;
   }
 }
+

@@ -10,6 +10,8 @@ export interface PolicyContext {
   readonly routeId: string;
   /** Monotonic ms at the request's start; policies use it instead of reading a clock. */
   readonly now: number;
+  /** The client's address: the peer, or the client behind a trusted proxy (forwarded.ts). */
+  readonly clientIp: string;
 }
 
 export interface PolicyInstance {
