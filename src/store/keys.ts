@@ -1,4 +1,4 @@
-// The etcd key layout (ARCHITECTURE.md). Every key the product reads or writes is built here.
+// The etcd key layout (docs/architecture.md). Every key the product reads or writes is built here.
 import { KINDS, type Kind } from '../config/schema.js';
 
 export const DEFAULT_PREFIX = '/signalbox';
