@@ -3,6 +3,7 @@
 // the first MAX_ISSUES are listed, and a hostile document cannot make the list (or the work of
 // finding it) grow without bound.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type Kind } from './schema.js';
 
@@ -225,7 +226,26 @@ export function* semanticIssues(
   }
 }
 
+/**
+ * What is wrong with a cert and key pair, checked as a proxy will use it: parsed, matched, and
+ * loaded into a TLS context (OpenSSL refuses some pairs that parse and match, e.g. a 512-bit RSA
+ * key: "ee key too small"). Remembered by content, since a proxy validates every revision whole
+ * and a pair takes about a millisecond to check.
+ */
 function certificateProblem(certPem: string, keyPem: string): string | 'mismatch' | null {
+  const memoKey = `${certPem}\0${keyPem}`;
+  const known = checkedPairs.get(memoKey);
+  if (known !== undefined) return known;
+  const problem = checkPair(certPem, keyPem);
+  if (checkedPairs.size >= MAX_CHECKED_PAIRS) checkedPairs.clear();
+  checkedPairs.set(memoKey, problem);
+  return problem;
+}
+
+const MAX_CHECKED_PAIRS = 1_000;
+const checkedPairs = new Map<string, string | 'mismatch' | null>();
+
+function checkPair(certPem: string, keyPem: string): string | 'mismatch' | null {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
@@ -233,10 +253,16 @@ function certificateProblem(certPem: string, keyPem: string): string | 'mismatch
     return 'cert is not a PEM certificate';
   }
   try {
-    return cert.checkPrivateKey(createPrivateKey(keyPem)) ? null : 'mismatch';
+    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return 'mismatch';
   } catch {
     return 'key is not a PEM private key';
   }
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (err) {
+    return `TLS refuses this cert and key: ${(err as Error).message}`;
+  }
+  return null;
 }
 
 export type DocumentParse = ReturnType<typeof documentSchema.safeParse>;

@@ -10,34 +10,10 @@ import { RuntimeHolder } from '../../src/proxy/runtime.js';
 import type { CommittedState } from '../../src/store/config-watcher.js';
 import { configEntries, countsOf, type VersionInfo } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
+import { WEAK_CERT, WEAK_KEY } from './tls-fixtures.js';
 
 const keys = new Keys('/signalbox');
 
-// A 512-bit RSA pair: validation accepts it (the key belongs to the cert), but OpenSSL refuses
-// to load it ("ee key too small"), so only compiling the runtime finds the problem.
-const WEAK_CERT = `-----BEGIN CERTIFICATE-----
-MIIBfzCCASmgAwIBAgIUIDEXSycd6wBC7H/5VwxddRYBkwQwDQYJKoZIhvcNAQEL
-BQAwFDESMBAGA1UEAwwJd2Vhay50ZXN0MB4XDTI2MTEyNzE1NDczMFoXDTM2MTEy
-NDE1NDczMFowFDESMBAGA1UEAwwJd2Vhay50ZXN0MFwwDQYJKoZIhvcNAQEBBQAD
-SwAwSAJBALpocBHpeuMbjImau7vgWI+ZPRV/oKZNFEe3olFz3ttsftVoE2jcgZsF
-dWqRcg7YuhEJ6XoAJtqwX027slp6uDcCAwEAAaNTMFEwHQYDVR0OBBYEFErthCWl
-fpT33WjAtI8n9QlpMOckMB8GA1UdIwQYMBaAFErthCWlfpT33WjAtI8n9QlpMOck
-MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADQQAw8Kn1CJUi+EDOZAEr
-nPOx+xye0CmBf7e3YNYLT6STsGi/EL0bvKRvEGgZ/6VbNCB2xEEo/jHG0Jh3pqKW
-Ho7T
------END CERTIFICATE-----
-`;
-const WEAK_KEY = `-----BEGIN PRIVATE KEY-----
-MIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEAumhwEel64xuMiZq7
-u+BYj5k9FX+gpk0UR7eiUXPe22x+1WgTaNyBmwV1apFyDti6EQnpegAm2rBfTbuy
-Wnq4NwIDAQABAkEAo8gLX9GSxWR5MJYhiMtvRIxRXUhL8JIc1X6FQafbEVJb1xlY
-umUpvgmsSUk1kle7tiFbbg0VVuTC/pxlUpikAQIhAOkcKb2c4kpK48/61+ZZPDmI
-repfZGVthvfiOzcA+s0BAiEAzLZLij/4PdNEshyXBkPoZGiut7cikuDuSKYOZKUP
-rTcCIQDVYTg8Ht1tD/xUptL2QfzE1X4NKeCmj4maYnW9taHeAQIgOrYdvCzUmYa6
-MQsaFWXshL+xPGd9tvpj3NojTqI4eMkCIQCYIXCEB5TxhoMooOJJDN/o7G/DIXJA
-aYS2/MAogHgPpg==
------END PRIVATE KEY-----
-`;
 
 function config(target: string, over: Partial<Config> = {}): Config {
   return {
@@ -86,13 +62,13 @@ describe('ConfigApplier.apply', () => {
     assert.match(applier.lastError!.errors.join('\n'), /\/signalbox\/config\/routes\/bad.*not JSON/);
   });
 
-  it('refuses a state that validates but does not compile, and applies the next valid one', () => {
+  it('refuses a state with a certificate TLS cannot load, and applies the next valid one', () => {
     const { holder, applier } = setup();
     applier.apply(state(1, config('http://127.0.0.1:9001')));
     const weak = config('http://127.0.0.1:9001', { certificates: [{ id: 'weak', snis: ['weak.test'], cert: WEAK_CERT, key: WEAK_KEY }] });
     const result = applier.apply(state(2, weak));
     assert.equal(result.ok, false);
-    assert.match(applier.lastError!.errors[0]!, /^compile: certificate "weak": .*key too small/);
+    assert.match(applier.lastError!.errors[0]!, /certificates\[0\]: TLS refuses this cert and key: .*key too small/);
     assert.equal(servedVersion(holder), 1);
 
     assert.equal(applier.apply(state(3, config('http://127.0.0.1:9003'))).ok, true);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateSources } from '../../src/config/load.js';
-import { formatIssue } from '../../src/config/validate.js';
+import { formatIssue, validateDocument } from '../../src/config/validate.js';
 import { configHash } from '../../src/config/canonical.js';
 import { diffConfigs, emptyConfig } from '../../src/config/diff.js';
+import { WEAK_CERT, WEAK_KEY } from './tls-fixtures.js';
 
 const good = `
 upstreams:
@@ -82,6 +83,12 @@ routes:
     assert.ok(out.some((e) => e.includes('paths[1]: "*" is allowed only as the last segment')), out.join('\n'));
     assert.ok(out.some((e) => e.includes('paths[2]: parameter segment')), out.join('\n'));
     assert.ok(out.some((e) => e.includes('hosts[0]: must be a lowercase host name')), out.join('\n'));
+  });
+
+  it('refuses a certificate TLS cannot load, though its key belongs to it', () => {
+    const r = validateDocument({ certificates: [{ id: 'weak', snis: ['weak.test'], cert: WEAK_CERT, key: WEAK_KEY }] });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.issues.some((i) => i.path === 'certificates[0]' && /TLS refuses this cert and key: .*key too small/.test(i.message)));
   });
 
   it('refuses an unknown policy type by name', () => {
