@@ -1,12 +1,10 @@
 // What several commands share: flag defaults from the environment, the logger, the API client.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command, OptionValues } from '@commander-js/extra-typings';
-import { pino, type Logger } from 'pino';
 import { ApiClient, ApiError, ApiUnreachableError } from '../api/client.js';
 import type { ChangeSummary, Source } from '../api/schemas.js';
 import { changeLine } from '../config/diff.js';
-import { parseEndpoints } from '../store/client.js';
-import { ETCD_ACCESS_ENV, etcdAccessFromFlags, type EtcdAccess, type EtcdAccessFlags } from '../store/etcd-access.js';
+import { ETCD_ACCESS_ENV, etcdAccessFromFlags, parseEndpoints, type EtcdAccess, type EtcdAccessFlags } from '../store/etcd-access.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 export const env = {
@@ -27,12 +25,6 @@ export function userFailure(err: unknown): { message: string; exitCode: number }
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
   if (err instanceof ApiError || err instanceof ApiUnreachableError) return { message: err.message, exitCode: 1 };
   return null;
-}
-
-export function createLogger(name: string, destination?: string): Logger {
-  // A file is written synchronously: an asynchronous one that is still opening when the process
-  // exits (a start-up error) makes pino's exit flush throw over the real message.
-  return pino({ name, level: process.env.SIGNALBOX_LOG_LEVEL ?? 'info' }, destination ? pino.destination({ dest: destination, mkdir: true, sync: true }) : undefined);
 }
 
 /** --token, then SIGNALBOX_TOKEN, then the token `signalbox dev` left in ./.signalbox. */
@@ -65,14 +57,21 @@ export function etcdOptions<A extends unknown[], O extends OptionValues, G exten
     .option('--etcd-password <password>', `its password; prefer the env ${ETCD_ACCESS_ENV.etcdPassword}, which other users cannot read in the process list`);
 }
 
+/** `parse()`, or a usage error (exit 2) prefixed with `what` when it throws. */
+export function usage<T>(what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new CliError(what ? `${what}: ${(err as Error).message}` : (err as Error).message, 2);
+  }
+}
+
 /** Where etcd is and how to reach it, from etcdOptions' flags; a usage error names the flag at fault. */
 export function etcdTarget(flags: { etcd: string } & EtcdAccessFlags): { endpoints: string[]; access: EtcdAccess } {
-  try {
+  return usage('', () => {
     const access = etcdAccessFromFlags(flags);
     return { endpoints: parseEndpoints(flags.etcd, access.tls ? 'https' : 'http'), access };
-  } catch (err) {
-    throw new CliError((err as Error).message, 2);
-  }
+  });
 }
 
 export function apiOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {

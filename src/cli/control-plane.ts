@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { startControlPlane } from '../control-plane/server.js';
 import { parseHostPort } from '../net.js';
-import { CliError, createLogger, etcdOptions, etcdTarget } from './common.js';
+import { CliError, etcdOptions, etcdTarget } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -19,6 +18,7 @@ export function register(program: Command): void {
       } else if (!opts.insecure) {
         throw new CliError('control-plane: no --admin-token-file; refusing to start without auth (add --insecure to run open)', 2);
       }
+      const [{ startControlPlane }, { createLogger }] = await Promise.all([import('../control-plane/server.js'), import('./logger.js')]);
       const cp = await startControlPlane({
         etcd: target.endpoints,
         etcdAccess: target.access,

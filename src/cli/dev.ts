@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { runDev } from '../dev/dev.js';
 import { port } from './args.js';
-import { CliError, createLogger, env } from './common.js';
+import { CliError, env } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -16,6 +15,7 @@ export function register(program: Command): void {
     .option('--echo-port <port>', 'echo upstream port (the demo config is pointed here)', port, 9100)
     .option('--etcd-port <port>', 'etcd client port (peer port is the next one)', port, 2379)
     .action(async (opts) => {
+      const [{ runDev }, { createLogger }] = await Promise.all([import('../dev/dev.js'), import('./logger.js')]);
       const logFile = join(opts.dir, 'signalbox.log');
       try {
         const dev = await runDev({ ...opts, prefix: env.prefix(), logFile, logger: createLogger('dev', logFile) });

@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import type { Command } from '@commander-js/extra-typings';
-import { TrustedProxies } from '../proxy/forwarded.js';
-import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, startProxy } from '../proxy/main.js';
+import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS } from '../proxy/defaults.js';
 import { parseHostPort } from '../net.js';
 import { wholeNumber } from './args.js';
-import { CliError, createLogger, etcdOptions, etcdTarget } from './common.js';
+import { CliError, etcdOptions, etcdTarget, usage } from './common.js';
 import { onShutdown } from './shutdown.js';
 
 export function register(program: Command): void {
@@ -18,15 +17,12 @@ export function register(program: Command): void {
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
     .option('--trusted-proxies <cidrs>', 'peers (CIDR[,CIDR...]) whose X-Forwarded-For/-Proto/-Host are kept; from others they are replaced (env SIGNALBOX_TRUSTED_PROXIES; default: none)', process.env.SIGNALBOX_TRUSTED_PROXIES)
     .action(async (opts) => {
+      // Loaded here, not at the top: every other command starts without the proxy's modules.
+      const [{ TrustedProxies }, { startProxy }, { createLogger }] = await Promise.all([import('../proxy/forwarded.js'), import('../proxy/main.js'), import('./logger.js')]);
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const target = etcdTarget(opts);
-      let trustedProxies: TrustedProxies;
-      try {
-        trustedProxies = TrustedProxies.parse(opts.trustedProxies);
-      } catch (err) {
-        throw new CliError(`--trusted-proxies: ${(err as Error).message}`, 2);
-      }
+      const trustedProxies = usage('--trusted-proxies', () => TrustedProxies.parse(opts.trustedProxies));
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,

@@ -13,6 +13,7 @@ import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
+import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
 import type { TrustedProxies } from './forwarded.js';
 import { createProxyHandler } from './handler.js';
 import { committedVersions } from './history-fallback.js';
@@ -38,9 +39,6 @@ export interface ProxyOptions {
   logger: Logger;
 }
 
-/** How long a starting proxy with a cache waits for etcd before it serves the cached config. */
-export const CACHE_GRACE_MS = 2_000;
-export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 export type { ConfigError, ConfigSource };
 

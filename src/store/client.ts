@@ -14,7 +14,7 @@ import {
   type RetryPolicy,
 } from 'cockatiel';
 import { Etcd3, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
-import { readPem, type EtcdAccess, type EtcdTls } from './etcd-access.js';
+import { parseEndpoints, readPem, type EtcdAccess, type EtcdTls } from './etcd-access.js';
 
 export interface EtcdClientOptions extends EtcdAccess {
   /** Deadline of every unary call (streams have none). Default 5 s. */
@@ -41,17 +41,6 @@ const STALE_TOKEN = /invalid auth token|revision of auth store is old/;
 
 export function isStaleTokenError(message: string): boolean {
   return STALE_TOKEN.test(message);
-}
-
-/** "http://a:2379,http://b:2379" or a list of such strings → one URL per endpoint (`scheme` when none is given). */
-export function parseEndpoints(endpoints: string | readonly string[], scheme: 'http' | 'https' = 'http'): string[] {
-  const list = (typeof endpoints === 'string' ? [endpoints] : [...endpoints])
-    .flatMap((e) => e.split(','))
-    .map((e) => e.trim())
-    .filter((e) => e.length > 0)
-    .map((e) => (/^[a-z]+:\/\//i.test(e) ? e : `${scheme}://${e}`));
-  if (list.length === 0) throw new Error('no etcd endpoint given');
-  return list;
 }
 
 /** A host is skipped after `threshold` consecutive recoverable failures, and tried again after `openMs`. */

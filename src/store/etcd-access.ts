@@ -124,3 +124,14 @@ export function readPem(value: string | Uint8Array, what: string, readFile: (pat
   if (!content.includes('-----BEGIN ')) throw new Error(`${what}: ${value} is not a PEM file (no "-----BEGIN" line)`);
   return content;
 }
+
+/** "http://a:2379,http://b:2379" or a list of such strings → one URL per endpoint (`scheme` when none is given). */
+export function parseEndpoints(endpoints: string | readonly string[], scheme: 'http' | 'https' = 'http'): string[] {
+  const list = (typeof endpoints === 'string' ? [endpoints] : [...endpoints])
+    .flatMap((e) => e.split(','))
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0)
+    .map((e) => (/^[a-z]+:\/\//i.test(e) ? e : `${scheme}://${e}`));
+  if (list.length === 0) throw new Error('no etcd endpoint given');
+  return list;
+}

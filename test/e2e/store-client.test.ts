@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, test } from 'node:test';
-import { createEtcdClient, parseEndpoints } from '../../src/store/client.js';
+import { createEtcdClient } from '../../src/store/client.js';
+import { parseEndpoints } from '../../src/store/etcd-access.js';
 import { freePort } from '../../src/util/ports.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 

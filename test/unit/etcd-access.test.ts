@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { createEtcdClient, parseEndpoints } from '../../src/store/client.js';
-import { etcdAccessFromFlags, readPem } from '../../src/store/etcd-access.js';
+import { createEtcdClient } from '../../src/store/client.js';
+import { etcdAccessFromFlags, parseEndpoints, readPem } from '../../src/store/etcd-access.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 let dir = '';
