@@ -725,6 +725,9 @@ async function gitopsView() {
 // ---- tokens -------------------------------------------------------------------------------------
 
 const ROLE_TEXT = { viewer: 'viewer: reads', editor: 'editor: also writes the config', admin: 'admin: also manages tokens' };
+const DAY_SECONDS = 86_400;
+/** [seconds, label]; 0 is never. */
+const TOKEN_TTLS = [[0, 'never'], [DAY_SECONDS, 'after 1 day'], [30 * DAY_SECONDS, 'after 30 days'], [90 * DAY_SECONDS, 'after 90 days'], [365 * DAY_SECONDS, 'after 1 year']];
 
 async function tokensView() {
   const list = h('div');
@@ -752,12 +755,14 @@ async function tokensView() {
     const { data } = await api('GET', '/tokens');
     list.replaceChildren(data.tokens.length
       ? h('table', { id: 'tokens' },
-        h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created', 'Created by', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created', 'Created by', 'Expires', 'Last used', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, data.tokens.map((t) => h('tr', { 'data-token': t.name },
           h('td', {}, h('code', {}, t.name)),
           h('td', {}, t.role),
           h('td', { class: 'nowrap', title: t.createdAt }, t.createdAt ? localTime(t.createdAt) : muted('unknown')),
           h('td', {}, t.createdBy),
+          h('td', { class: 'nowrap', title: t.expiresAt ?? '' }, t.expiresAt ? localTime(t.expiresAt) : muted('never')),
+          h('td', { class: 'nowrap', title: t.lastUsedAt ?? '' }, t.lastUsedAt ? localTime(t.lastUsedAt) : muted('not yet')),
           h('td', { class: 'row-actions' },
             h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete token ${t.name}`, onclick: () => remove(t.name) }, 'Delete'))))))
       : h('p', { class: 'muted' }, 'No tokens yet besides the bootstrap admin.'));
@@ -793,6 +798,7 @@ async function tokensView() {
 
   const name = h('input', { id: 'new-token-name', name: 'name', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'new-token-name-hint' });
   const role = h('select', { id: 'new-token-role', name: 'role' }, ROLES.map((r) => h('option', { value: r }, ROLE_TEXT[r])));
+  const ttl = h('select', { id: 'new-token-ttl', name: 'ttl' }, TOKEN_TTLS.map(([seconds, text]) => h('option', { value: String(seconds) }, text)));
   const createButton = h('button', { type: 'submit' }, 'Create token');
   const form = h('form', { class: 'create' },
     h('h2', { id: 'create-title' }, 'New token'),
@@ -800,12 +806,13 @@ async function tokensView() {
       h('div', {}, h('label', { for: 'new-token-name' }, 'Name (optional)'), name,
         h('p', { id: 'new-token-name-hint', class: 'muted' }, 'Lowercase letters, digits, ".", "_" and "-"; it is the author of the token’s writes. Empty: role and a random suffix.')),
       h('div', {}, h('label', { for: 'new-token-role' }, 'Role'), role),
+      h('div', {}, h('label', { for: 'new-token-ttl' }, 'Expires'), ttl),
       h('div', {}, createButton)));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     createButton.disabled = true;
     try {
-      const body = { role: role.value, ...(name.value.trim() ? { name: name.value.trim() } : {}) };
+      const body = { role: role.value, ...(name.value.trim() ? { name: name.value.trim() } : {}), ...(ttl.value !== '0' ? { ttlSeconds: Number(ttl.value) } : {}) };
       const { data } = await api('POST', '/tokens', { body: JSON.stringify(body), headers: jsonHeaders });
       say('ok', `Created token ${data.name} with role ${data.role}.`);
       name.value = '';

@@ -102,6 +102,9 @@ export const fleetSchema = z.object({
 });
 export type Fleet = z.infer<typeof fleetSchema>;
 
+/** Ten years: a token that should never expire is made without a TTL. */
+export const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
 const tokenName = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');
 
 export const tokenRequestSchema = z
@@ -109,6 +112,7 @@ export const tokenRequestSchema = z
     name: tokenName.optional().meta({ description: 'recorded as the author of its writes; default <role>-<random> (gitops-<random> for a GitOps token)' }),
     role: z.enum(ROLES).meta({ description: 'viewer: read; editor: also write config; admin: also manage tokens' }),
     for: z.enum(TOKEN_PURPOSES).optional().meta({ description: "gitops: the GitOps agent's token (role editor), which may say X-Signalbox-Source: gitops (as may an admin's)" }),
+    ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional().meta({ description: 'the token is refused (401) this many seconds after its creation; default: never' }),
   })
   .superRefine((r, ctx) => {
     if (r.for === 'gitops' && r.role !== 'editor') ctx.addIssue({ code: 'custom', path: ['role'], message: 'a token for gitops has role editor' });
@@ -120,6 +124,8 @@ export const tokenInfoSchema = z.object({
   for: z.enum(TOKEN_PURPOSES).optional(),
   createdAt: z.string(),
   createdBy: z.string(),
+  expiresAt: z.string().optional().meta({ description: 'when the token stops working; absent: never' }),
+  lastUsedAt: z.string().optional().meta({ description: 'when a request last used it (recorded at most once a minute per control plane); absent: never used' }),
 });
 export type TokenInfo = z.infer<typeof tokenInfoSchema>;
 

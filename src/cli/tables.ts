@@ -46,7 +46,7 @@ export const versionColumns: Columns<Version> = {
 };
 
 export const tokenColumns: Columns<TokenInfo> = {
-  header: ['NAME', 'ROLE', 'CREATED', 'CREATED-BY'],
+  header: ['NAME', 'ROLE', 'CREATED', 'CREATED-BY', 'EXPIRES', 'LAST-USED'],
   // A GitOps token is an editor made for one job: say so where the role is.
-  row: (t) => [t.name, t.for ? `${t.role} (for ${t.for})` : t.role, seconds(t.createdAt), t.createdBy],
+  row: (t) => [t.name, t.for ? `${t.role} (for ${t.for})` : t.role, seconds(t.createdAt), t.createdBy, t.expiresAt ? seconds(t.expiresAt) : 'never', seconds(t.lastUsedAt)],
 };

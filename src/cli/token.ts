@@ -1,6 +1,7 @@
 import { Option, type Command } from '@commander-js/extra-typings';
 import { endpoints } from '../api/endpoints.js';
-import { ROLES, TOKEN_PURPOSES } from '../api/schemas.js';
+import { MAX_TOKEN_TTL_SECONDS, ROLES, TOKEN_PURPOSES } from '../api/schemas.js';
+import { durationSeconds } from './args.js';
 import { apiClient, apiOptions } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable } from './output.js';
 import { tokenColumns } from './tables.js';
@@ -16,17 +17,24 @@ export function register(program: Command): void {
       .option('--name <name>', 'recorded as the author of every version written with it (default: <role>-<random>)')
       .addOption(
         new Option('--for <purpose>', "gitops: the GitOps agent's token (role editor): its versions are recorded with source gitops").choices(TOKEN_PURPOSES),
-      ),
+      )
+      .option('--ttl <duration>', 'refused from this long after creation on (e.g. 12h, 30d); default: never', durationSeconds('--ttl', MAX_TOKEN_TTL_SECONDS)),
   ).action(async (opts) => {
-    const request = { role: opts.role, ...(opts.name ? { name: opts.name } : {}), ...(opts.for ? { for: opts.for } : {}) };
+    const request = {
+      role: opts.role,
+      ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.for ? { for: opts.for } : {}),
+      ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
+    };
     const { body } = await apiClient(opts).call(endpoints.createToken, { body: request });
     process.stdout.write(`${body.token}\n`);
     // On stderr, so that stdout stays the token alone.
     const purpose = body.for ? ` for ${body.for}` : '';
-    process.stderr.write(`token "${body.name}" (role ${body.role}${purpose}) created. It is shown only this once: the control plane keeps its hash, not the token.\n`);
+    const expires = body.expiresAt ? `, expires ${body.expiresAt}` : '';
+    process.stderr.write(`token "${body.name}" (role ${body.role}${purpose}${expires}) created. It is shown only this once: the control plane keeps its hash, not the token.\n`);
   });
 
-  apiOptions(token.command('list').description('every token: name, role, when and by whom it was created (never the secret)').addOption(outputOption(FORMATS).default('table')))
+  apiOptions(token.command('list').description('every token: name, role, when and by whom it was created, when it expires and was last used (never the secret)').addOption(outputOption(FORMATS).default('table')))
     .action(async (opts) => {
       const { body } = await apiClient(opts).call(endpoints.listTokens);
       if (opts.output === 'table') printTable(tokenColumns, body.tokens);

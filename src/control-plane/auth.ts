@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ROLES, type Role } from '../api/schemas.js';
 import { HttpError } from './http.js';
+import type { TokenLookup } from './token-store.js';
 
 export interface Principal {
   /** Recorded as the author of every version this caller writes. */
@@ -42,15 +43,17 @@ const unauthorized = (message: string) => new HttpError(401, message, [], { 'www
  * store is asked on every request, so a deleted token stops working at once. A null bootstrap
  * token disables authentication (`--insecure`): every caller is an anonymous admin.
  */
-export function tokenAuth(bootstrap: string | null, lookup: (digest: Buffer) => Promise<Principal | null>): Authenticate {
+export function tokenAuth(bootstrap: string | null, lookup: (digest: Buffer) => Promise<TokenLookup>): Authenticate {
   if (bootstrap === null) return async () => ({ name: 'anonymous', role: 'admin', gitops: false });
   const expected = tokenDigest(bootstrap);
   return async (req, need) => {
     const presented = bearerToken(req);
     if (presented === null) throw unauthorized('missing bearer token');
     const digest = tokenDigest(presented);
-    const principal = timingSafeEqual(digest, expected) ? { name: BOOTSTRAP_NAME, role: 'admin' as const, gitops: false } : await lookup(digest);
-    if (!principal) throw unauthorized('invalid token');
-    return requireRole(principal, need);
+    if (timingSafeEqual(digest, expected)) return requireRole({ name: BOOTSTRAP_NAME, role: 'admin', gitops: false }, need);
+    const found = await lookup(digest);
+    if (found === null) throw unauthorized('invalid token');
+    if ('expired' in found) throw unauthorized(`token "${found.expired.name}" expired at ${found.expired.at}; an admin can create a new one`);
+    return requireRole(found.principal, need);
   };
 }

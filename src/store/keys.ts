@@ -14,6 +14,8 @@ export class Keys {
   readonly proxiesPrefix: string;
   /** `<prefix>/tokens/<name>`: API tokens, their role and the sha256 of the secret (never the secret). */
   readonly tokensPrefix: string;
+  /** `<prefix>/token-used/<name>`: when a token was last used (apart, so the credential record is never rewritten). */
+  readonly tokenUsedPrefix: string;
   /** `<prefix>/gitops/status`: the GitOps agent's last report (what it synced, what stopped it). */
   readonly gitopsStatus: string;
   /** `<prefix>/gitops/sync-request`: the last `POST /gitops/sync`; its mod revision is the request's id. */
@@ -37,6 +39,7 @@ export class Keys {
     this.historyInfoPrefix = `${this.root}/history-info/`;
     this.proxiesPrefix = `${this.root}/proxies/`;
     this.tokensPrefix = `${this.root}/tokens/`;
+    this.tokenUsedPrefix = `${this.root}/token-used/`;
     this.gitopsStatus = `${this.root}/gitops/status`;
     this.gitopsSyncRequest = `${this.root}/gitops/sync-request`;
     this.writeLock = `${this.root}/write-lock`;
@@ -61,6 +64,10 @@ export class Keys {
 
   token(name: string): string {
     return `${this.tokensPrefix}${name}`;
+  }
+
+  tokenUsed(name: string): string {
+    return `${this.tokenUsedPrefix}${name}`;
   }
 
   /** `{kind, id}` for an object key under the config prefix; null for the version key or a stray key. */

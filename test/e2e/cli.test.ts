@@ -190,11 +190,17 @@ describe('signalbox CLI against a running control plane', () => {
     assert.equal(list.code, 0, list.stderr);
     const listed = table(list.stdout);
     const bot = listed.find((t) => t.NAME === 'ci-bot');
-    assert.deepEqual({ ...bot, CREATED: bot?.CREATED?.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'a time') }, { NAME: 'ci-bot', ROLE: 'editor', CREATED: 'a time', 'CREATED-BY': 'admin' });
+    const aTime = (t: string | undefined) => t?.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'a time');
+    assert.deepEqual(
+      { ...bot, CREATED: aTime(bot?.CREATED), 'LAST-USED': aTime(bot?.['LAST-USED']) },
+      { NAME: 'ci-bot', ROLE: 'editor', CREATED: 'a time', 'CREATED-BY': 'admin', EXPIRES: 'never', 'LAST-USED': 'a time' },
+    );
     assert.ok(listed.some((t) => t.ROLE === 'viewer' && /^viewer-/.test(t.NAME!)), list.stdout);
     const json = await cli(['token', 'list', '-o', 'json']);
     for (const secret of [editor, viewer]) assert.ok(!list.stdout.includes(secret) && !json.stdout.includes(secret), 'no secret in the list');
-    for (const t of (JSON.parse(json.stdout) as { tokens: object[] }).tokens) assert.deepEqual(Object.keys(t).sort(), ['createdAt', 'createdBy', 'name', 'role']);
+    for (const t of (JSON.parse(json.stdout) as { tokens: object[] }).tokens) {
+      assert.deepEqual(Object.keys(t).filter((k) => k !== 'lastUsedAt').sort(), ['createdAt', 'createdBy', 'name', 'role']);
+    }
 
     const taken = await cli(['token', 'create', '--role', 'viewer', '--name', 'ci-bot']);
     assert.equal(taken.code, 1);
@@ -209,6 +215,17 @@ describe('signalbox CLI against a running control plane', () => {
 
     assert.equal((await cli(['token', 'create', '--role', 'root'])).code, 2);
     assert.equal((await cli(['token', 'create'])).code, 2);
+
+    const monthly = await cli(['token', 'create', '--role', 'viewer', '--name', 'monthly', '--ttl', '30d']);
+    assert.equal(monthly.code, 0, monthly.stderr);
+    const expires = table((await cli(['token', 'list'])).stdout).find((t) => t.NAME === 'monthly')!.EXPIRES!;
+    const days = (Date.parse(expires) - Date.now()) / 86_400_000;
+    assert.ok(days > 29.9 && days <= 30, `expires in 30 days: ${expires}`);
+    for (const ttl of ['30', '0d', '1w', '4000d']) {
+      const bad = await cli(['token', 'create', '--role', 'viewer', '--ttl', ttl]);
+      assert.equal(bad.code, 2, ttl);
+      assert.match(bad.stderr, /--ttl must be a number and a unit, s, m, h or d/);
+    }
   });
 
   it('token create --for gitops: an editor token for the GitOps agent, listed as such; --for with another role is refused', async () => {

@@ -1,12 +1,13 @@
 // Who may do what on the control plane, and what never leaves it: tokens with roles stored hashed
 // in etcd, each write's author, and certificates' private keys. Real etcd, real control plane.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { after, before, describe, it } from 'node:test';
 import { createEtcdClient } from '../../src/store/client.js';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { startControlPlaneProcess, type Stack } from '../helpers/processes.js';
+import { startControlPlaneProcess, waitFor, type Stack } from '../helpers/processes.js';
 import { singleRouteDoc } from '../helpers/upstreams.js';
 import { CERT_A, CERT_B, KEY_A, KEY_B } from '../unit/tls-fixtures.js';
 
@@ -81,6 +82,43 @@ describe('control plane tokens, roles and secrets', () => {
     const gone = await call(editor.token, 'GET', '/config');
     assert.equal(gone.status, 401, 'a deleted token stops working at once');
     assert.equal((await admin('DELETE', '/tokens/ci-deploy')).status, 404);
+  });
+
+  it('a token with a TTL works until it expires, then gets 401 saying so; its last use is listed', async () => {
+    const short = await admin('POST', '/tokens', { role: 'viewer', name: 'short-lived', ttlSeconds: 2 });
+    assert.equal(short.status, 201);
+    const { token, createdAt, expiresAt } = short.body as { token: string; createdAt: string; expiresAt: string };
+    assert.equal(Date.parse(expiresAt) - Date.parse(createdAt), 2000);
+    const listed = async () => ((await admin('GET', '/tokens')).body.tokens as Body[]).find((t) => t.name === 'short-lived')!;
+    assert.equal((await listed()).lastUsedAt, undefined, 'never used yet');
+
+    assert.equal((await call(token, 'GET', '/config')).status, 200);
+    let lastUsedAt: unknown;
+    for (let i = 0; i < 100 && lastUsedAt === undefined; i++) {
+      lastUsedAt = (await listed()).lastUsedAt;
+      if (lastUsedAt === undefined) await sleep(20);
+    }
+    assert.ok(typeof lastUsedAt === 'string' && Date.parse(lastUsedAt) >= Date.parse(createdAt), `last used recorded: ${String(lastUsedAt)}`);
+
+    await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 100);
+    const expired = await call(token, 'GET', '/config');
+    assert.equal(expired.status, 401);
+    assert.equal(expired.body.error, `token "short-lived" expired at ${expiresAt}; an admin can create a new one`);
+
+    const tooLong = await admin('POST', '/tokens', { role: 'viewer', ttlSeconds: 11 * 365 * 86_400 });
+    assert.equal(tooLong.status, 400);
+    assert.deepEqual((tooLong.body.details as { path: string }[]).map((d) => d.path), ['ttlSeconds']);
+  });
+
+  it('deleting a token also forgets its last use; a token made again under that name starts unused', async () => {
+    const t = await createToken('viewer', 'used-then-gone');
+    assert.equal((await call(t.token, 'GET', '/config')).status, 200);
+    await waitFor('the use recorded', async () => (await etcd.get(`${stack.prefix}/token-used/used-then-gone`).string()) !== null);
+    assert.equal((await admin('DELETE', '/tokens/used-then-gone')).status, 200);
+    assert.equal(await etcd.get(`${stack.prefix}/token-used/used-then-gone`).string(), null);
+    await createToken('viewer', 'used-then-gone');
+    const again = ((await admin('GET', '/tokens')).body.tokens as Body[]).find((x) => x.name === 'used-then-gone')!;
+    assert.equal(again.lastUsedAt, undefined);
   });
 
   it("certificates' private keys are never returned; a write without key keeps the stored one", async () => {

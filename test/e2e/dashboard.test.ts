@@ -270,6 +270,7 @@ describe('dashboard', () => {
     await admin.getByText('No tokens yet besides the bootstrap admin.').waitFor();
     await admin.getByLabel('Name (optional)').fill('reader');
     await admin.getByLabel('Role').selectOption('viewer');
+    await admin.getByLabel('Expires').selectOption({ label: 'after 30 days' });
     await admin.getByRole('button', { name: 'Create token' }).click();
 
     const created = admin.getByRole('region', { name: 'Token reader created (viewer)' });
@@ -282,9 +283,11 @@ describe('dashboard', () => {
     assert.equal(await admin.evaluate('navigator.clipboard.readText()'), secret);
     const row = admin.locator('#tokens tr[data-token="reader"] td');
     await row.first().waitFor();
-    const [name, role, at, by, actions] = await row.allTextContents();
-    assert.deepEqual([name, role, by, actions], ['reader', 'viewer', 'admin', 'Delete']);
+    const [name, role, at, by, expires, lastUsed, actions] = await row.allTextContents();
+    assert.deepEqual([name, role, by, lastUsed, actions], ['reader', 'viewer', 'admin', 'not yet', 'Delete']);
     assert.match(at!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const days = (Date.parse(expires!.replace(' ', 'T')) - Date.parse(at!.replace(' ', 'T'))) / 86_400_000;
+    assert.ok(days > 29.9 && days < 30.1, `expires 30 days after creation: ${at} → ${expires}`);
 
     // The secret works, as a viewer: it reads and may not write.
     const asReader = (method: string, body?: string) =>

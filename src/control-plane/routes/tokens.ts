@@ -13,7 +13,7 @@ export function tokenHandlers(ctx: ApiContext): Pick<Handlers, 'createToken' | '
       const name = body.name ?? `${body.for ?? body.role}-${randomBytes(3).toString('hex')}`;
       if (name === BOOTSTRAP_NAME) throw new HttpError(409, `"${BOOTSTRAP_NAME}" is the token of --admin-token-file; choose another name`);
       try {
-        const { info, token } = await tokens.create(name, body.role, principal.name, body.for);
+        const { info, token } = await tokens.create(name, body.role, principal.name, { purpose: body.for, ttlSeconds: body.ttlSeconds });
         return { body: { ...info, token } };
       } catch (err) {
         if (err instanceof TokenExistsError) throw new HttpError(409, err.message);
