@@ -8,7 +8,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { ConsistentHash } from '../../src/proxy/balancers/consistent-hash.js';
 import { keyReader } from '../../src/proxy/balancers/hash-key.js';
 import { RoundRobin } from '../../src/proxy/balancers/round-robin.js';
-import { deferred, named, proxy, send, upstream, type TestServer } from '../helpers/data-plane.js';
+import { deadUrl, deferred, named, proxy, send, upstream, type TestServer } from '../helpers/data-plane.js';
+import { waitFor } from '../helpers/processes.js';
 
 const T = { timeout: 20_000 };
 
@@ -67,6 +68,46 @@ describe('least-request', () => {
     assert.equal(await slowShare(t, 'round-robin'), 10);
     const slow = await slowShare(t, 'least-request');
     assert.ok(slow <= 1, `least-request sent ${slow} of 20 to the slow target`);
+  });
+});
+
+describe('requests in flight', () => {
+  it('count while they run, and stop counting however they end: answered, refused, reset, or the client gone', T, async (t) => {
+    let hold = deferred();
+    const held: ServerResponse[] = [];
+    const slow = await upstream(t, (req, res) => {
+      if (req.url === '/reset') return void req.socket.destroy();
+      held.push(res);
+      hold.resolve();
+    });
+    const dead = await deadUrl();
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: dead }, { url: slow.url }], balancer: 'least-request', maxEjectionPercent: 0 }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }],
+    });
+    const inFlight = () => p.holder.current!.upstreams.get('u')!.targets.map((x) => x.shared.inFlight);
+
+    const answered = send(p.url, '/a');
+    await hold.promise;
+    assert.deepEqual(inFlight(), [0, 1]);
+    held.pop()!.end('ok');
+    assert.equal((await answered).status, 200);
+    assert.deepEqual(inFlight(), [0, 0]);
+
+    assert.equal((await send(p.url, '/reset')).status, 502);
+    assert.deepEqual(inFlight(), [0, 0]);
+
+    hold = deferred();
+    const gone = new AbortController();
+    const abandoned = fetch(`${p.url}/gone`, { signal: gone.signal }).catch(() => 'aborted');
+    await hold.promise;
+    assert.deepEqual(inFlight(), [0, 1]);
+    const closed = new Promise((r) => held[0]!.on('close', r));
+    gone.abort();
+    assert.equal(await abandoned, 'aborted');
+    await closed;
+    await waitFor('the abandoned request uncounted', () => inFlight()[1] === 0);
+    assert.equal(inFlight()[0], 0, 'the refused target never counted a request it never got');
   });
 });
 
