@@ -299,6 +299,25 @@ describe('upstream pool: passive ejection bounds', () => {
     assert.equal(p.pick([0, 1, 2], ctx('a')), -1);
   });
 
+  for (const fields of [{}, { balancer: 'least-request' as const }, { balancer: 'consistent-hash' as const, hashOn: { header: 'x-user' } }]) {
+    it(`keeps its bounds with ${fields.balancer ?? 'round-robin'}: an ejected target gets nothing, the last one is never ejected, all out means all tried`, () => {
+      let now = 0;
+      const p = new UpstreamPool({ id: 'u', targets: targets(3), maxEjectionPercent: 100, ...fields }, { now: () => now, ejectMs: 1000 });
+      const users = Array.from({ length: 60 }, (_, i): PickContext => ({ headers: { 'x-user': `u${i}` }, clientIp: '' }));
+      const spread = () => counts(users.map((ctx) => p.pick(null, ctx)), 3);
+      assert.equal(p.reportFailure(1), true);
+      assert.equal(spread()[1], 0);
+      assert.equal(p.reportFailure(0), true);
+      assert.deepEqual(spread(), [0, 0, 60]);
+      assert.equal(p.reportFailure(2), false, 'never the last in rotation');
+      now = 1;
+      p.targets[2]!.shared.eject(p.targets[2]!.passive, 1000, true);
+      assert.ok(spread().every((n) => n > 0), 'panic: every target tried again');
+      now = 1000;
+      assert.ok(spread().every((n) => n > 0), 'all back');
+    });
+  }
+
   it('an ejected target comes back after ejectMs and frees its place in the share', () => {
     const { p, at } = pool(4);
     assert.equal(p.reportFailure(0), true);
