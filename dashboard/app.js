@@ -543,6 +543,15 @@ async function historyView(selected) {
 
 // ---- fleet --------------------------------------------------------------------------------------
 
+/** The targets a proxy's active health checks hold out: upstream and URL, the first few named. */
+function unhealthyTargets(p) {
+  const count = p.unhealthyTargetCount || 0;
+  if (count === 0) return muted('—');
+  const named = (p.unhealthyTargets || []).map((t) => `${t.upstream} ${t.url}`);
+  const more = count - named.length;
+  return h('span', { class: 'error' }, named.join(', '), more > 0 ? ` and ${more} more` : '');
+}
+
 function fleetContent(data) {
   const inSync = data.proxies.filter((p) => p.inSync).length;
   return [
@@ -553,13 +562,14 @@ function fleetContent(data) {
       : null,
     data.proxies.length
       ? h('table', { id: 'proxies' },
-        h('thead', {}, h('tr', {}, ['Proxy', 'Version', 'Sync', 'etcd', 'Routes', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Proxy', 'Version', 'Sync', 'etcd', 'Routes', 'Unhealthy targets', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, data.proxies.map((p) => h('tr', { 'data-proxy': p.id },
           h('td', {}, h('code', {}, p.id)),
           h('td', {}, p.version == null ? muted('none') : String(p.version)),
           h('td', {}, h('span', { class: `badge ${p.inSync ? 'ok' : 'warn'}` }, p.inSync ? 'in sync' : 'out of sync')),
           h('td', {}, h('span', { class: `badge ${p.etcd === 'connected' ? 'ok' : 'warn'}` }, p.etcd || 'unknown')),
           h('td', {}, p.routes == null ? '' : String(p.routes)),
+          h('td', {}, unhealthyTargets(p)),
           h('td', {}, p.lastError ? h('span', { class: 'error' }, (p.lastError.errors || [JSON.stringify(p.lastError)]).join('; ')) : muted('—'))))))
       : h('p', { class: 'muted' }, 'No proxy has registered. Start one with signalbox proxy --etcd … and it appears here.'),
   ];

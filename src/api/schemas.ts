@@ -91,6 +91,11 @@ export const proxyStatusSchema = z.looseObject({
   etcd: z.string().optional(),
   routes: z.number().int().optional(),
   lastError: z.object({ errors: z.array(z.string()) }).nullable().optional(),
+  unhealthyTargets: z
+    .array(z.object({ upstream: z.string(), url: z.string() }))
+    .optional()
+    .meta({ description: "targets the proxy's active health checks hold out of rotation (the first 20, by upstream id)" }),
+  unhealthyTargetCount: z.number().int().optional().meta({ description: 'how many targets its active health checks hold out' }),
 });
 export type ProxyStatus = z.infer<typeof proxyStatusSchema>;
 

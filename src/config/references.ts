@@ -1,19 +1,26 @@
-// Which routes refer to an upstream or a policy: what deleting that object would break.
+// Which objects refer to an upstream, a policy or a certificate: what deleting it would break.
 import type { Config, Kind } from './schema.js';
 
 export interface Referrer {
-  route: string;
+  /** The kind of the referring object: a route (upstream, policies) or an upstream (tls.clientCertificate). */
+  kind: 'routes' | 'upstreams';
+  id: string;
   /** Where in the config, e.g. `routes[3].upstream`. */
   path: string;
 }
 
 export function referrers(config: Config, kind: Kind, id: string): Referrer[] {
   const out: Referrer[] = [];
+  if (kind === 'certificates') {
+    config.upstreams.forEach((u, i) => {
+      if (u.tls?.clientCertificate === id) out.push({ kind: 'upstreams', id: u.id, path: `upstreams[${i}].tls.clientCertificate` });
+    });
+  }
   config.routes.forEach((route, i) => {
-    if (kind === 'upstreams' && route.upstream === id) out.push({ route: route.id, path: `routes[${i}].upstream` });
+    if (kind === 'upstreams' && route.upstream === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].upstream` });
     if (kind === 'policies') {
       route.policies?.forEach((p, j) => {
-        if (p === id) out.push({ route: route.id, path: `routes[${i}].policies[${j}]` });
+        if (p === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].policies[${j}]` });
       });
     }
   });

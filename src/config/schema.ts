@@ -88,13 +88,74 @@ const target = z.strictObject({
 
 const timeoutMs = z.number().int().min(1).max(3_600_000);
 
-export const upstreamSchema = z.strictObject({
-  id,
-  targets: z.array(target),
-  connectTimeoutMs: timeoutMs.optional(),
-  readTimeoutMs: timeoutMs.optional(),
-  maxEjectionPercent: z.number().int().min(0).max(100).optional(),
+export const BALANCERS = ['round-robin', 'least-request', 'consistent-hash'] as const;
+
+// Exactly one key source, as a small object so a later source is one more field, not a new form.
+const hashOn = z
+  .strictObject({
+    header: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
+    cookie: z.string().regex(HEADER_NAME, 'must be a cookie name').optional(),
+    clientIp: z.literal(true).optional(),
+  })
+  .superRefine((h, ctx) => {
+    const given = [h.header, h.cookie, h.clientIp].filter((v) => v !== undefined).length;
+    if (given !== 1) ctx.addIssue({ code: 'custom', message: 'must be exactly one of { header: <name> }, { cookie: <name> }, { clientIp: true }' });
+  });
+
+const STATUS_RANGE = /^([1-5][0-9][0-9])-([1-5][0-9][0-9])$/;
+const STATUS_FORMS = 'must be a status code such as 200 or a range such as "200-399"';
+const expectStatus = z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_RANGE, STATUS_FORMS)], { error: STATUS_FORMS });
+
+const healthCheck = z.strictObject({
+  path: z.string().regex(/^\/[!-~]*$/, 'must start with "/" and hold no spaces or control characters').refine((p) => !p.includes('#'), 'must not contain "#"'),
+  intervalMs: z.number().int().min(100).max(3_600_000).optional(),
+  timeoutMs: timeoutMs.optional(),
+  healthyThreshold: z.number().int().min(1).max(100).optional(),
+  unhealthyThreshold: z.number().int().min(1).max(100).optional(),
+  expectStatuses: z
+    .array(expectStatus)
+    .min(1)
+    .superRefine((list, ctx) => {
+      list.forEach((s, i) => {
+        const m = typeof s === 'string' ? STATUS_RANGE.exec(s) : null;
+        if (m !== null && Number(m[1]) > Number(m[2])) ctx.addIssue({ code: 'custom', path: [i], message: `"${s}": the range must go from low to high` });
+      });
+    })
+    .optional(),
 });
+
+const SERVER_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
+const upstreamTls = z.strictObject({
+  serverName: z.string().regex(SERVER_NAME, 'must be a lowercase host name (no port, no wildcard)').optional(),
+  ca: z.string().min(1).optional(),
+  insecureSkipVerify: z.boolean().optional(),
+  clientCertificate: id.optional().meta({ description: 'id of a certificates object presented to the targets (upstream mTLS)' }),
+});
+
+export const upstreamSchema = z
+  .strictObject({
+    id,
+    targets: z.array(target),
+    connectTimeoutMs: timeoutMs.optional(),
+    readTimeoutMs: timeoutMs.optional(),
+    maxEjectionPercent: z.number().int().min(0).max(100).optional(),
+    balancer: z.enum(BALANCERS).optional(),
+    hashOn: hashOn.optional(),
+    healthCheck: healthCheck.optional(),
+    tls: upstreamTls.optional(),
+  })
+  .superRefine((u, ctx) => {
+    // Settings that would do nothing are refused, like unknown fields: a typo never passes silently.
+    const balancer = u.balancer ?? DEFAULT_BALANCER;
+    if (balancer === 'consistent-hash' && u.hashOn === undefined) ctx.addIssue({ code: 'custom', path: ['hashOn'], message: 'required with balancer consistent-hash' });
+    if (balancer !== 'consistent-hash' && u.hashOn !== undefined) ctx.addIssue({ code: 'custom', path: ['hashOn'], message: 'only used with balancer consistent-hash' });
+    if (u.tls !== undefined && !u.targets.some((t) => t.url.startsWith('https:'))) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'applies to https:// targets, and this upstream has none' });
+    }
+    if (u.tls?.insecureSkipVerify === true && u.tls.ca !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'ca'], message: 'has no effect with insecureSkipVerify: true (nothing is verified)' });
+    }
+  });
 
 export const routeSchema = z.strictObject({
   id,
@@ -141,7 +202,8 @@ export const policySchema = z.discriminatedUnion('type', [rateLimitPolicy], {
 
 export const certificateSchema = z.strictObject({
   id,
-  snis: z.array(hostPattern).min(1),
+  // Empty: never served on the TLS listener; e.g. a client certificate for upstream mTLS.
+  snis: z.array(hostPattern).meta({ description: 'names served on the TLS listener; empty for a certificate only presented to upstreams (tls.clientCertificate)' }),
   cert: z.string().min(1),
   // The control plane never shows a key, so a document it exported has none: left out, the key
   // it stores for this id is kept. What etcd holds and proxies load always has one (validate.ts).
@@ -167,6 +229,10 @@ export const objectSchemas = {
 } as const;
 
 export type Upstream = z.infer<typeof upstreamSchema>;
+export type HealthCheck = z.infer<typeof healthCheck>;
+export type UpstreamTls = z.infer<typeof upstreamTls>;
+export type HashOn = z.infer<typeof hashOn>;
+export type BalancerName = (typeof BALANCERS)[number];
 export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type RateLimitPolicy = z.infer<typeof rateLimitPolicy>;
@@ -187,3 +253,10 @@ export const DEFAULT_MAX_EJECTION_PERCENT = 10;
 export const DEFAULT_RATE_LIMIT_KEY = 'ip';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+export const DEFAULT_BALANCER = 'round-robin';
+export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
+export const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 1_000;
+export const DEFAULT_HEALTHY_THRESHOLD = 2;
+export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
+/** Any 2xx or 3xx answer passes, as HAProxy's and nginx's checks. */
+export const DEFAULT_EXPECT_STATUSES = ['200-399'];

@@ -160,6 +160,10 @@ export function* referenceIssues(lists: LooseLists, describe: Describe = default
     }
     ids[kind] = seen;
   }
+  for (let i = 0; i < lists.upstreams.length; i++) {
+    const cert = field(field(lists.upstreams[i], 'tls'), 'clientCertificate');
+    if (typeof cert === 'string' && !ids.certificates.has(cert)) yield { path: ['upstreams', i, 'tls', 'clientCertificate'], message: `unknown certificate "${cert}"` };
+  }
   for (let i = 0; i < lists.routes.length; i++) {
     const route = lists.routes[i];
     const upstream = field(route, 'upstream');
@@ -206,6 +210,11 @@ export function* semanticIssues(
   storedKeyAt: ReadonlySet<number> = new Set(),
 ): Generator<RawIssue> {
   yield* referenceIssues(looseLists(doc), describe);
+  const upstreams = doc.upstreams ?? [];
+  for (let i = 0; i < upstreams.length; i++) {
+    const ca = upstreams[i]!.tls?.ca;
+    if (ca !== undefined && !isPemCertificates(ca)) yield { path: ['upstreams', i, 'tls', 'ca'], message: 'is not PEM: one or more "-----BEGIN CERTIFICATE-----" blocks' };
+  }
   const sniOwner = new Map<string, string>();
   const certificates = doc.certificates ?? [];
   for (let i = 0; i < certificates.length; i++) {
@@ -224,6 +233,20 @@ export function* semanticIssues(
       else sniOwner.set(sni, cert.id);
     }
   }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** One or more PEM certificates and nothing else but white space. */
+function isPemCertificates(text: string): boolean {
+  const blocks = text.match(PEM_CERTIFICATE);
+  if (blocks === null || text.replace(PEM_CERTIFICATE, '').trim() !== '') return false;
+  try {
+    for (const block of blocks) new X509Certificate(block);
+  } catch {
+    return false;
+  }
+  return true;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { CommittedState } from '../store/config-watcher.js';
 import { DecodeCache } from '../store/decode.js';
 import type { Keys } from '../store/keys.js';
 import type { ProxyMetrics } from './metrics.js';
-import { compileRuntime, type RuntimeHolder } from './runtime.js';
+import { compileRuntime, type CompileOptions, type RuntimeHolder } from './runtime.js';
 
 /**
  * Where the served config came from: etcd's live state; the history entry of a committed version
@@ -38,6 +38,7 @@ export class ConfigApplier {
     readonly holder: RuntimeHolder,
     private readonly metrics: ProxyMetrics,
     private readonly logger: Logger,
+    private readonly compileOptions: CompileOptions = {},
   ) {}
 
   /**
@@ -59,7 +60,7 @@ export class ConfigApplier {
       // Keys written straight into etcd change the config without a new version: then the hash
       // is computed here and differs from the version's, which is how /proxies tells.
       const hash = state.versionExact && state.version ? state.version.hash : configHash(decoded.config);
-      next = compileRuntime(decoded.config, { version: version ?? 0, hash, revision: state.revision }, this.holder.current);
+      next = compileRuntime(decoded.config, { version: version ?? 0, hash, revision: state.revision }, this.holder.current, this.compileOptions);
     } catch (err) {
       return refuse([`compile: ${(err as Error).message}`]);
     }

@@ -21,8 +21,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { PickContext } from './balancers/index.js';
 import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import type { CompiledRoute } from './runtime.js';
+import type { SharedTarget } from './target-registry.js';
 
 /** RFC 9110 §7.6.1, plus the pre-standard ones nginx also drops. */
 const HOP_BY_HOP = new Set([
@@ -157,12 +159,15 @@ export function requestHasBody(req: IncomingMessage): boolean {
 
 /**
  * One client request forwarded to one upstream (several attempts at most). Implements undici's
- * DispatchHandler; `finished` tells the caller whether the upstream exchange is over.
+ * DispatchHandler; `finished` tells the caller whether the upstream exchange is over. It is also
+ * the balancer's view of the request (PickContext).
  */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, PickContext {
   finished = false;
   private controller: Dispatcher.DispatchController | null = null;
   private target = -1;
+  /** The target of the attempt under way, counted in its requests in flight. */
+  private busy: SharedTarget | null = null;
   private attempts = 0;
   /** Targets that failed this request; allocated on the first failure only. */
   private tried: number[] | null = null;
@@ -181,9 +186,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
     path: string,
     headers: string[],
     private readonly logger: Logger,
+    /** The client's address (forwarded.ts), for balancers that hash on it. */
+    readonly clientIp = '',
   ) {
     this.hasBody = requestHasBody(req);
-    this.opts = { path, method: req.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null };
+    const readTimeoutMs = route.upstream.readTimeoutMs;
+    // readTimeoutMs bounds the wait for response headers and each later gap between body chunks,
+    // like nginx's proxy_read_timeout; per request, since a target's pool may serve several upstreams.
+    this.opts = { path, method: req.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs };
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
   }
 
   /** Dispatch to a target in rotation; answers 503 itself when there is none. */
@@ -253,12 +267,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.settle();
     this.finished = true;
     this.controller = null;
     if (!this.clientGone) this.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settle();
     // undici reports connect failures before onRequestStart, with no controller of ours.
     const written = this.controller !== null;
     this.controller = null;
@@ -303,18 +319,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Dispatch to the next target in rotation; with `untried`, only to one that has not failed. */
   private attempt(untried: boolean): boolean {
     const pool = this.route.upstream;
-    const index = pool.pick(untried ? this.tried : null);
+    const index = pool.pick(untried ? this.tried : null, this);
     if (index < 0) return false;
     this.target = index;
     this.attempts++;
+    const target = pool.shared(index);
+    target.inFlight++;
+    this.busy = target;
     try {
-      pool.dispatcher(index).dispatch(this.opts, this);
+      target.dispatcher().dispatch(this.opts, this);
     } catch (err) {
       // Only a closed pool throws here (undici reports its own errors through onResponseError).
+      this.settle();
       this.lastError = err;
       return false;
     }
     return true;
+  }
+
+  /** The attempt under way ended: it no longer counts as in flight to its target. */
+  private settle(): void {
+    if (this.busy !== null) this.busy.inFlight--;
+    this.busy = null;
   }
 
   private answerFailure(): void {

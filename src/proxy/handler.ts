@@ -121,20 +121,17 @@ export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOpti
 
       const peer = peerAddress(req);
       const peerTrusted = trusted.trustsPeer(req.socket, peer);
+      const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
       const chain = route.policies;
       if (chain.length > 0) {
-        const ctx: PolicyContext = {
-          routeId: route.id,
-          now: start,
-          clientIp: clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted),
-        };
+        const ctx: PolicyContext = { routeId: route.id, now: start, clientIp };
         for (let i = 0; i < chain.length; i++) {
           if (chain[i]!.handle(req, res, ctx) === HANDLED) return;
         }
       }
 
       const proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-      exchange = new Exchange(req, res, route, path, upstreamRequestHeaders(req, proto, host, peer, peerTrusted), logger);
+      exchange = new Exchange(req, res, route, path, upstreamRequestHeaders(req, proto, host, peer, peerTrusted), logger, clientIp);
       exchange.start();
     } catch (err) {
       logger.error({ err, route: route?.id }, 'proxy handler failed');

@@ -13,13 +13,15 @@ import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
-import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
+import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, HEALTH_REPORT_DELAY_MS } from './defaults.js';
 import type { TrustedProxies } from './forwarded.js';
 import { createProxyHandler } from './handler.js';
 import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
 import { RuntimeHolder } from './runtime.js';
+import { TargetRegistry } from './target-registry.js';
+import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
 
 export interface ProxyOptions {
   id: string;
@@ -42,7 +44,8 @@ export interface ProxyOptions {
 
 export type { ConfigError, ConfigSource };
 
-export interface ProxyStatus {
+/** The proxy's entry in etcd (the fleet view): compact. */
+export interface ProxyStatus extends UnhealthyTargets {
   id: string;
   pid: number;
   version: number | null;
@@ -62,12 +65,18 @@ export interface ProxyStatus {
   listen: { http?: string; https?: string; admin: string };
 }
 
+/** GET /status: the entry in etcd, and every target's state. */
+export interface ProxyAdminStatus extends ProxyStatus {
+  upstreams: UpstreamStatus[];
+}
+
 export class ProxyServer {
   readonly urls: ProxyStatus['listen'] = { admin: '' };
   private readonly keys: Keys;
   private readonly client: Etcd3;
   private readonly holder = new RuntimeHolder();
   private readonly metrics = new ProxyMetrics();
+  private readonly targets: TargetRegistry;
   private readonly registry: ProxyRegistry;
   private readonly watcher: ConfigWatcher;
   private readonly applier: ConfigApplier;
@@ -76,6 +85,7 @@ export class ProxyServer {
   private listeners: Listeners | null = null;
   private admin: { close(): Promise<void> } | null = null;
   private resyncs = 0;
+  private healthReport: NodeJS.Timeout | null = null;
   private draining = false;
   private closing: Promise<void> | null = null;
   /** Looking for a committed version to serve because the live state was refused at start. */
@@ -103,10 +113,17 @@ export class ProxyServer {
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
     this.registry = new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
     this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
-    this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger);
+    this.targets = new TargetRegistry({ logger: this.logger });
+    this.targets.watch(() => this.reportHealthSoon());
+    this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger, { targets: this.targets });
+    this.metrics.addSource(() => upstreamMetricsText(this.holder.current));
   }
 
-  status(): ProxyStatus {
+  status(): ProxyAdminStatus {
+    return { ...this.fleetStatus(), upstreams: upstreamStatus(this.holder.current) };
+  }
+
+  private fleetStatus(): ProxyStatus {
     const meta = this.holder.current?.meta;
     return {
       id: this.opts.id,
@@ -124,6 +141,7 @@ export class ProxyServer {
       startedAt: this.startedAt,
       appliedAt: this.applier.appliedAt,
       listen: this.urls,
+      ...unhealthyTargets(this.holder.current),
     };
   }
 
@@ -132,7 +150,17 @@ export class ProxyServer {
   }
 
   private report(): void {
-    this.registry.report(this.status());
+    this.registry.report(this.fleetStatus());
+  }
+
+  /** A target changed health: the fleet view hears of it, coalesced with other changes. */
+  private reportHealthSoon(): void {
+    if (this.healthReport !== null || this.draining) return;
+    this.healthReport = setTimeout(() => {
+      this.healthReport = null;
+      this.report();
+    }, HEALTH_REPORT_DELAY_MS);
+    this.healthReport.unref();
   }
 
   private async run(): Promise<void> {
@@ -221,6 +249,8 @@ export class ProxyServer {
 
   private async drainAndStop(): Promise<void> {
     this.draining = true;
+    if (this.healthReport !== null) clearTimeout(this.healthReport);
+    this.healthReport = null;
     const timeoutMs = this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     // Synchronously with the readiness flip: from here on a new connection is refused.
     const drained = this.listeners?.close(timeoutMs);

@@ -67,6 +67,7 @@ export class ProxyMetrics {
   private readonly version: Gauge;
   private readonly applies: Counter<'result'>;
   private readonly byRoute = new Map<string, RouteRequests>();
+  private readonly sources: (() => string)[] = [];
 
   constructor(opts: ProxyMetricsOptions = {}) {
     const registers = [this.registry];
@@ -105,9 +106,14 @@ export class ProxyMetrics {
     this.version.set(version);
   }
 
-  /** Prometheus text exposition: the registry's metrics, then the per-request series. */
+  /** Series another module renders as Prometheus text at scrape time (upstream-status.ts). */
+  addSource(render: () => string): void {
+    this.sources.push(render);
+  }
+
+  /** Prometheus text exposition: the registry's metrics, the per-request series, then the sources'. */
   async text(): Promise<string> {
-    return `${await this.registry.metrics()}\n${this.requestsText()}`;
+    return `${await this.registry.metrics()}\n${this.requestsText()}${this.sources.map((render) => render()).join('')}`;
   }
 
   get contentType(): string {

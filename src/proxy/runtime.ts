@@ -1,8 +1,9 @@
 // The compiled, immutable form of one config version, and the holder that swaps it.
 //
 // compileRuntime is pure apart from reusing stateful objects of the previous runtime whose
-// definitions are byte-identical (stableStringify): upstream pools (warm keep-alive connections,
-// ejections, balancer position), policy instances (rate-limit buckets) and TLS contexts.
+// definitions are byte-identical (stableStringify): upstream pools (balancer position), policy
+// instances (rate-limit buckets) and TLS contexts; and from the TargetRegistry, where a changed
+// upstream finds the targets it kept with their connections and health (target-registry.ts).
 //
 // Lifetimes: a request reads `holder.current` once and acquires that runtime; `swap` is one
 // reference assignment. The previous runtime is retired: once its last request ends it lets go
@@ -15,7 +16,8 @@ import { stableStringify } from '../config/canonical.js';
 import type { Config } from '../config/schema.js';
 import { createPolicy, type PolicyInstance } from './policies/index.js';
 import { compileRouter, type RouteMatch, type Router } from './router.js';
-import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
+import { TargetRegistry } from './target-registry.js';
+import { UpstreamPool, upstreamKey, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface RuntimeMeta {
   readonly version: number;
@@ -42,7 +44,9 @@ interface Keyed<T> {
 
 export interface CompileOptions {
   /** Passed to every new UpstreamPool (tests shorten ejection or inject a clock). */
-  upstream?: UpstreamPoolOptions;
+  upstream?: Pick<UpstreamPoolOptions, 'ejectMs' | 'now'>;
+  /** Where targets are shared; default: the previous runtime's, else a new one. */
+  targets?: TargetRegistry;
 }
 
 type State = 'compiled' | 'active' | 'retired' | 'released';
@@ -51,6 +55,8 @@ export class Runtime {
   readonly meta: RuntimeMeta;
   readonly routeCount: number;
   readonly upstreams: ReadonlyMap<string, UpstreamPool>;
+  /** The targets its upstreams share with other runtimes of this proxy. */
+  readonly targets: TargetRegistry;
   /** Resolves once this runtime was retired, its last request ended and its pools let go. */
   readonly released: Promise<void>;
   private readonly router: Router<CompiledRoute>;
@@ -69,6 +75,7 @@ export class Runtime {
     meta: RuntimeMeta;
     routes: CompiledRoute[];
     upstreams: Map<string, UpstreamPool>;
+    targets: TargetRegistry;
     policies: Map<string, Keyed<PolicyInstance>>;
     certs: Map<string, Keyed<SecureContext>>;
     sniExact: Map<string, SecureContext>;
@@ -79,6 +86,7 @@ export class Runtime {
     this.routeCount = parts.routes.length;
     this.router = compileRouter(parts.routes);
     this.upstreams = parts.upstreams;
+    this.targets = parts.targets;
     this.policyById = parts.policies;
     this.certById = parts.certs;
     this.sniExact = parts.sniExact;
@@ -136,7 +144,7 @@ export class Runtime {
   activate(): void {
     if (this.state !== 'compiled') throw new Error('runtime was already activated');
     for (const pool of this.upstreams.values()) {
-      if (pool.closed) {
+      if (pool.stale) {
         throw new Error(`upstream "${pool.id}" was reused from a runtime that has since closed it; compile against holder.current`);
       }
     }
@@ -196,10 +204,13 @@ export function compileRuntime(
   previous?: Runtime | null,
   opts: CompileOptions = {},
 ): Runtime {
+  const targets = opts.targets ?? previous?.targets ?? new TargetRegistry();
+  const certificateById = new Map(config.certificates.map((c) => [c.id, c]));
   const upstreams = new Map<string, UpstreamPool>();
   for (const def of config.upstreams) {
-    const key = stableStringify(def);
-    upstreams.set(def.id, previous?.reusableUpstream(def.id, key) ?? new UpstreamPool(def, opts.upstream));
+    const cert = def.tls?.clientCertificate === undefined ? undefined : certificateById.get(def.tls.clientCertificate);
+    const reused = previous?.reusableUpstream(def.id, upstreamKey(def, cert));
+    upstreams.set(def.id, reused ?? new UpstreamPool(def, { ...opts.upstream, registry: targets, certificate: (id) => certificateById.get(id) }));
   }
 
   const policies = new Map<string, Keyed<PolicyInstance>>();
@@ -243,7 +254,8 @@ export function compileRuntime(
       }
     }
     certs.set(def.id, { key, value: ctx });
-    defaultContext ??= ctx;
+    // A certificate without names (a client certificate for upstreams) is never served.
+    if (def.snis.length > 0) defaultContext ??= ctx;
     for (const raw of def.snis) {
       const sni = raw.toLowerCase();
       if (sni.startsWith('*.')) sniWildcard.set(sni.slice(1), ctx);
@@ -251,7 +263,7 @@ export function compileRuntime(
     }
   }
 
-  return new Runtime({ meta, routes, upstreams, policies, certs, sniExact, sniWildcard, defaultContext });
+  return new Runtime({ meta, routes, upstreams, targets, policies, certs, sniExact, sniWildcard, defaultContext });
 }
 
 /** The one mutable reference of the data plane. */

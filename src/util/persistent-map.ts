@@ -6,6 +6,7 @@
 //
 // Iteration order is by key hash, then key: the same for equal contents however they were built,
 // so two proxies holding the same state iterate it alike.
+import { hashString } from './hash.js';
 
 /** Hash bits taken per trie level. */
 const BITS = 5;
@@ -40,21 +41,6 @@ interface Branch<V> {
 type TrieNode<V> = Leaf<V> | Branch<V>;
 
 const isBranch = <V>(node: TrieNode<V>): node is Branch<V> => 'children' in node;
-
-/** FNV-1a, then murmur3's finalizer, so keys that differ only at the end differ in the top bits. */
-function hashOf(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The child a hash goes to at `depth` (top bits first, so trie order is hash order). */
 const slot = (hash: number, depth: number) => (hash >>> (32 - BITS * (depth + 1))) & MASK;
@@ -220,7 +206,7 @@ export class PersistentMap<V extends NonNullable<unknown>> implements ReadonlyMa
   }
 
   get(key: string): V | undefined {
-    const hash = hashOf(key);
+    const hash = hashString(key);
     let node = this.root;
     for (let depth = 0; node !== undefined && isBranch(node); depth++) node = node.children[slot(hash, depth)];
     if (node === undefined) return undefined;
@@ -240,7 +226,7 @@ export class PersistentMap<V extends NonNullable<unknown>> implements ReadonlyMa
     const edit: Edit = { owner: {}, sizeDelta: 0 };
     let root = this.root;
     for (const [key, value] of changes) {
-      const hash = hashOf(key);
+      const hash = hashString(key);
       root = value === null ? remove(root, 0, hash, key, edit) : put(root, 0, hash, key, value, edit);
     }
     return root === this.root ? this : new PersistentMap(root, this.size + edit.sizeDelta);

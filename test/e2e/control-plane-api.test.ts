@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { startControlPlaneProcess, type Stack } from '../helpers/processes.js';
 import { singleRouteDoc } from '../helpers/upstreams.js';
+import { CERT_A, KEY_A } from '../unit/tls-fixtures.js';
 
 interface ApiError {
   error: string;
@@ -143,6 +144,20 @@ describe('control plane REST API', () => {
     assert.match(r.body.error, /upstreams\/svc is used by route all\b/);
     assert.deepEqual(r.body.details, [{ path: 'routes[0].upstream', message: 'route "all" uses upstreams/svc' }]);
     assert.deepEqual(await versions(), before);
+  });
+
+  it('DELETE of a certificate an upstream presents to its targets: 409 naming the upstream; nothing written', async () => {
+    assert.equal((await call('PUT', '/certificates/client', { id: 'client', snis: [], cert: CERT_A, key: KEY_A })).status, 200);
+    const secure = { id: 'secure', targets: [{ url: 'https://127.0.0.1:9443' }], tls: { clientCertificate: 'client' } };
+    assert.equal((await call('PUT', '/upstreams/secure', secure)).status, 200);
+    const before = await versions();
+    const r = await call('DELETE', '/certificates/client');
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error, 'certificates/client is used by upstream secure; change or delete it first');
+    assert.deepEqual(r.body.details, [{ path: 'upstreams[0].tls.clientCertificate', message: 'upstream "secure" uses certificates/client' }]);
+    assert.deepEqual(await versions(), before);
+    assert.equal((await call('DELETE', '/upstreams/secure')).status, 200);
+    assert.equal((await call('DELETE', '/certificates/client')).status, 200);
   });
 
   it('GET /openapi.json describes the API', async () => {

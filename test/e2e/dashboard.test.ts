@@ -172,7 +172,7 @@ describe('dashboard', () => {
     await page.getByRole('link', { name: 'Fleet' }).click();
     const row = page.locator('#proxies tr[data-proxy="edge-1"]');
     await row.waitFor();
-    assert.match(await row.textContent() ?? '', /^edge-13in syncconnected2—$/);
+    assert.match(await row.textContent() ?? '', /^edge-13in syncconnected2——$/);
 
     // An edit started from version 3 does not overwrite a change someone else made meanwhile.
     await page.getByRole('link', { name: 'Editor' }).click();
@@ -317,5 +317,28 @@ describe('dashboard', () => {
     await viewer.getByText(/^The control plane refused this token \(.+\)\. Log in with a valid token\.$/).waitFor();
     assert.deepEqual(pageErrors, []);
     await Promise.all([admin.close(), viewer.close()]);
+  });
+
+  it('the fleet view names the targets a proxy holds out because they fail their health checks', { timeout: 60_000 }, async () => {
+    const sick = await startUpstream('sick', (req, res) => {
+      if (req.url !== '/healthz') return false;
+      res.writeHead(503).end();
+      return true;
+    });
+    const live = JSON.parse((await call('GET', '/config')).text) as { upstreams: unknown[] };
+    const checked = { id: 'checked', targets: [{ url: sick.url }], healthCheck: { path: '/healthz', intervalMs: 100, unhealthyThreshold: 1 } };
+    const put = await call('PUT', '/config', { body: JSON.stringify({ ...live, upstreams: [...live.upstreams, checked] }), headers: { 'content-type': 'application/json' } });
+    assert.equal(put.status, 200, put.text);
+    await waitFor('the fleet to hear of the sick target', async () => {
+      const fleet = JSON.parse((await call('GET', '/proxies')).text) as { proxies: { id: string; unhealthyTargetCount?: number }[] };
+      return fleet.proxies.find((p) => p.id === 'edge-1')?.unhealthyTargetCount === 1;
+    });
+    const page = await loggedIn(stack.token);
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    const cells = page.locator('#proxies tr[data-proxy="edge-1"] td');
+    await cells.first().waitFor();
+    assert.equal((await cells.allTextContents())[5], `checked ${sick.url}`);
+    assert.deepEqual(pageErrors, []);
+    await page.close();
   });
 });

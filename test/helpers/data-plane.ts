@@ -21,7 +21,9 @@ import type { TrustedProxies } from '../../src/proxy/forwarded.js';
 import { createProxyHandler } from '../../src/proxy/handler.js';
 import { startListeners } from '../../src/proxy/listeners.js';
 import { ProxyMetrics } from '../../src/proxy/metrics.js';
-import { RuntimeHolder, compileRuntime, type Runtime } from '../../src/proxy/runtime.js';
+import { RuntimeHolder, compileRuntime, type CompileOptions, type Runtime } from '../../src/proxy/runtime.js';
+import { TargetRegistry } from '../../src/proxy/target-registry.js';
+import { upstreamMetricsText } from '../../src/proxy/upstream-status.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -80,9 +82,9 @@ export function config(doc: unknown): Config {
 }
 
 let version = 0;
-export function compile(doc: unknown, previous?: Runtime | null): Runtime {
+export function compile(doc: unknown, previous?: Runtime | null, opts?: CompileOptions): Runtime {
   version++;
-  return compileRuntime(config(doc), { version, hash: `h${version}`, revision: version }, previous);
+  return compileRuntime(config(doc), { version, hash: `h${version}`, revision: version }, previous, opts);
 }
 
 export interface Proxy {
@@ -90,12 +92,27 @@ export interface Proxy {
   httpsUrl: string | undefined;
   holder: RuntimeHolder;
   metrics: ProxyMetrics;
+  /** Where its runtimes share targets. */
+  targets: TargetRegistry;
+  /** Compile `doc` against the runtime served and swap to it, as a proxy applies a new config. */
+  swap(doc: unknown): Runtime;
 }
 
-export async function proxy(t: TestContext, doc: unknown | null, opts: { https?: boolean; trustedProxies?: TrustedProxies } = {}): Promise<Proxy> {
+export async function proxy(
+  t: TestContext,
+  doc: unknown | null,
+  opts: { https?: boolean; trustedProxies?: TrustedProxies; upstream?: CompileOptions['upstream']; targets?: TargetRegistry } = {},
+): Promise<Proxy> {
   const holder = new RuntimeHolder();
-  if (doc !== null) holder.swap(compile(doc));
+  const targets = opts.targets ?? new TargetRegistry();
+  const swap = (next: unknown) => {
+    const rt = compile(next, holder.current, { targets, upstream: opts.upstream });
+    holder.swap(rt);
+    return rt;
+  };
+  if (doc !== null) swap(doc);
   const metrics = new ProxyMetrics({ processMetrics: false });
+  metrics.addSource(() => upstreamMetricsText(holder.current));
   const listeners = await startListeners(createProxyHandler(holder, { logger, metrics, trustedProxies: opts.trustedProxies }), holder, {
     http: { host: '127.0.0.1', port: 0 },
     https: opts.https ? { host: '127.0.0.1', port: 0 } : null,
@@ -104,7 +121,7 @@ export async function proxy(t: TestContext, doc: unknown | null, opts: { https?:
     await listeners.close(0);
     await holder.close();
   });
-  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics };
+  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics, targets, swap };
 }
 
 export interface Reply {

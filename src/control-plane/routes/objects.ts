@@ -2,7 +2,7 @@
 // config, changes one object, validates the whole and writes it as a new version, guarded by the
 // version it read (or If-Match), so a concurrent change is never overwritten.
 import { objectSchemas, type Config, type ConfigObject, type Kind } from '../../config/schema.js';
-import { referrers } from '../../config/references.js';
+import { referrers, type Referrer } from '../../config/references.js';
 import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
 import type { CommittedConfig } from '../../store/config-writer.js';
 import type { Principal } from '../auth.js';
@@ -65,11 +65,15 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
       findObject(live.config, kind, id);
       const users = referrers(live.config, kind, id);
       if (users.length > 0) {
-        const names = users.map((u) => u.route).filter((r, i, all) => all.indexOf(r) === i);
+        const named = (k: Referrer['kind']) => users.filter((u) => u.kind === k).map((u) => u.id).filter((r, i, all) => all.indexOf(r) === i);
+        const groups = (['routes', 'upstreams'] as const)
+          .map((k) => ({ noun: k.slice(0, -1), names: named(k) }))
+          .filter((g) => g.names.length > 0);
+        const count = groups.reduce((n, g) => n + g.names.length, 0);
         throw new HttpError(
           409,
-          `${kind}/${id} is used by route${names.length === 1 ? '' : 's'} ${names.join(', ')}; change or delete ${names.length === 1 ? 'it' : 'them'} first`,
-          users.map((u) => ({ path: u.path, message: `route "${u.route}" uses ${kind}/${id}` })),
+          `${kind}/${id} is used by ${groups.map((g) => `${g.noun}${g.names.length === 1 ? '' : 's'} ${g.names.join(', ')}`).join(' and ')}; change or delete ${count === 1 ? 'it' : 'them'} first`,
+          users.map((u) => ({ path: u.path, message: `${u.kind.slice(0, -1)} "${u.id}" uses ${kind}/${id}` })),
         );
       }
       return writeObject(principal, write, live, { kind, id, next: null, verb: 'delete' });
