@@ -30,6 +30,11 @@ export interface RequestView {
   /** Where the path ends: the index of "?" or the length. */
   pathEnd: number;
   headers: IncomingHttpHeaders;
+  /**
+   * The query's pairs decoded, flat ([name, value, ...]); null until a query condition first
+   * needs them (most lookups never do), then read once for all conditions.
+   */
+  query: string[] | null;
 }
 
 const EXACT = 0;
@@ -90,7 +95,9 @@ export function accepts(c: MatchConditions, view: RequestView): boolean {
     if (!valueAccepts(cond, value)) return false;
   }
   const qs = c.query;
-  for (let i = 0; i < qs.length; i++) if (!queryAccepts(qs[i]!, view.path, view.pathEnd)) return false;
+  if (qs.length === 0) return true;
+  const pairs = (view.query ??= queryPairs(view.path, view.pathEnd));
+  for (let i = 0; i < qs.length; i++) if (!queryAccepts(qs[i]!, pairs)) return false;
   return true;
 }
 
@@ -107,9 +114,9 @@ function valueAccepts(cond: ValueCondition, value: string | undefined): boolean 
   }
 }
 
-/** Whether the query string after `pathEnd` satisfies one condition. Allocates only to decode. */
-function queryAccepts(cond: ValueCondition, path: string, pathEnd: number): boolean {
-  let seen = false;
+/** The pairs of the query string after `pathEnd`, decoded: [name, value, ...]. */
+export function queryPairs(path: string, pathEnd: number): string[] {
+  const out: string[] = [];
   let i = pathEnd + 1;
   const end = path.length;
   while (i < end) {
@@ -117,14 +124,20 @@ function queryAccepts(cond: ValueCondition, path: string, pathEnd: number): bool
     if (amp < 0) amp = end;
     let eq = path.indexOf('=', i);
     if (eq < 0 || eq > amp) eq = amp;
-    if (eq > i && formDecode(path, i, eq) === cond.name) {
-      if (cond.kind === ABSENT) return false;
-      if (cond.kind === PRESENT) return true;
-      seen = true;
-      const value = eq < amp ? formDecode(path, eq + 1, amp) : '';
-      if (!valueAccepts(cond, value)) return false;
-    }
+    if (eq > i) out.push(formDecode(path, i, eq), eq < amp ? formDecode(path, eq + 1, amp) : '');
     i = amp + 1;
+  }
+  return out;
+}
+
+function queryAccepts(cond: ValueCondition, pairs: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < pairs.length; i += 2) {
+    if (pairs[i] !== cond.name) continue;
+    if (cond.kind === ABSENT) return false;
+    if (cond.kind === PRESENT) return true;
+    seen = true;
+    if (!valueAccepts(cond, pairs[i + 1])) return false;
   }
   return seen || cond.kind === ABSENT;
 }

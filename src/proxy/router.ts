@@ -191,7 +191,7 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   private readonly wildcardHosts = new Map<string, TrieNode<R>>();
   private readonly anyHost: TrieNode<R> | null;
   // The state of one lookup, reused by the next (lookups never overlap: no awaits).
-  private readonly view: RequestView = { method: '', path: '', pathEnd: 0, headers: NO_HEADERS };
+  private readonly view: RequestView = { method: '', path: '', pathEnd: 0, headers: NO_HEADERS, query: null };
   private best: R | null = null;
   private bestPriority = -Infinity;
   /** The highest priority of any route: a route found with it ends the search. */
@@ -251,12 +251,14 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
     view.path = path;
     view.pathEnd = end;
     view.headers = headers;
+    view.query = null;
     this.best = null;
     this.bestPriority = -Infinity;
     this.search(host, path, end);
     const best = this.best;
     this.best = null;
     view.headers = NO_HEADERS;
+    view.query = null;
     return best;
   }
 
