@@ -3,8 +3,10 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
-//                               [--only signalbox,direct,nginx,node+undici,floor] [--profile DIR]
+//                               [--only signalbox,direct,traffic,nginx,node+undici,floor] [--profile DIR]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
+//   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
+//               (trafficRoute in routes.ts), right after the bare route: what those cost
 //   --changes 0 skips the config-change scenario
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
@@ -25,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { cpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
-import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, type RouteTable } from './routes.js';
+import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 
 const { values } = parseArgs({
@@ -47,7 +49,7 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
-const TARGETS = ['direct', 'signalbox', 'nginx', 'node+undici', 'floor'];
+const TARGETS = ['direct', 'signalbox', 'traffic', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
@@ -61,6 +63,8 @@ interface Target {
   name: string;
   /** Where the load goes (the direct target has no proxy process), or why the target is missing. */
   at: { url: string; pid?: number } | { skipped: string };
+  /** The path requested; default: the measured route's. */
+  path?: string;
   result?: Measured;
 }
 
@@ -188,19 +192,21 @@ async function main(children: Children) {
   const path = measuredPath(table);
 
   const stack = await BenchStack.start(children);
-  await stack.putConfig(signalboxDoc(table));
+  const traffic = ONLY.includes('traffic');
+  await stack.putConfig(traffic ? signalboxTrafficDoc(table) : signalboxDoc(table));
   const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
+  const trafficTarget: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
   const peers = await startPeers(children, nginx, upstream, table);
   // Signalbox second, after the ceiling when that is measured, as the table has always shown it.
-  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...peers.slice(1)] : [signalbox, ...peers];
+  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...trafficTarget, ...peers.slice(1)] : [signalbox, ...trafficTarget, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
   console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
   for (const t of targets) {
-    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${path}`, t.at.pid);
+    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
   }
   const sb = signalbox.result!;
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
@@ -208,6 +214,10 @@ async function main(children: Children) {
   console.log('');
   printTargets(targets);
   const ratios = printRatios(sb, peers);
+  const tr = trafficTarget[0]?.result;
+  if (tr !== undefined) {
+    console.log(`  rewrite + retries + timeoutMs / bare route: req/s ${ratio(tr.rps, sb.rps)}, p50 ${ratio(tr.p50Ms, sb.p50Ms)}, p99 ${ratio(tr.p99Ms, sb.p99Ms)}`);
+  }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
