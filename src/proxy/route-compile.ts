@@ -4,12 +4,13 @@
 import { DEFAULT_PRIORITY, type Route } from '../config/schema.js';
 import type { PolicyInstance } from './policies/index.js';
 import { compileAnswer, compileForward, type ForwardAction, type LocalAnswer } from './route-actions.js';
-import type { RouteMatch } from './route-match.js';
+import { compileMatch, type CompiledMatch, type RouteMatch } from './route-match.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 export interface CompiledRoute {
   readonly id: string;
   readonly match: RouteMatch;
+  readonly compiledMatch: CompiledMatch;
   readonly priority: number;
   readonly policies: readonly PolicyInstance[];
   /** Paths with an encoded slash or backslash may take this route (path.ts). */
@@ -43,6 +44,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
   return {
     id: def.id,
     match: def.match,
+    compiledMatch: compileMatch(def.match),
     priority: def.priority ?? DEFAULT_PRIORITY,
     policies,
     allowEncodedSlashes: def.allowEncodedSlashes === true,

@@ -49,7 +49,7 @@ interface ValueCondition {
   readonly regex: LinearRegex | null;
 }
 
-/** Header and query conditions; null from compileConditions when a route has none. */
+/** Header and query conditions. */
 export interface MatchConditions {
   readonly headers: readonly ValueCondition[];
   readonly query: readonly ValueCondition[];
@@ -72,18 +72,37 @@ function conditions(record: Record<string, ValueMatch> | undefined, lowercase: b
 }
 
 /** The methods a route takes, HEAD added where GET is listed; null: any method. */
-export function compileMethods(m: RouteMatch): readonly string[] | null {
+function compileMethods(m: RouteMatch): readonly string[] | null {
   if (m.methods === undefined || m.methods.length === 0) return null;
   const methods: string[] = [...m.methods];
   if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
   return methods;
 }
 
-export function compileConditions(m: RouteMatch): MatchConditions | null {
+function compileConditions(m: RouteMatch): MatchConditions | null {
   const headers = conditions(m.headers, true);
   const query = conditions(m.query, false);
   const count = headers.length + query.length;
   return count === 0 ? null : { headers, query, count };
+}
+
+/** Everything a route's match compiles to, besides its hosts and path patterns. */
+export interface CompiledMatch {
+  /** null: any method. */
+  readonly methods: readonly string[] | null;
+  /** null: no header or query conditions (most routes). */
+  readonly conditions: MatchConditions | null;
+  /** The pathRegex, compiled. */
+  readonly pathRegex: LinearRegex | null;
+}
+
+/** Compiled once per route (route-compile.ts), so rebuilding the router compiles no pattern. */
+export function compileMatch(m: RouteMatch): CompiledMatch {
+  return {
+    methods: compileMethods(m),
+    conditions: compileConditions(m),
+    pathRegex: m.pathRegex === undefined ? null : new LinearRegex(m.pathRegex),
+  };
 }
 
 export function accepts(c: MatchConditions, view: RequestView): boolean {

@@ -48,8 +48,8 @@
 // Conditions: route-match.ts (methods, with HEAD taken by GET routes; headers; query).
 import type { IncomingHttpHeaders } from 'node:http';
 import { DEFAULT_PRIORITY } from '../config/schema.js';
-import { LinearRegex } from '../util/linear-regex.js';
-import { accepts, compileConditions, compileMethods, type MatchConditions, type RequestView, type RouteMatch } from './route-match.js';
+import type { LinearRegex } from '../util/linear-regex.js';
+import { accepts, compileMatch, type CompiledMatch, type MatchConditions, type RequestView, type RouteMatch } from './route-match.js';
 
 export type { RouteMatch } from './route-match.js';
 
@@ -58,6 +58,8 @@ export interface RoutableRoute {
   readonly id: string;
   readonly match: RouteMatch;
   readonly priority?: number | undefined;
+  /** compileMatch(match), when the caller has it (compiled routes do); else the router makes it. */
+  readonly compiledMatch?: CompiledMatch | undefined;
 }
 
 export interface Router<R extends RoutableRoute> {
@@ -202,13 +204,14 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
     let anyHost: TrieNode<R> | null = null;
     for (const route of routes) {
       const m = route.match;
-      const regex = m.pathRegex !== undefined ? new LinearRegex(m.pathRegex) : null;
+      const cm = route.compiledMatch ?? compileMatch(m);
+      const regex = cm.pathRegex;
       const c: Candidate<R> = {
         route,
         id: route.id,
         priority: route.priority ?? DEFAULT_PRIORITY,
-        methods: compileMethods(m),
-        conditions: compileConditions(m),
+        methods: cm.methods,
+        conditions: cm.conditions,
         regex,
         literal: regex?.literalPrefix ?? '',
       };
