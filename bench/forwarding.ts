@@ -6,7 +6,9 @@
 //                               [--only signalbox,direct,traffic,nginx,node+undici,floor] [--profile DIR]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
-//               (trafficRoute in routes.ts), right after the bare route: what those cost
+//               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
+//               (after the peers) traffic, bare again, each row the mean of its two: what those
+//               features cost, with drift over the run cancelled out
 //   --changes 0 skips the config-change scenario
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
@@ -81,6 +83,21 @@ function pickLoadGenerator(children: Children): LoadGenerator {
   if (wanted === 'wrk' && !findProgram('wrk')) throw new Error('--loadgen wrk: wrk not installed (scripts/ensure-bench-peers.sh)');
   if (wanted !== 'wrk' && wanted !== 'undici') throw new Error(`--loadgen ${wanted}: wrk or undici`);
   return wanted === 'wrk' ? wrk(children) : undiciLoop;
+}
+
+/** Two measurements of one target as one: counts added, rates and latencies averaged. */
+function mean(a: Measured, b: Measured): Measured {
+  const avg = (x: number, y: number) => (x + y) / 2;
+  return {
+    requests: a.requests + b.requests,
+    seconds: a.seconds + b.seconds,
+    rps: avg(a.rps, b.rps),
+    p50Ms: avg(a.p50Ms, b.p50Ms),
+    p99Ms: avg(a.p99Ms, b.p99Ms),
+    badStatus: a.badStatus + b.badStatus,
+    socketErrors: a.socketErrors + b.socketErrors,
+    proxyCores: a.proxyCores === null || b.proxyCores === null ? null : avg(a.proxyCores, b.proxyCores),
+  };
 }
 
 async function measure(load: LoadGenerator, url: string, pid: number | undefined): Promise<Measured> {
@@ -208,13 +225,19 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
   }
+  const tt = trafficTarget[0];
+  if (tt !== undefined) {
+    const again = await measure(load, `${proxy.url}${tt.path!}`, proxy.pid);
+    tt.result = mean(tt.result!, again);
+    signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
+  }
   const sb = signalbox.result!;
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
 
   console.log('');
   printTargets(targets);
   const ratios = printRatios(sb, peers);
-  const tr = trafficTarget[0]?.result;
+  const tr = tt?.result;
   if (tr !== undefined) {
     console.log(`  rewrite + retries + timeoutMs / bare route: req/s ${ratio(tr.rps, sb.rps)}, p50 ${ratio(tr.p50Ms, sb.p50Ms)}, p99 ${ratio(tr.p99Ms, sb.p99Ms)}`);
   }
