@@ -119,7 +119,8 @@ describe('route actions', () => {
     assert.equal(up.seen.find((s) => s.url === '/v2/users/42?full=1')!.host, 'front.example', 'without rewrite.host the client\'s Host is kept');
   });
 
-  it('split: each request picks an upstream by weight (1,000 requests at 90/10)', T, async (t) => {
+  /** Two recording upstreams, "stable" and "canary", behind one route that splits by `weights`. */
+  async function split(t: Parameters<typeof upstream>[0], weights: [number, number]) {
     const stable = await recording(t, 'stable');
     const canary = await recording(t, 'canary');
     const p = await proxy(t, {
@@ -127,8 +128,13 @@ describe('route actions', () => {
         { id: 'stable', targets: [{ url: stable.url }] },
         { id: 'canary', targets: [{ url: canary.url }] },
       ],
-      routes: [{ id: 'r', match: { paths: ['/*'] }, split: [{ upstream: 'stable', weight: 90 }, { upstream: 'canary', weight: 10 }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, split: [{ upstream: 'stable', weight: weights[0] }, { upstream: 'canary', weight: weights[1] }] }],
     });
+    return { p, stable, canary };
+  }
+
+  it('split: each request picks an upstream by weight (1,000 requests at 90/10)', T, async (t) => {
+    const { p, stable, canary } = await split(t, [90, 10]);
     const counts = { stable: 0, canary: 0 };
     for (let i = 0; i < 1000; i += 50) {
       const batch = await Promise.all(Array.from({ length: 50 }, () => send(p.url, '/x')));
@@ -142,17 +148,9 @@ describe('route actions', () => {
   });
 
   it('split: an arm of weight 0 gets nothing', T, async (t) => {
-    const a = await recording(t, 'a');
-    const b = await recording(t, 'b');
-    const p = await proxy(t, {
-      upstreams: [
-        { id: 'a', targets: [{ url: a.url }] },
-        { id: 'b', targets: [{ url: b.url }] },
-      ],
-      routes: [{ id: 'r', match: { paths: ['/*'] }, split: [{ upstream: 'a', weight: 1 }, { upstream: 'b', weight: 0 }] }],
-    });
-    for (let i = 0; i < 50; i++) assert.equal((await send(p.url, '/')).headers['x-upstream'], 'a');
-    assert.equal(b.seen.length, 0);
+    const { p, canary } = await split(t, [1, 0]);
+    for (let i = 0; i < 50; i++) assert.equal((await send(p.url, '/')).headers['x-upstream'], 'stable');
+    assert.equal(canary.seen.length, 0);
   });
 });
 
