@@ -3,8 +3,12 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
-//                               [--only signalbox,direct,nginx,node+undici,floor] [--profile DIR]
+//                               [--only signalbox,direct,traffic,nginx,node+undici,floor] [--profile DIR]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
+//   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
+//               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
+//               (after the peers) traffic, bare again, each row the mean of its two: what those
+//               features cost, with drift over the run cancelled out
 //   --changes 0 skips the config-change scenario
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
@@ -25,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { cpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
-import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, type RouteTable } from './routes.js';
+import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 
 const { values } = parseArgs({
@@ -47,7 +51,7 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
-const TARGETS = ['direct', 'signalbox', 'nginx', 'node+undici', 'floor'];
+const TARGETS = ['direct', 'signalbox', 'traffic', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
@@ -61,6 +65,8 @@ interface Target {
   name: string;
   /** Where the load goes (the direct target has no proxy process), or why the target is missing. */
   at: { url: string; pid?: number } | { skipped: string };
+  /** The path requested; default: the measured route's. */
+  path?: string;
   result?: Measured;
 }
 
@@ -77,6 +83,21 @@ function pickLoadGenerator(children: Children): LoadGenerator {
   if (wanted === 'wrk' && !findProgram('wrk')) throw new Error('--loadgen wrk: wrk not installed (scripts/ensure-bench-peers.sh)');
   if (wanted !== 'wrk' && wanted !== 'undici') throw new Error(`--loadgen ${wanted}: wrk or undici`);
   return wanted === 'wrk' ? wrk(children) : undiciLoop;
+}
+
+/** Two measurements of one target as one: counts added, rates and latencies averaged. */
+function mean(a: Measured, b: Measured): Measured {
+  const avg = (x: number, y: number) => (x + y) / 2;
+  return {
+    requests: a.requests + b.requests,
+    seconds: a.seconds + b.seconds,
+    rps: avg(a.rps, b.rps),
+    p50Ms: avg(a.p50Ms, b.p50Ms),
+    p99Ms: avg(a.p99Ms, b.p99Ms),
+    badStatus: a.badStatus + b.badStatus,
+    socketErrors: a.socketErrors + b.socketErrors,
+    proxyCores: a.proxyCores === null || b.proxyCores === null ? null : avg(a.proxyCores, b.proxyCores),
+  };
 }
 
 async function measure(load: LoadGenerator, url: string, pid: number | undefined): Promise<Measured> {
@@ -188,19 +209,27 @@ async function main(children: Children) {
   const path = measuredPath(table);
 
   const stack = await BenchStack.start(children);
-  await stack.putConfig(signalboxDoc(table));
+  const traffic = ONLY.includes('traffic');
+  await stack.putConfig(traffic ? signalboxTrafficDoc(table) : signalboxDoc(table));
   const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
+  const trafficTarget: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
   const peers = await startPeers(children, nginx, upstream, table);
   // Signalbox second, after the ceiling when that is measured, as the table has always shown it.
-  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...peers.slice(1)] : [signalbox, ...peers];
+  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...trafficTarget, ...peers.slice(1)] : [signalbox, ...trafficTarget, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
   console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
   for (const t of targets) {
-    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${path}`, t.at.pid);
+    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
+  }
+  const tt = trafficTarget[0];
+  if (tt !== undefined) {
+    const again = await measure(load, `${proxy.url}${tt.path!}`, proxy.pid);
+    tt.result = mean(tt.result!, again);
+    signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
   }
   const sb = signalbox.result!;
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
@@ -208,6 +237,10 @@ async function main(children: Children) {
   console.log('');
   printTargets(targets);
   const ratios = printRatios(sb, peers);
+  const tr = tt?.result;
+  if (tr !== undefined) {
+    console.log(`  rewrite + retries + timeoutMs / bare route: req/s ${ratio(tr.rps, sb.rps)}, p50 ${ratio(tr.p50Ms, sb.p50Ms)}, p99 ${ratio(tr.p99Ms, sb.p99Ms)}`);
+  }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));

@@ -88,3 +88,29 @@ export function nginxRoutes(t: RouteTable, listenPort: number): string {
     '}',
   ].join('\n');
 }
+
+/** The measured path through the route that rewrites and retries (forwarding's `traffic` target). */
+export function trafficPath(t: RouteTable): string {
+  return `/traffic${measuredPath(t)}`;
+}
+
+/**
+ * A route to the measured upstream with the traffic features a request pays for on every pass:
+ * a rewrite (prefix stripped, Host set) and retries (nothing fails, so none happen, but the
+ * policy is checked and the retry budget counts every request).
+ */
+export function trafficRoute() {
+  return {
+    id: 'traffic',
+    match: { paths: ['/traffic/*'], methods: ['GET', 'POST'] },
+    upstream: 'bench',
+    rewrite: { stripPrefix: '/traffic', host: 'bench.internal' },
+    retries: { attempts: 3, on: ['connect-failure', 'reset', 502, 503, 504] },
+    timeoutMs: 30_000,
+  };
+}
+
+export function signalboxTrafficDoc(t: RouteTable) {
+  const doc = signalboxDoc(t);
+  return { ...doc, routes: [...doc.routes, trafficRoute()] };
+}

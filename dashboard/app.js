@@ -192,19 +192,38 @@ function confirmDialog(title, text, okLabel) {
 const muted = (text) => h('span', { class: 'muted' }, text);
 const codes = (values) => values.map((v) => h('code', {}, v));
 
+/** Whether a route sends traffic to an upstream: its `upstream`, or an arm of its `split`. */
+const usesUpstream = (r, id) => r.upstream === id || (r.split || []).some((a) => a.upstream === id);
+
 function usedBy(config, field, id) {
-  const ids = config.routes.filter((r) => (field === 'upstream' ? r.upstream === id : (r.policies || []).includes(id))).map((r) => r.id);
+  const ids = config.routes.filter((r) => (field === 'upstream' ? usesUpstream(r, id) : (r.policies || []).includes(id))).map((r) => r.id);
   return ids.length ? codes(ids) : muted('no route');
+}
+
+/** A header or query condition as one line: `name: value`, `name present`, `name ~ /regex/`. */
+function condition([name, m]) {
+  if (typeof m === 'string') return `${name}: ${m}`;
+  if (m.regex !== undefined) return `${name} ~ /${m.regex}/`;
+  return m.present ? `${name} present` : `${name} absent`;
+}
+
+/** What a route does: its upstream, its split, or the answer the proxy gives itself. */
+function action(r) {
+  if (r.split) return r.split.map((a) => h('div', {}, h('code', {}, a.upstream), ` weight ${a.weight}`));
+  if (r.redirect) return `redirect ${r.redirect.status} → ${r.redirect.location ?? r.redirect.scheme}`;
+  if (r.respond) return `respond ${r.respond.status}`;
+  return h('code', {}, r.upstream);
 }
 
 const COLUMNS = {
   routes: [
     ['ID', (r) => h('code', {}, r.id)],
     ['Hosts', (r) => (r.match.hosts ? codes(r.match.hosts) : muted('any'))],
-    ['Paths', (r) => codes(r.match.paths)],
+    ['Paths', (r) => (r.match.pathRegex !== undefined ? codes([`~ /${r.match.pathRegex}/`]) : codes(r.match.paths))],
     ['Methods', (r) => (r.match.methods ? codes(r.match.methods) : muted('any'))],
-    ['Headers', (r) => (r.match.headers ? codes(Object.entries(r.match.headers).map(([k, v]) => `${k}: ${v}`)) : muted('—'))],
-    ['Upstream', (r) => h('code', {}, r.upstream)],
+    ['Headers', (r) => (r.match.headers ? codes(Object.entries(r.match.headers).map(condition)) : muted('—'))],
+    ['Query', (r) => (r.match.query ? codes(Object.entries(r.match.query).map(condition)) : muted('—'))],
+    ['Action', action],
     ['Policies', (r) => (r.policies && r.policies.length ? codes(r.policies) : muted('—'))],
   ],
   upstreams: [

@@ -9,10 +9,18 @@ const list = (values: readonly string[] | undefined, none: string) => (values &&
 /** An ISO time to the second: milliseconds are noise in a table. */
 const seconds = (iso: string | undefined) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
 
+/** What a route does, in a few words: its upstream, its split, or the answer it gives. */
+function action(r: Route): string {
+  if (r.split) return `split ${r.split.map((a) => `${a.upstream}:${a.weight}`).join(',')}`;
+  if (r.redirect) return `redirect ${r.redirect.status} ${r.redirect.location ?? `to ${r.redirect.scheme}`}`;
+  if (r.respond) return `respond ${r.respond.status}`;
+  return r.upstream ?? '-';
+}
+
 const routes: Columns<Route> = {
-  header: ['ID', 'HOSTS', 'PATHS', 'METHODS', 'UPSTREAM', 'POLICIES'],
+  header: ['ID', 'HOSTS', 'PATHS', 'METHODS', 'ACTION', 'POLICIES'],
   // A route without hosts or methods matches any: say so rather than leave a blank.
-  row: (r) => [r.id, list(r.match.hosts, 'any'), list(r.match.paths, '-'), list(r.match.methods, 'any'), r.upstream, list(r.policies, '-')],
+  row: (r) => [r.id, list(r.match.hosts, 'any'), r.match.pathRegex ?? list(r.match.paths, '-'), list(r.match.methods, 'any'), action(r), list(r.policies, '-')],
 };
 
 const upstreams: Columns<Upstream> = {

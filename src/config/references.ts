@@ -17,7 +17,12 @@ export function referrers(config: Config, kind: Kind, id: string): Referrer[] {
     });
   }
   config.routes.forEach((route, i) => {
-    if (kind === 'upstreams' && route.upstream === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].upstream` });
+    if (kind === 'upstreams') {
+      if (route.upstream === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].upstream` });
+      route.split?.forEach((arm, j) => {
+        if (arm.upstream === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].split[${j}].upstream` });
+      });
+    }
     if (kind === 'policies') {
       route.policies?.forEach((p, j) => {
         if (p === id) out.push({ kind: 'routes', id: route.id, path: `routes[${i}].policies[${j}]` });

@@ -1,6 +1,8 @@
 // The config document's shape. The same schemas validate input everywhere (CLI, control plane,
 // proxy) so a document that passes `signalbox validate` is exactly one a proxy accepts.
 import { z } from 'zod';
+import { LinearRegex, regexProblem } from '../util/linear-regex.js';
+import { routeProblems } from './route-rules.js';
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const KINDS = ['upstreams', 'routes', 'policies', 'certificates'] as const;
@@ -54,14 +56,31 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // zod leaves a "__proto__" key out of the record it builds (JSON.parse and YAML make it an own
 // property), which would drop a condition without a word: refused like an unknown field instead.
-const headerMatch = z.preprocess(
-  (value, ctx) => {
-    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
-      ctx.addIssue({ code: 'custom', message: 'unknown field', path: ['__proto__'], input: value });
+function ownRecord<K extends z.ZodType<string, string>, V extends z.ZodType>(key: K, value: V) {
+  return z.preprocess((input, ctx) => {
+    if (typeof input === 'object' && input !== null && Object.hasOwn(input, '__proto__')) {
+      ctx.addIssue({ code: 'custom', message: 'unknown field', path: ['__proto__'], input });
     }
-    return value;
-  },
-  z.record(z.string().regex(HEADER_NAME, 'must be a header name'), z.string()),
+    return input;
+  }, z.record(key, value));
+}
+
+// A pattern for the linear-time matcher (src/util/linear-regex.ts): refused here, with the reason,
+// when it uses what cannot be matched in linear time or is too large.
+const regexSource = z.string().superRefine((source, ctx) => {
+  const problem = regexProblem(source);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+// A header or query condition: an exact value, presence or absence, or a whole-value regex.
+const valueMatch = z.union(
+  [
+    z.string(),
+    z
+      .strictObject({ present: z.boolean().optional(), regex: regexSource.optional() })
+      .refine((m) => (m.present === undefined) !== (m.regex === undefined), 'give exactly one of present, regex'),
+  ],
+  { error: 'must be a string (the exact value), { present: true|false } or { regex: "..." }' },
 );
 
 function originProblem(raw: string): string | null {
@@ -157,18 +176,112 @@ export const upstreamSchema = z
     }
   });
 
-export const routeSchema = z.strictObject({
-  id,
-  match: z.strictObject({
-    hosts: z.array(hostPattern).min(1).optional(),
-    paths: z.array(pathPattern).min(1),
-    methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
-    headers: headerMatch.optional(),
-  }),
-  upstream: id,
-  policies: z.array(id).optional(),
-  allowEncodedSlashes: z.boolean().optional(),
+const pathRegex = regexSource.superRefine((source, ctx) => {
+  if (regexProblem(source) === null && !new LinearRegex(source).literalPrefix.startsWith('/')) {
+    ctx.addIssue({ code: 'custom', message: 'must begin with "/" (after an optional "^"): request paths always do, and the literal start is where the router tries it' });
+  }
 });
+
+const SENT_BY_PROXY = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'proxy-connection']);
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+// Names are checked here rather than by the record's key schema, whose messages zod replaces
+// with "Invalid key in record".
+const responseHeaders = ownRecord(z.string(), z.string().max(8192).regex(HEADER_VALUE, 'must not hold control characters (line breaks included)')).superRefine(
+  (headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      const problem = !HEADER_NAME.test(name) ? 'must be a header name' : SENT_BY_PROXY.has(name.toLowerCase()) ? 'is set by the proxy itself' : null;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [name] });
+    }
+  },
+);
+
+const upstreamAuthority = z
+  .string()
+  .regex(new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9a-f:.]+\\])(?::[0-9]{1,5})?$`), 'must be a lowercase host name or IP, with an optional ":port"');
+
+function redirectLocationProblem(location: string): string | null {
+  if (/[^\x21-\x7e]/.test(location)) return 'must be visible ASCII: no white space or control characters (percent-encode the rest)';
+  if (location.startsWith('/')) return location.startsWith('//') ? 'a path must not start with "//" (that is another host)' : null;
+  try {
+    const u = new URL(location);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'scheme must be http or https';
+  } catch {
+    return 'must be an absolute http(s) URL or a path starting with "/"';
+  }
+}
+
+export const RETRY_CONDITIONS = ['connect-failure', 'reset'] as const;
+
+export const routeSchema = z
+  .strictObject({
+    id,
+    match: z.strictObject({
+      hosts: z.array(hostPattern).min(1).optional(),
+      paths: z.array(pathPattern).min(1).optional(),
+      pathRegex: pathRegex.optional(),
+      methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
+      headers: ownRecord(z.string().regex(HEADER_NAME, 'must be a header name'), valueMatch).optional(),
+      query: ownRecord(z.string().min(1).max(256), valueMatch).optional(),
+    }),
+    priority: z.number().int().min(-1000).max(1000).optional(),
+    upstream: id.optional(),
+    split: z
+      .array(z.strictObject({ upstream: id, weight: z.number().int().min(0).max(10_000) }))
+      .min(1)
+      .max(100)
+      .refine((arms) => arms.some((a) => a.weight > 0), 'at least one weight must be above 0')
+      .optional(),
+    redirect: z
+      .strictObject({
+        status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)], { error: 'must be 301, 302, 303, 307 or 308' }),
+        location: z
+          .string()
+          .max(2048)
+          .superRefine((l, ctx) => {
+            const problem = redirectLocationProblem(l);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .optional(),
+        scheme: z.enum(['https', 'http']).optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        keepQuery: z.boolean().optional(),
+      })
+      .refine((r) => (r.location === undefined) !== (r.scheme === undefined), 'give exactly one of location, scheme')
+      .refine((r) => r.port === undefined || r.scheme !== undefined, { message: 'port goes with scheme (a location names its own)', path: ['port'] })
+      .optional(),
+    respond: z
+      .strictObject({
+        status: z.number().int().min(200).max(599),
+        body: z.string().max(65_536).optional(),
+        headers: responseHeaders.optional(),
+      })
+      .refine((r) => !(r.body && (r.status === 204 || r.status === 304)), { message: 'a 204 or 304 has no body', path: ['body'] })
+      .optional(),
+    rewrite: z
+      .strictObject({
+        stripPrefix: pathPattern.optional(),
+        path: pathPattern.optional(),
+        host: upstreamAuthority.optional(),
+      })
+      .refine((r) => r.stripPrefix === undefined || r.path === undefined, 'give stripPrefix or path, not both (path replaces the whole path)')
+      .refine((r) => r.stripPrefix !== undefined || r.path !== undefined || r.host !== undefined, 'give at least one of stripPrefix, path, host')
+      .optional(),
+    retries: z
+      .strictObject({
+        attempts: z.number().int().min(2).max(10),
+        on: z
+          .array(z.union([z.number().int().min(400).max(599), z.enum(RETRY_CONDITIONS)], { error: 'must be a status 400..599, "connect-failure" or "reset"' }))
+          .min(1)
+          .optional(),
+      })
+      .optional(),
+    timeoutMs: timeoutMs.optional(),
+    policies: z.array(id).optional(),
+    allowEncodedSlashes: z.boolean().optional(),
+  })
+  .superRefine((route, ctx) => {
+    for (const p of routeProblems(route)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
+  });
 
 const HEADER_KEY = 'header:';
 function rateLimitKeyProblem(key: string): string | null {
@@ -260,3 +373,6 @@ export const DEFAULT_HEALTHY_THRESHOLD = 2;
 export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 /** Any 2xx or 3xx answer passes, as HAProxy's and nginx's checks. */
 export const DEFAULT_EXPECT_STATUSES = ['200-399'];
+export const DEFAULT_PRIORITY = 0;
+/** Retried when a route's retries do not say `on`: what a gateway error looks like. */
+export const DEFAULT_RETRY_ON: readonly (number | (typeof RETRY_CONDITIONS)[number])[] = ['connect-failure', 'reset', 502, 503, 504];

@@ -168,6 +168,13 @@ export function* referenceIssues(lists: LooseLists, describe: Describe = default
     const route = lists.routes[i];
     const upstream = field(route, 'upstream');
     if (typeof upstream === 'string' && !ids.upstreams.has(upstream)) yield { path: ['routes', i, 'upstream'], message: `unknown upstream "${upstream}"` };
+    const split = field(route, 'split');
+    if (Array.isArray(split)) {
+      for (let j = 0; j < split.length; j++) {
+        const arm = field(split[j], 'upstream');
+        if (typeof arm === 'string' && !ids.upstreams.has(arm)) yield { path: ['routes', i, 'split', j, 'upstream'], message: `unknown upstream "${arm}"` };
+      }
+    }
     const policies = field(route, 'policies');
     if (!Array.isArray(policies)) continue;
     for (let j = 0; j < policies.length; j++) {

@@ -1,8 +1,9 @@
 // A real single-member etcd run as a child process on loopback: `signalbox dev` and the test
 // harness both use it. It is stopped by its own PID, never by name.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../util/ports.js';
@@ -25,6 +26,9 @@ export interface ManagedEtcdTls {
   clientCaFile?: string;
 }
 
+/** etcd exited at start because a port it was given is in use. */
+class PortTakenError extends Error {}
+
 export class EtcdNotFoundError extends Error {
   constructor() {
     super("etcd not found on PATH; install it with 'sudo apt-get install -y etcd-server' (Debian/Ubuntu) or from the etcd releases page");
@@ -34,6 +38,8 @@ export class EtcdNotFoundError extends Error {
 export class ManagedEtcd {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** Resolves once everything the running etcd printed is in its log file. */
+  private logged: Promise<unknown> = Promise.resolve();
   clientPort = 0;
   peerPort = 0;
   /** Plain-HTTP port of /health and /metrics when clients are served over TLS. */
@@ -54,9 +60,26 @@ export class ManagedEtcd {
     return this.child?.pid;
   }
 
-  /** Starts etcd (keeping the ports of an earlier start, so clients can reconnect) and waits until it serves. */
+  /**
+   * Starts etcd (keeping the ports of an earlier start, so clients can reconnect) and waits until
+   * it serves. Ports it chose itself can be taken by another process between the choice and
+   * etcd's bind (tests start many processes at once): then it chooses again, twice at most.
+   */
   async start(): Promise<void> {
     if (this.child) throw new Error('etcd is already running');
+    const choosing = this.clientPort === 0 && this.opts.clientPort === undefined && this.opts.peerPort === undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        return;
+      } catch (err) {
+        if (!choosing || attempt >= 3 || !(err instanceof PortTakenError)) throw err;
+        this.clientPort = this.peerPort = this.metricsPort = 0;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     this.clientPort ||= this.opts.clientPort ?? (await freePort());
     this.peerPort ||= this.opts.peerPort ?? (await freePort());
     const tls = this.opts.tls;
@@ -84,8 +107,12 @@ export class ManagedEtcd {
     ];
     const log = createWriteStream(join(dataDir, 'etcd.log'), { flags: 'a' });
     const child = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    // Two sources into one file: neither may end it for the other.
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    this.logged = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]).then(
+      () => new Promise<void>((resolve) => log.end(resolve)),
+    );
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const spawned = await new Promise<Error | null>((resolve) => {
@@ -106,7 +133,11 @@ export class ManagedEtcd {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) {
-        throw new Error(`etcd exited with code ${child.exitCode}; see ${join(this.opts.dataDir, 'etcd.log')}`);
+        await this.logged;
+        const logFile = join(this.opts.dataDir, 'etcd.log');
+        const log = await readFile(logFile, 'utf8').catch(() => '');
+        if (/address already in use/.test(log.slice(-2000))) throw new PortTakenError(`etcd could not bind its ports; see ${logFile}`);
+        throw new Error(`etcd exited with code ${child.exitCode}; see ${logFile}`);
       }
       try {
         const res = await fetch(this.healthUrl, { signal: AbortSignal.timeout(1000) });

@@ -1,30 +1,45 @@
 // Forwarding one request to an upstream with undici's dispatch API: bodies stream both ways with
-// backpressure (a slow client pauses the upstream read), nothing is buffered whole.
+// backpressure (a slow client pauses the upstream read), nothing is buffered whole (except a
+// small body a route's retries may need to send again: retry.ts).
 //
 // Failure handling. undici calls onRequestStart right before it writes the request to a
 // connection; an error before that means nothing reached the target. (undici itself sends a
 // request on a new connection when it finds its keep-alive connection closed before the write.)
-//   - Nothing written (a refused, reset or timed-out connect; anything before onRequestStart):
-//     the request goes to a target not tried yet, for any method, up to MAX_ATTEMPTS. The body
-//     has not been read yet.
-//   - Written, then reset or answered with something that is not HTTP: the target may have acted
-//     on it (nginx's proxy_next_upstream without non_idempotent; Envoy's reset-before-request).
-//     Only a safe method without a body (GET, HEAD, OPTIONS, TRACE) is sent again, once, to
-//     another target when there is one: that is also how a keep-alive connection the upstream
-//     closed just as the request went out is recovered. Anything else gets 502.
+//   - Whether and where a failed attempt is tried again is decided in retry.ts: nothing written,
+//     reset after the write, or (with a route's `retries`) an answer whose status is listed.
 //   - Refused or failed connects, and resets and malformed responses after the write, count as
 //     the target's failures for passive ejection (UpstreamPool); a timeout waiting for the
 //     response does not: a slow target is not a dead one.
 //   - Otherwise, before response headers: 504 upstream_timeout for a connect or headers
 //     timeout, 502 bad_gateway for the rest. After headers: the client socket is destroyed, so
 //     the client sees a truncated response instead of a well-formed wrong one.
+//   - A route's `timeoutMs` bounds the whole exchange, retries included: passed before the
+//     response headers, the client gets 504 upstream_timeout; after them, the response is cut
+//     the same way as when readTimeoutMs passes between two chunks of it.
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from './balancers/index.js';
 import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
-import type { CompiledRoute } from './runtime.js';
+import {
+  GIVE_UP,
+  IDEMPOTENT_METHODS,
+  NOT_WRITTEN,
+  REPLAY,
+  RESET,
+  RETRY_BODY_LIMIT_BYTES,
+  STATUS,
+  UNTRIED,
+  decideRetry,
+  retriesWritten,
+  type RetryPolicy,
+  type RetryState,
+} from './retry.js';
+import type { RetryBudget } from './retry-budget.js';
+import type { UpstreamArm } from './route-actions.js';
+import type { CompiledRoute } from './route-compile.js';
 import type { SharedTarget } from './target-registry.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 /** RFC 9110 §7.6.1, plus the pre-standard ones nginx also drops. */
 const HOP_BY_HOP = new Set([
@@ -54,16 +69,12 @@ const CONNECT_FAILURES = new Set([
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT']);
 /** Errors after the write that are the target's doing: the connection reset or closed early. */
 const RESETS_AFTER_WRITE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-/** RFC 9110 §9.2.1: no side effect is asked for, so a second delivery is harmless. */
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /** A reset, or a response undici's parser refused, after the request was written. */
 function failedAfterWrite(err: Error, code: string): boolean {
   // HTTPParserError's code is "HPE_*" when llhttp names the error, undefined otherwise.
   return RESETS_AFTER_WRITE.has(code) || err.name === 'HTTPParserError';
 }
-
-export const MAX_ATTEMPTS = 3;
 
 class ClientGoneError extends Error {
   readonly code = 'SIGNALBOX_CLIENT_GONE';
@@ -93,7 +104,8 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | n
 
 /**
  * Headers for the upstream request as a flat [name, value, ...] list (undici accepts it and it
- * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
+ * keeps the client's spelling and repeats). The client's Host is kept unless a route's rewrite
+ * gives `upstreamHost` (X-Forwarded-Host still says the client's). From a trusted peer
  * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
  * when sent; from any other peer all three are replaced by what this proxy saw.
  */
@@ -103,6 +115,7 @@ export function upstreamRequestHeaders(
   host: string | undefined,
   peer: string,
   peerTrusted: boolean,
+  upstreamHost: string | null = null,
 ): string[] {
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
@@ -132,7 +145,8 @@ export function upstreamRequestHeaders(
     if (named !== null && named.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
-  if (host !== undefined) out.push('host', host);
+  const sentHost = upstreamHost ?? host;
+  if (sentHost !== undefined) out.push('host', sentHost);
   out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
   const forwardedHost = xfHost ?? host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
@@ -157,64 +171,142 @@ export function requestHasBody(req: IncomingMessage): boolean {
   return cl !== undefined && cl !== '0';
 }
 
+/** The body's Content-Length says it is small enough to keep for retries. */
+function bodyKeepable(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length']) <= RETRY_BODY_LIMIT_BYTES;
+}
+
 /**
  * One client request forwarded to one upstream (several attempts at most). Implements undici's
  * DispatchHandler; `finished` tells the caller whether the upstream exchange is over. It is also
- * the balancer's view of the request (PickContext).
+ * the RetryState retry.ts decides on, and the balancer's view of the request (PickContext).
  */
-export class Exchange implements Dispatcher.DispatchHandler, PickContext {
+export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickContext {
   finished = false;
+  attempts = 0;
+  replayed = false;
+  readonly method: string;
+  readonly hasBody: boolean;
+  bodyKept: boolean;
   private controller: Dispatcher.DispatchController | null = null;
   private target = -1;
   /** The target of the attempt under way, counted in its requests in flight. */
   private busy: SharedTarget | null = null;
-  private attempts = 0;
-  /** Targets that failed this request; allocated on the first failure only. */
+  /** Targets that failed this request, each once; allocated on the first failure only. */
   private tried: number[] | null = null;
-  private replayed = false;
   private responded = false;
-  private clientGone = false;
+  /** The client went away, or the route's timeout answered it: nothing more goes to the client. */
+  private stopped = false;
+  /** The answer being received is thrown away: its status is retried once it ends. */
+  private discarding = false;
   private drainHooked = false;
   private lastError: unknown = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly pool: UpstreamPool;
+  private readonly policy: RetryPolicy | null;
+  /** The pool's budget when the route retries (only such routes count their requests in it). */
+  private readonly budget: RetryBudget | null;
   private readonly opts: Dispatcher.DispatchOptions;
-  private readonly hasBody: boolean;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly route: CompiledRoute,
+    arm: UpstreamArm,
     path: string,
     headers: string[],
     private readonly logger: Logger,
     /** The client's address (forwarded.ts), for balancers that hash on it. */
     readonly clientIp = '',
   ) {
+    this.method = req.method ?? 'GET';
     this.hasBody = requestHasBody(req);
-    const readTimeoutMs = route.upstream.readTimeoutMs;
+    this.bodyKept = !this.hasBody;
+    this.pool = arm.pool;
+    this.policy = route.forward?.retry ?? null;
+    this.budget = this.policy === null ? null : arm.budget;
+    const readTimeoutMs = arm.pool.readTimeoutMs;
     // readTimeoutMs bounds the wait for response headers and each later gap between body chunks,
     // like nginx's proxy_read_timeout; per request, since a target's pool may serve several upstreams.
-    this.opts = { path, method: req.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs };
+    this.opts = { path, method: this.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs };
   }
 
   get headers(): IncomingHttpHeaders {
     return this.req.headers;
   }
 
+  get untriedLeft(): boolean {
+    return this.tried === null || this.tried.length < this.pool.targets.length;
+  }
+
   /** Dispatch to a target in rotation; answers 503 itself when there is none. */
   start(): void {
+    const timeoutMs = this.route.forward?.timeoutMs ?? 0;
+    if (timeoutMs > 0) this.timer = setTimeout(() => this.timedOut(), timeoutMs);
+    const policy = this.policy;
+    if (policy === null) {
+      this.first();
+      return;
+    }
+    this.budget!.recordRequest();
+    if (this.hasBody && retriesWritten(policy) && IDEMPOTENT_METHODS.has(this.method) && bodyKeepable(this.req)) this.keepBody();
+    else this.first();
+  }
+
+  private first(): void {
     if (!this.attempt(false)) this.answerFailure();
+  }
+
+  /** Read the (small) body whole before the first attempt, so that a retry can send it again. */
+  private keepBody(): void {
+    const chunks: Buffer[] = [];
+    this.req.on('data', (c: Buffer) => chunks.push(c));
+    this.req.once('end', () => {
+      if (this.stopped) return;
+      this.opts.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      this.bodyKept = true;
+      this.first();
+    });
   }
 
   /** The client response closed; stop the upstream side if it is still running. */
   clientClosed(): void {
     if (this.finished) return;
-    this.clientGone = true;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.clearTimer();
+    this.stopped = true;
     this.controller?.abort(new ClientGoneError());
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** The route's timeoutMs passed. */
+  private timedOut(): void {
+    this.timer = null;
+    if (this.finished || this.stopped) return;
+    this.logger.warn({ route: this.route.id, upstream: this.pool.id, responded: this.responded }, 'route timeout passed');
+    this.stop();
+    this.finish();
+    if (this.responded) this.res.destroy();
+    else sendJson(this.res, 504, UPSTREAM_TIMEOUT);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.clientGone) controller.abort(new ClientGoneError());
+    if (this.stopped) controller.abort(new ClientGoneError());
   }
 
   onResponseStart(
@@ -223,9 +315,15 @@ export class Exchange implements Dispatcher.DispatchHandler, PickContext {
     headers: IncomingHttpHeaders,
     statusMessage?: string,
   ): void {
-    if (this.clientGone) return;
+    if (this.stopped) return;
     if (statusCode < 200) {
       this.interim(statusCode, headers);
+      return;
+    }
+    if (this.policy !== null && this.policy.statuses.has(statusCode) && decideRetry(STATUS, statusCode, this, this.policy, this.budget) !== GIVE_UP) {
+      // Read to its end and dropped, so the connection stays usable; the retry follows.
+      this.discarding = true;
+      this.logger.debug({ route: this.route.id, upstream: this.pool.id, target: this.pool.targets[this.target]?.url, status: statusCode }, 'retrying after status');
       return;
     }
     const out = clientResponseHeaders(headers);
@@ -256,7 +354,7 @@ export class Exchange implements Dispatcher.DispatchHandler, PickContext {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.clientGone) return;
+    if (this.stopped || this.discarding) return;
     if (!this.res.write(chunk)) {
       controller.pause();
       if (!this.drainHooked) {
@@ -268,9 +366,14 @@ export class Exchange implements Dispatcher.DispatchHandler, PickContext {
 
   onResponseEnd(): void {
     this.settle();
-    this.finished = true;
     this.controller = null;
-    if (!this.clientGone) this.res.end();
+    if (this.discarding && !this.stopped) {
+      this.discarding = false;
+      if (!this.retry(false)) this.answerFailure();
+      return;
+    }
+    this.finish();
+    if (!this.stopped) this.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -278,47 +381,63 @@ export class Exchange implements Dispatcher.DispatchHandler, PickContext {
     // undici reports connect failures before onRequestStart, with no controller of ours.
     const written = this.controller !== null;
     this.controller = null;
-    if (this.clientGone) {
-      this.finished = true;
+    if (this.stopped) {
+      this.finish();
       return;
     }
     const code = errorCode(err);
-    const pool = this.route.upstream;
+    const pool = this.pool;
     const target = pool.targets[this.target];
     if (this.responded) {
-      this.finished = true;
+      this.finish();
       this.logger.warn({ route: this.route.id, upstream: pool.id, target: target?.url, code, err: err.message }, 'upstream failed mid-response');
       this.res.destroy();
       return;
     }
     this.lastError = err;
-    (this.tried ??= []).push(this.target);
+    if (this.discarding) {
+      // The answer being dropped broke off: the retry it was dropped for goes ahead.
+      this.discarding = false;
+      if (!this.retry(false)) this.answerFailure();
+      return;
+    }
+    let verdict = GIVE_UP;
     if (!written) {
       if (CONNECT_FAILURES.has(code)) this.reportFailure(code);
-      if (this.attempts < MAX_ATTEMPTS && this.attempt(true)) return;
+      verdict = decideRetry(NOT_WRITTEN, 0, this, this.policy, this.budget);
     } else if (failedAfterWrite(err, code)) {
       this.reportFailure(code);
-      if (!this.replayed && !this.hasBody && SAFE_METHODS.has(this.req.method ?? '')) {
-        this.replayed = true;
-        if (this.attempt(true) || this.attempt(false)) return;
-      }
+      verdict = decideRetry(RESET, 0, this, this.policy, this.budget);
     }
-    this.finished = true;
+    if (verdict !== GIVE_UP) {
+      if (verdict === REPLAY) this.replayed = true;
+      if (this.retry(verdict === UNTRIED)) return;
+    }
     this.logger.warn({ route: this.route.id, upstream: pool.id, target: target?.url, code, err: err.message }, 'upstream request failed');
     this.answerFailure();
   }
 
   /** The current target failed this request: passive health may take it out of rotation. */
   private reportFailure(code: string): void {
-    const pool = this.route.upstream;
+    const pool = this.pool;
     if (pool.reportFailure(this.target)) {
       this.logger.warn({ upstream: pool.id, target: pool.targets[this.target]?.url, code, ejectedForMs: pool.ejectMs }, 'upstream target ejected');
     }
   }
 
+  /**
+   * Try again after the current target failed: on a target this request has not tried, and
+   * unless `untriedOnly`, on any when every one has been. False when nothing was dispatched.
+   */
+  private retry(untriedOnly: boolean): boolean {
+    const tried = (this.tried ??= []);
+    if (!tried.includes(this.target)) tried.push(this.target);
+    return this.attempt(true) || (!untriedOnly && this.attempt(false));
+  }
+
   /** Dispatch to the next target in rotation; with `untried`, only to one that has not failed. */
   private attempt(untried: boolean): boolean {
-    const pool = this.route.upstream;
+    const pool = this.pool;
     const index = pool.pick(untried ? this.tried : null, this);
     if (index < 0) return false;
     this.target = index;
@@ -344,7 +463,7 @@ export class Exchange implements Dispatcher.DispatchHandler, PickContext {
   }
 
   private answerFailure(): void {
-    this.finished = true;
+    this.finish();
     const err = this.lastError;
     if (err === null) sendJson(this.res, 503, NO_HEALTHY_UPSTREAM);
     else if (TIMEOUTS.has(errorCode(err))) sendJson(this.res, 504, UPSTREAM_TIMEOUT);

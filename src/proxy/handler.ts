@@ -1,5 +1,5 @@
 // The request handler of the proxy listeners: checks → path normalization → runtime → route →
-// policy chain → forward.
+// policy chain → the route's own answer (redirect, respond), or its rewrite and forward.
 //
 // A request reads `holder.current` once and holds that runtime (acquire/release) until its
 // response closes, so a config swap never changes the route, policies or upstream under a
@@ -13,6 +13,7 @@ import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './f
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
 import { normalizePath, type NormalizedPath } from './path.js';
 import { HANDLED, type PolicyContext } from './policies/index.js';
+import { answerLocally, pickArm } from './route-actions.js';
 import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
 import type { CompiledRoute, RuntimeHolder } from './runtime.js';
 import { REFUSE_HOST, REFUSE_METHOD, isValidAuthority, refuseRequest, type Refusal } from './strict-http.js';
@@ -130,8 +131,15 @@ export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOpti
         }
       }
 
+      if (route.answer !== null) {
+        answerLocally(route.answer, req, res, path, host);
+        return;
+      }
+      const forward = route.forward!;
+      const rewrite = forward.rewrite;
       const proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-      exchange = new Exchange(req, res, route, path, upstreamRequestHeaders(req, proto, host, peer, peerTrusted), logger, clientIp);
+      const headers = upstreamRequestHeaders(req, proto, host, peer, peerTrusted, rewrite === null ? null : rewrite.host);
+      exchange = new Exchange(req, res, route, pickArm(forward), rewrite === null ? path : rewrite.path(path), headers, logger, clientIp);
       exchange.start();
     } catch (err) {
       logger.error({ err, route: route?.id }, 'proxy handler failed');

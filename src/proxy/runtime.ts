@@ -15,26 +15,18 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
 import type { Config } from '../config/schema.js';
 import { createPolicy, type PolicyInstance } from './policies/index.js';
-import { compileRouter, type RouteMatch, type Router } from './router.js';
+import { compileRoute, type CompiledRoute } from './route-compile.js';
+import { compileRouter, type Router } from './router.js';
 import { TargetRegistry } from './target-registry.js';
 import { UpstreamPool, upstreamKey, type UpstreamPoolOptions } from './upstream-pool.js';
+
+export type { CompiledRoute } from './route-compile.js';
 
 export interface RuntimeMeta {
   readonly version: number;
   readonly hash: string;
   /** etcd revision the config was read at. */
   readonly revision: number;
-}
-
-export interface CompiledRoute {
-  readonly id: string;
-  readonly match: RouteMatch;
-  readonly upstream: UpstreamPool;
-  readonly policies: readonly PolicyInstance[];
-  /** Paths with an encoded slash or backslash may take this route (path.ts). */
-  readonly allowEncodedSlashes: boolean;
-  /** TRACE is refused unless the route lists it in match.methods. */
-  readonly allowsTrace: boolean;
 }
 
 interface Keyed<T> {
@@ -219,25 +211,8 @@ export function compileRuntime(
     policies.set(def.id, { key, value: previous?.reusablePolicy(def.id, key) ?? createPolicy(def) });
   }
 
-  const routes: CompiledRoute[] = [];
-  for (const r of config.routes) {
-    const upstream = upstreams.get(r.upstream);
-    if (upstream === undefined) throw new Error(`route "${r.id}": unknown upstream "${r.upstream}"`);
-    const chain: PolicyInstance[] = [];
-    for (const pid of r.policies ?? []) {
-      const p = policies.get(pid);
-      if (p === undefined) throw new Error(`route "${r.id}": unknown policy "${pid}"`);
-      chain.push(p.value);
-    }
-    routes.push({
-      id: r.id,
-      match: r.match,
-      upstream,
-      policies: chain,
-      allowEncodedSlashes: r.allowEncodedSlashes === true,
-      allowsTrace: r.match.methods?.includes('TRACE') === true,
-    });
-  }
+  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
+  const routes = config.routes.map((r) => compileRoute(r, refs));
 
   const certs = new Map<string, Keyed<SecureContext>>();
   const sniExact = new Map<string, SecureContext>();

@@ -140,9 +140,9 @@ describe('signalbox CLI against a running control plane', () => {
     const routes = await cli(['get', 'routes', '-o', 'table']);
     assert.equal(routes.code, 0, routes.stderr);
     assert.deepEqual(table(routes.stdout).find((r) => r.ID === 'users-api'), {
-      ID: 'users-api', HOSTS: 'api.example.com', PATHS: '/users,/users/:id', METHODS: 'GET,POST', UPSTREAM: 'users', POLICIES: 'rl',
+      ID: 'users-api', HOSTS: 'api.example.com', PATHS: '/users,/users/:id', METHODS: 'GET,POST', ACTION: 'users', POLICIES: 'rl',
     });
-    assert.deepEqual(table(routes.stdout).find((r) => r.ID === 'health'), { ID: 'health', HOSTS: 'any', PATHS: '/health', METHODS: 'any', UPSTREAM: 'users', POLICIES: '-' });
+    assert.deepEqual(table(routes.stdout).find((r) => r.ID === 'health'), { ID: 'health', HOSTS: 'any', PATHS: '/health', METHODS: 'any', ACTION: 'users', POLICIES: '-' });
     const upstreams = await cli(['get', 'upstreams', '-o', 'table']);
     assert.deepEqual(table(upstreams.stdout), [{ ID: 'users', TARGETS: 'http://127.0.0.1:9101 (weight 2),http://127.0.0.1:9102' }]);
     const policies = await cli(['get', 'policies', '-o', 'table']);

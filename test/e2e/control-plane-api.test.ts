@@ -81,9 +81,9 @@ describe('control plane REST API', () => {
     const dangling = await call('PUT', '/routes/orders', { id: 'orders', match: { paths: ['/o'] }, upstream: 'nope' });
     assert.equal(dangling.status, 400);
     assert.ok(dangling.body.details!.some((d) => /^routes\[\d+\]\.upstream$/.test(d.path) && /unknown upstream "nope"/.test(d.message)));
-    const typo = await call('PUT', '/routes/orders', { id: 'orders', match: { paths: ['/o'] }, upstream: 'svc', retries: 2 });
+    const typo = await call('PUT', '/routes/orders', { id: 'orders', match: { paths: ['/o'] }, upstream: 'svc', retry: 2 });
     assert.equal(typo.status, 400);
-    assert.deepEqual(typo.body.details, [{ path: 'retries', message: 'unknown field' }]);
+    assert.deepEqual(typo.body.details, [{ path: 'retry', message: 'unknown field' }]);
     const mismatch = await call('PUT', '/routes/orders', { ...route, id: 'other' });
     assert.equal(mismatch.status, 400);
 
@@ -158,6 +158,21 @@ describe('control plane REST API', () => {
     assert.deepEqual(await versions(), before);
     assert.equal((await call('DELETE', '/upstreams/secure')).status, 200);
     assert.equal((await call('DELETE', '/certificates/client')).status, 200);
+  });
+
+  it('DELETE of an upstream a route only splits to: 409 naming the split arm', async () => {
+    assert.equal((await call('PUT', '/upstreams/canary', { id: 'canary', targets: [] })).status, 200);
+    const route = { id: 'split', match: { paths: ['/split/*'] }, split: [{ upstream: 'svc', weight: 9 }, { upstream: 'canary', weight: 1 }] };
+    const put = await call('PUT', '/routes/split', route);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    const before = await versions();
+    const r = await call('DELETE', '/upstreams/canary');
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /upstreams\/canary is used by route split\b/);
+    assert.deepEqual(r.body.details, [{ path: 'routes[1].split[1].upstream', message: 'route "split" uses upstreams/canary' }]);
+    assert.deepEqual(await versions(), before);
+    assert.equal((await call('DELETE', '/routes/split')).status, 200);
+    assert.equal((await call('DELETE', '/upstreams/canary')).status, 200);
   });
 
   it('GET /openapi.json describes the API', async () => {

@@ -55,10 +55,10 @@ describe('backbone: apply → etcd → proxy hot swap', () => {
 
   it('validate and apply refuse a bad document with every problem placed, and write nothing', async () => {
     const file = join(stack.dir, 'bad.yaml');
-    await writeFile(file, 'upstreams:\n  - id: users\n    targets: []\nroutes:\n  - id: r\n    match: { paths: ["/u"] }\n    upstream: usrs\n    retries: 3\n');
+    await writeFile(file, 'upstreams:\n  - id: users\n    targets: []\nroutes:\n  - id: r\n    match: { paths: ["/u"] }\n    upstream: usrs\n    retry: 3\n');
     const v = await runCli(['validate', file]);
     assert.equal(v.code, 1);
-    assert.match(v.stderr, /bad\.yaml:8: routes\[0\]\.retries: unknown field/);
+    assert.match(v.stderr, /bad\.yaml:8: routes\[0\]\.retry: unknown field/);
     const applied = await runCli(['apply', '-f', file], stack.env);
     assert.equal(applied.code, 1);
     assert.match(applied.stderr, /nothing sent/);

@@ -55,13 +55,13 @@ describe('config validation', () => {
 
   it('lists schema errors and unknown references together, across files', () => {
     const r = validateSources([
-      { file: 'routes.yaml', text: 'routes:\n  - id: r\n    match: { paths: ["/u"] }\n    upstream: usrs\n    retries: 3\n' },
+      { file: 'routes.yaml', text: 'routes:\n  - id: r\n    match: { paths: ["/u"] }\n    upstream: usrs\n    retry: 3\n' },
       { file: 'ups.yaml', text: 'upstreams:\n  - id: users\n    targets: [{ url: "ftp://x" }]\n' },
     ]);
     assert.equal(r.ok, false);
     assert.deepEqual(r.ok ? [] : r.issues.map(formatIssue).sort(), [
       'routes.yaml:4: routes[0].upstream: unknown upstream "usrs"',
-      'routes.yaml:5: routes[0].retries: unknown field',
+      'routes.yaml:5: routes[0].retry: unknown field',
       'ups.yaml:3: upstreams[0].targets[0].url: scheme must be http or https',
     ]);
   });

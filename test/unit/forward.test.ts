@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Exchange, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
+import { retryBudgetOf } from '../../src/proxy/retry-budget.js';
+import { compileMatch } from '../../src/proxy/route-match.js';
 import type { CompiledRoute } from '../../src/proxy/runtime.js';
 import { UpstreamPool } from '../../src/proxy/upstream-pool.js';
 
@@ -156,9 +158,11 @@ class FakeController implements Dispatcher.DispatchController {
 
 function exchange(res: FakeRes) {
   const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
-  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [], allowEncodedSlashes: false, allowsTrace: false };
+  const arm = { pool, budget: retryBudgetOf(pool), weight: 1 };
+  const forward = { arms: [arm], totalWeight: 1, rewrite: null, retry: null, timeoutMs: 0 };
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, compiledMatch: compileMatch({ paths: ['/'] }), priority: 0, policies: [], allowEncodedSlashes: false, allowsTrace: false, forward, answer: null };
   const req = fakeReq([]);
-  return new Exchange(req, res as unknown as ServerResponse, route, '/', [], pino({ level: 'silent' }));
+  return new Exchange(req, res as unknown as ServerResponse, route, arm, '/', [], pino({ level: 'silent' }));
 }
 
 describe('forward: exchange', () => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
 import { compileRouter, normalizeHost, type RoutableRoute, type RouteMatch } from '../../src/proxy/router.js';
+import { LinearRegex } from '../../src/util/linear-regex.js';
 
-function r(id: string, match: Partial<RouteMatch> & { paths: string[] }): RoutableRoute {
-  return { id, match: match as RouteMatch };
+function r(id: string, match: Partial<RouteMatch>, priority?: number): RoutableRoute {
+  return { id, match: match as RouteMatch, priority };
 }
 
 /** Id of the route chosen, or null. */
@@ -115,10 +116,12 @@ describe('router: ties at one node', () => {
     }
   });
 
-  it('method must be listed (HEAD does not imply GET)', () => {
-    const m = matcher([r('get', { paths: ['/x'], methods: ['GET', 'POST'] })]);
+  it('method must be listed; a route that lists GET also takes HEAD', () => {
+    const m = matcher([r('get', { paths: ['/x'], methods: ['GET', 'POST'] }), r('post', { paths: ['/y'], methods: ['POST'] })]);
     assert.equal(m('/x', { method: 'POST' }), 'get');
-    assert.equal(m('/x', { method: 'HEAD' }), null);
+    assert.equal(m('/x', { method: 'HEAD' }), 'get');
+    assert.equal(m('/x', { method: 'PUT' }), null);
+    assert.equal(m('/y', { method: 'HEAD' }), null, 'HEAD goes only where GET would');
   });
 
   it('header names match case-insensitively, values exactly', () => {
@@ -184,5 +187,146 @@ describe('router: hosts', () => {
     assert.equal(w('/p', { host: 'a.io' }), 'multi');
     assert.equal(w('/q/1', { host: 'x.b.io' }), 'multi');
     assert.equal(w('/p', { host: 'c.io' }), null);
+  });
+});
+
+describe('router: query conditions', () => {
+  const m = matcher([
+    r('v2', { paths: ['/api'], query: { v: '2' } }),
+    r('search', { paths: ['/api'], query: { q: 'a b', 'page size': { present: true } } }),
+    r('debug', { paths: ['/api'], query: { debug: { present: true }, trace: { present: false } } }),
+    r('rx', { paths: ['/api'], query: { id: { regex: '^[0-9]{1,4}$' } } }),
+    r('api', { paths: ['/api'] }),
+  ]);
+
+  it('exact values, compared decoded ("+" is a space), names case-sensitive', () => {
+    assert.equal(m('/api?v=2'), 'v2');
+    assert.equal(m('/api?a=1&v=2&b=3'), 'v2');
+    assert.equal(m('/api?v=%32'), 'v2');
+    assert.equal(m('/api?V=2'), 'api');
+    assert.equal(m('/api?v=2x'), 'api');
+    assert.equal(m('/api?v'), 'api', 'a parameter without "=" has the value ""');
+    assert.equal(m('/api?q=a+b&page+size=1'), 'search');
+    assert.equal(m('/api?q=a%20b&page%20size'), 'search');
+    assert.equal(m('/api?q=a%2Bb&page+size'), 'api', '%2B is a "+", not a space');
+  });
+
+  it('a repeated parameter matches only when every value does', () => {
+    assert.equal(m('/api?v=2&v=2'), 'v2');
+    assert.equal(m('/api?v=2&v=3'), 'api');
+    assert.equal(m('/api?v=3&v=2'), 'api');
+    assert.equal(m('/api?id=1&id=22'), 'rx');
+    assert.equal(m('/api?id=1&id=x'), 'api');
+  });
+
+  it('present and absent; a malformed encoding is compared as written', () => {
+    assert.equal(m('/api?debug'), 'debug');
+    assert.equal(m('/api?debug=0&trace=1'), 'api');
+    assert.equal(m('/api?v=%ZZ'), 'api');
+    const raw = matcher([r('pct', { paths: ['/'], query: { x: '%ZZ' } })]);
+    assert.equal(raw('/?x=%ZZ'), 'pct');
+  });
+
+  it('the query does not take part in path matching', () => {
+    assert.equal(m('/api?/x=1'), 'api');
+  });
+});
+
+describe('router: header conditions', () => {
+  it('presence, absence and whole-value regexes; repeated headers seen joined', () => {
+    const m = matcher([
+      r('user', { paths: ['/*'], headers: { 'X-User': { regex: '^u-[0-9]+$' } } }),
+      r('no-auth', { paths: ['/*'], headers: { authorization: { present: false } } }),
+      r('rest', { paths: ['/*'] }),
+    ]);
+    assert.equal(m('/', { headers: { 'x-user': 'u-1', authorization: 'x' } }), 'user');
+    assert.equal(m('/', { headers: { 'x-user': 'u-1x', authorization: 'x' } }), 'rest');
+    assert.equal(m('/', { headers: { 'x-user': ['u-1', 'u-2'], authorization: 'x' } }), 'rest', 'seen as "u-1, u-2"');
+    assert.equal(m('/'), 'no-auth');
+    assert.equal(m('/', { headers: { authorization: '' } }), 'rest');
+  });
+
+  it('header and query conditions together rank a route before one with fewer', () => {
+    const m = matcher([r('one', { paths: ['/x'], headers: { 'x-a': '1' } }), r('two', { paths: ['/x'], headers: { 'x-a': '1' }, query: { b: '1' } })]);
+    assert.equal(m('/x?b=1', { headers: { 'x-a': '1' } }), 'two');
+    assert.equal(m('/x', { headers: { 'x-a': '1' } }), 'one');
+  });
+});
+
+describe('router: pathRegex', () => {
+  it('must match the whole path (without the query), is tried after static and :param routes and before "*"', () => {
+    const m = matcher([
+      r('rx', { pathRegex: '^/items/[0-9]+(/reviews)?$' }),
+      r('new', { paths: ['/items/new'] }),
+      r('param', { paths: ['/items/:id/edit'] }),
+      r('wild', { paths: ['/items/*'] }),
+    ]);
+    assert.equal(m('/items/42'), 'rx');
+    assert.equal(m('/items/42/reviews?x=1'), 'rx');
+    assert.equal(m('/items/42/edit'), 'param');
+    assert.equal(m('/items/new'), 'new');
+    assert.equal(m('/items/x'), 'wild');
+    assert.equal(m('/items/42/reviews/1'), 'wild');
+  });
+
+  it('is filed under its literal start: literal segments, not patterns', () => {
+    const m = matcher([r('colon', { pathRegex: '^/:x/[a-z]+$' }), r('root', { pathRegex: '^/(a|b)$' }), r('partial', { pathRegex: '/ap[0-9]' })]);
+    assert.equal(m('/:x/abc'), 'colon');
+    assert.equal(m('/y/abc'), null, '":x" in a regex is literal text');
+    assert.equal(m('/a'), 'root');
+    assert.equal(m('/ap1'), 'partial');
+  });
+
+  it('a lookup tries only the regexes under its own path, however many there are', () => {
+    const routes: RoutableRoute[] = [];
+    for (let i = 0; i < 1000; i++) routes.push(r(`rx-${i}`, { pathRegex: `^/svc${i}/v[0-9]+/items$` }));
+    for (let i = 0; i < 100; i++) routes.push(r(`root-${i}`, { pathRegex: `^/x${i}-[a-z]+$` }));
+    const m = matcher(routes);
+    const original = LinearRegex.prototype.test;
+    let calls = 0;
+    LinearRegex.prototype.test = function (this: LinearRegex, ...args: Parameters<LinearRegex['test']>) {
+      calls++;
+      return original.apply(this, args);
+    };
+    try {
+      assert.equal(m('/svc512/v2/items'), 'rx-512');
+      assert.equal(calls, 1, 'one regex under /svc512');
+      calls = 0;
+      assert.equal(m('/x42-abc'), 'root-42');
+      assert.equal(calls, 1, 'root regexes are filtered by their literal start before running');
+      calls = 0;
+      assert.equal(m('/nothing/here'), null);
+      assert.equal(calls, 0);
+    } finally {
+      LinearRegex.prototype.test = original;
+    }
+  });
+});
+
+describe('router: priority', () => {
+  it('the accepting route with the highest priority wins, whatever its host or path', () => {
+    const m = matcher([
+      r('exact-host', { hosts: ['api.io'], paths: ['/users/me'] }),
+      r('wild-high', { paths: ['/*'], headers: { 'x-maint': '1' } }, 5),
+      r('param-higher', { paths: ['/users/:id'], headers: { 'x-maint': '1' } }, 6),
+      r('low', { paths: ['/users/me'] }, -1),
+    ]);
+    assert.equal(m('/users/me', { host: 'api.io' }), 'exact-host');
+    assert.equal(m('/users/me', { host: 'api.io', headers: { 'x-maint': '1' } }), 'param-higher');
+    assert.equal(m('/other', { host: 'api.io', headers: { 'x-maint': '1' } }), 'wild-high');
+    assert.equal(m('/users/me', { host: 'else.io' }), 'low');
+  });
+
+  it('ranks before conditions among routes at one node; equal priorities keep the usual order', () => {
+    const m = matcher([r('cond', { paths: ['/x'], headers: { 'x-a': '1' } }), r('prio', { paths: ['/x'] }, 1), r('zero', { paths: ['/x'] }, 0)]);
+    assert.equal(m('/x', { headers: { 'x-a': '1' } }), 'prio');
+    const equal = matcher([r('deep', { paths: ['/a/b'] }, 3), r('wild', { paths: ['/a/*'] }, 3)]);
+    assert.equal(equal('/a/b'), 'deep');
+  });
+
+  it('a high-priority route that rejects the request does not hide the others', () => {
+    const m = matcher([r('high', { paths: ['/*'], methods: ['POST'] }, 100), r('low', { paths: ['/x'] })]);
+    assert.equal(m('/x', { method: 'POST' }), 'high');
+    assert.equal(m('/x'), 'low');
   });
 });

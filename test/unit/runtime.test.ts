@@ -32,7 +32,7 @@ describe('runtime: compile', () => {
     assert.deepEqual(rt.meta, meta(1));
     const route = rt.match('x', 'GET', '/a/1', {})!;
     assert.equal(route.id, 'ra');
-    assert.equal(route.upstream, pool(rt, 'a'));
+    assert.equal(route.forward!.arms[0]!.pool, pool(rt, 'a'));
     assert.deepEqual(route.policies.map((p) => p.id), ['rl']);
     assert.equal(rt.match('x', 'GET', '/c', {}), null);
   });

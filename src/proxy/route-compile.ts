@@ -1,0 +1,55 @@
+// One route's compiled form. compileRoute is a pure function of the route's definition and of
+// the objects it refers to (upstream pools, policy instances), looked up by id: one changed route
+// can be compiled again alone, against the same lookups, without touching the others.
+import { DEFAULT_PRIORITY, type Route } from '../config/schema.js';
+import type { PolicyInstance } from './policies/index.js';
+import { compileAnswer, compileForward, type ForwardAction, type LocalAnswer } from './route-actions.js';
+import { compileMatch, type CompiledMatch, type RouteMatch } from './route-match.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly match: RouteMatch;
+  readonly compiledMatch: CompiledMatch;
+  readonly priority: number;
+  readonly policies: readonly PolicyInstance[];
+  /** Paths with an encoded slash or backslash may take this route (path.ts). */
+  readonly allowEncodedSlashes: boolean;
+  /** TRACE is refused unless the route lists it in match.methods. */
+  readonly allowsTrace: boolean;
+  /** Where the request goes (upstream, split); null when the proxy answers it. */
+  readonly forward: ForwardAction | null;
+  /** The proxy's own answer (redirect, respond); null when the request is forwarded. */
+  readonly answer: LocalAnswer | null;
+}
+
+/** What a route may refer to; each returns undefined for an unknown id. */
+export interface RouteReferences {
+  upstream(id: string): UpstreamPool | undefined;
+  policy(id: string): PolicyInstance | undefined;
+}
+
+/** @throws on a reference to an unknown upstream or policy (validation refuses both first). */
+export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
+  const upstream = (id: string): UpstreamPool => {
+    const pool = refs.upstream(id);
+    if (pool === undefined) throw new Error(`route "${def.id}": unknown upstream "${id}"`);
+    return pool;
+  };
+  const policies = (def.policies ?? []).map((pid) => {
+    const p = refs.policy(pid);
+    if (p === undefined) throw new Error(`route "${def.id}": unknown policy "${pid}"`);
+    return p;
+  });
+  return {
+    id: def.id,
+    match: def.match,
+    compiledMatch: compileMatch(def.match),
+    priority: def.priority ?? DEFAULT_PRIORITY,
+    policies,
+    allowEncodedSlashes: def.allowEncodedSlashes === true,
+    allowsTrace: def.match.methods?.includes('TRACE') === true,
+    forward: compileForward(def, upstream),
+    answer: compileAnswer(def),
+  };
+}
