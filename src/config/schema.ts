@@ -94,6 +94,8 @@ export const upstreamSchema = z.strictObject({
   connectTimeoutMs: timeoutMs.optional(),
   readTimeoutMs: timeoutMs.optional(),
   maxEjectionPercent: z.number().int().min(0).max(100).optional(),
+  // HTTP/2 to the targets: ALPN h2 for https://, prior knowledge (h2c) for http:// (gRPC).
+  http2: z.boolean().optional(),
 });
 
 export const routeSchema = z.strictObject({
@@ -107,6 +109,8 @@ export const routeSchema = z.strictObject({
   upstream: id,
   policies: z.array(id).optional(),
   allowEncodedSlashes: z.boolean().optional(),
+  // Upgrade (WebSocket) requests are proxied unless false; then they are forwarded without it.
+  websocket: z.boolean().optional(),
 });
 
 const HEADER_KEY = 'header:';

@@ -19,6 +19,7 @@ import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
 import { RuntimeHolder } from './runtime.js';
+import { createUpgradeHandler } from './upgrade.js';
 
 export interface ProxyOptions {
   id: string;
@@ -147,10 +148,13 @@ export class ProxyServer {
     this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
 
     await this.firstConfig();
-    this.listeners = await startListeners(createProxyHandler(this.holder, { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies }), this.holder, {
-      http: this.opts.listen,
-      https: this.opts.tlsListen,
-    });
+    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies };
+    this.listeners = await startListeners(
+      createProxyHandler(this.holder, handling),
+      this.holder,
+      { http: this.opts.listen, https: this.opts.tlsListen },
+      createUpgradeHandler(this.holder, handling),
+    );
     Object.assign(this.urls, this.listeners.urls);
     this.logger.info({ id: this.opts.id, ...this.urls }, 'proxy listening');
     this.report();

@@ -33,6 +33,8 @@ export interface CompiledRoute {
   readonly allowEncodedSlashes: boolean;
   /** TRACE is refused unless the route lists it in match.methods. */
   readonly allowsTrace: boolean;
+  /** Upgrade requests are proxied (`websocket`, default true); else forwarded without Upgrade. */
+  readonly upgrades: boolean;
 }
 
 interface Keyed<T> {
@@ -225,6 +227,7 @@ export function compileRuntime(
       policies: chain,
       allowEncodedSlashes: r.allowEncodedSlashes === true,
       allowsTrace: r.match.methods?.includes('TRACE') === true,
+      upgrades: r.websocket !== false,
     });
   }
 

@@ -47,9 +47,13 @@ export class UpstreamPool {
   readonly targets: readonly UpstreamTarget[];
   readonly connectTimeoutMs: number;
   readonly readTimeoutMs: number;
+  /** HTTP/2 to the targets (`http2: true`). */
+  readonly http2: boolean;
   private readonly balancer: Balancer;
   // Created on first use: compiling a config with many upstreams costs no sockets or timers.
   private readonly dispatchers: (Pool | null)[];
+  /** HTTP/1.1 pools of an http2 upstream, for upgrades only (see dispatcher()). */
+  private readonly upgradeDispatchers: (Pool | null)[];
   readonly ejectMs: number;
   /** Targets that may be out of rotation at once. */
   readonly maxEjected: number;
@@ -68,8 +72,10 @@ export class UpstreamPool {
     }));
     this.connectTimeoutMs = def.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.readTimeoutMs = def.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.http2 = def.http2 === true;
     this.balancer = new Balancer(this.targets.map((t) => t.weight));
     this.dispatchers = this.targets.map(() => null);
+    this.upgradeDispatchers = this.targets.map(() => null);
     this.ejectMs = opts.ejectMs ?? EJECT_MS;
     const percent = def.maxEjectionPercent ?? DEFAULT_MAX_EJECTION_PERCENT;
     this.maxEjected = percent === 0 ? 0 : Math.max(1, Math.floor((this.targets.length * percent) / 100));
@@ -111,19 +117,18 @@ export class UpstreamPool {
     return true;
   }
 
-  /** The keep-alive pool of one target. */
-  dispatcher(index: number): Dispatcher {
-    let pool = this.dispatchers[index];
+  /**
+   * The keep-alive pool of one target. `upgrade`: for an Upgrade (WebSocket) request, which needs
+   * HTTP/1.1 (undici tunnels only WebSocket over HTTP/2, as RFC 8441 CONNECT, which few servers
+   * take): an http2 upstream gets a second, HTTP/1.1 pool per target for those.
+   */
+  dispatcher(index: number, upgrade = false): Dispatcher {
+    const list = upgrade && this.http2 ? this.upgradeDispatchers : this.dispatchers;
+    let pool = list[index];
     if (pool == null) {
       if (this.closing !== null) throw new Error(`upstream "${this.id}" is closed`);
-      pool = new Pool(this.targets[index]!.origin, {
-        connect: { timeout: this.connectTimeoutMs },
-        // readTimeoutMs bounds the wait for response headers and each later gap between body
-        // chunks, like nginx's proxy_read_timeout.
-        headersTimeout: this.readTimeoutMs,
-        bodyTimeout: this.readTimeoutMs,
-      });
-      this.dispatchers[index] = pool;
+      pool = new Pool(this.targets[index]!.origin, poolOptions(this, list === this.dispatchers && this.http2, this.targets[index]!.origin));
+      list[index] = pool;
     }
     return pool;
   }
@@ -154,6 +159,7 @@ export class UpstreamPool {
     if (this.closing === null) {
       const closes: Promise<void>[] = [];
       for (const p of this.dispatchers) if (p !== null) closes.push(p.close());
+      for (const p of this.upgradeDispatchers) if (p !== null) closes.push(p.close());
       this.closing = Promise.all(closes).then(() => undefined);
     }
     return this.closing;
@@ -162,7 +168,33 @@ export class UpstreamPool {
   /** Abrupt: fail in-flight requests and destroy sockets now (shutdown after a grace period). */
   async destroy(): Promise<void> {
     const closing = this.close();
-    await Promise.all(this.dispatchers.map((p) => (p !== null && !p.destroyed ? p.destroy() : undefined)));
+    const pools = [...this.dispatchers, ...this.upgradeDispatchers];
+    await Promise.all(pools.map((p) => (p !== null && !p.destroyed ? p.destroy() : undefined)));
     await closing.catch(() => undefined);
   }
 }
+
+/**
+ * The undici Pool options of a target. `http2` over TLS: ALPN offers h2 (and http/1.1, which a
+ * target may still pick). `http2` on a plain http:// target: HTTP/2 with prior knowledge (h2c),
+ * as gRPC services inside a cluster mostly speak; every connection is then HTTP/2, so requests
+ * without a body share one (undici gives a request with a body, and every gRPC call is one, a
+ * connection of its own while it runs).
+ */
+function poolOptions(pool: UpstreamPool, http2: boolean, origin: string): Pool.Options {
+  const opts: Pool.Options = {
+    connect: { timeout: pool.connectTimeoutMs },
+    // readTimeoutMs bounds the wait for response headers and each later gap between body
+    // chunks, like nginx's proxy_read_timeout.
+    headersTimeout: pool.readTimeoutMs,
+    bodyTimeout: pool.readTimeoutMs,
+  };
+  if (!http2) return opts;
+  if (origin.startsWith('https:')) return { ...opts, allowH2: true };
+  // undici's own h2c switch (what its H2CClient sets); the Pool builds the connector from this.
+  const h2c = { useH2c: true } as Record<string, unknown>;
+  return { ...opts, allowH2: true, pipelining: H2C_STREAMS, connect: { timeout: pool.connectTimeoutMs, ...h2c } };
+}
+
+/** Requests in flight on one h2c connection (undici's H2CClient default). */
+const H2C_STREAMS = 100;

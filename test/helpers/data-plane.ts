@@ -19,9 +19,10 @@ import type { Config } from '../../src/config/schema.js';
 import { validateDocument } from '../../src/config/validate.js';
 import type { TrustedProxies } from '../../src/proxy/forwarded.js';
 import { createProxyHandler } from '../../src/proxy/handler.js';
-import { startListeners } from '../../src/proxy/listeners.js';
+import { startListeners, type Listeners } from '../../src/proxy/listeners.js';
 import { ProxyMetrics } from '../../src/proxy/metrics.js';
 import { RuntimeHolder, compileRuntime, type Runtime } from '../../src/proxy/runtime.js';
+import { createUpgradeHandler } from '../../src/proxy/upgrade.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -90,21 +91,25 @@ export interface Proxy {
   httpsUrl: string | undefined;
   holder: RuntimeHolder;
   metrics: ProxyMetrics;
+  listeners: Listeners;
 }
 
 export async function proxy(t: TestContext, doc: unknown | null, opts: { https?: boolean; trustedProxies?: TrustedProxies } = {}): Promise<Proxy> {
   const holder = new RuntimeHolder();
   if (doc !== null) holder.swap(compile(doc));
   const metrics = new ProxyMetrics({ processMetrics: false });
-  const listeners = await startListeners(createProxyHandler(holder, { logger, metrics, trustedProxies: opts.trustedProxies }), holder, {
-    http: { host: '127.0.0.1', port: 0 },
-    https: opts.https ? { host: '127.0.0.1', port: 0 } : null,
-  });
+  const handling = { logger, metrics, trustedProxies: opts.trustedProxies };
+  const listeners = await startListeners(
+    createProxyHandler(holder, handling),
+    holder,
+    { http: { host: '127.0.0.1', port: 0 }, https: opts.https ? { host: '127.0.0.1', port: 0 } : null },
+    createUpgradeHandler(holder, handling),
+  );
   t.after(async () => {
     await listeners.close(0);
     await holder.close();
   });
-  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics };
+  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics, listeners };
 }
 
 export interface Reply {

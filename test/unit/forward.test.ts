@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
-import { Exchange, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
+import { Exchange, acceptsTrailers, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
 import type { CompiledRoute } from '../../src/proxy/runtime.js';
 import { UpstreamPool } from '../../src/proxy/upstream-pool.js';
 
@@ -72,7 +72,7 @@ describe('forward: headers', () => {
       'X-A', '1',
       'X-B', '1',
       'Keep-Alive', 'timeout=5',
-      'TE', 'trailers',
+      'TE', 'gzip',
       'Transfer-Encoding', 'chunked',
       'Proxy-Authorization', 'x',
       'Proxy-Connection', 'keep-alive',
@@ -82,6 +82,15 @@ describe('forward: headers', () => {
     ]);
     const names = pairs(upstreamRequestHeaders(req, 'https', undefined, '192.0.2.7', false)).map(([n]) => n);
     assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto']);
+  });
+
+  it('sends its own "TE: trailers" when the client takes trailers, whatever else its TE lists', () => {
+    for (const te of ['trailers', 'gzip, Trailers', 'deflate;q=0.5, trailers;q=1']) {
+      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), 'http', 'h', '192.0.2.7', false));
+      assert.deepEqual(sent.filter(([n]) => n.toLowerCase() === 'te'), [['te', 'trailers']], te);
+    }
+    assert.equal(acceptsTrailers('gzip'), false);
+    assert.equal(acceptsTrailers(undefined), false);
   });
 
   it('drops hop-by-hop response headers and those named in Connection', () => {
@@ -115,7 +124,7 @@ class FakeRes extends EventEmitter {
   written: Buffer[] = [];
   ended = false;
   accept = true;
-  req = { method: 'GET' };
+  req = { method: 'GET', headers: {} };
   writeHead(status: number) {
     this.statusCode = status;
     this.headersSent = true;
@@ -156,7 +165,7 @@ class FakeController implements Dispatcher.DispatchController {
 
 function exchange(res: FakeRes) {
   const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
-  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [], allowEncodedSlashes: false, allowsTrace: false };
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, upstream: pool, policies: [], allowEncodedSlashes: false, allowsTrace: false, upgrades: true };
   const req = fakeReq([]);
   return new Exchange(req, res as unknown as ServerResponse, route, '/', [], pino({ level: 'silent' }));
 }
@@ -181,7 +190,7 @@ describe('forward: exchange', () => {
     res.emit('drain');
     assert.equal(c.resumes, 2);
     assert.equal(res.listenerCount('drain'), 1, 'one drain listener per exchange');
-    ex.onResponseEnd();
+    ex.onResponseEnd(c, {});
     assert.equal(res.ended, true);
     assert.equal(ex.finished, true);
     assert.equal(Buffer.concat(res.written).toString(), 'abc');
