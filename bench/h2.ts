@@ -20,7 +20,7 @@ import { CERT_A, KEY_A } from '../test/unit/tls-fixtures.js';
 import { cpuMeter } from './cpu.js';
 import { findProgram, startNginx, startUpstream, tempDir, type Upstream } from './peers.js';
 import { BenchStack, runBench, waitReady, type Children } from './stack.js';
-import { cores, int, ms, printTable, ratio } from './table.js';
+import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
 const { values } = parseArgs({
   options: {
@@ -177,13 +177,9 @@ async function main(children: Children) {
   }
 
   console.log('');
-  const rows = [['target', 'req/s', 'mean ms', 'succeeded', 'failed', 'non-2xx', 'proxy CPU (cores)', 'req/s per proxy core']];
-  for (const t of targets) {
-    const r = t.result;
-    if (!r) rows.push([t.name, 'skipped' in t.at ? t.at.skipped : '-', '', '', '', '', '', '']);
-    else rows.push([t.name, int(r.rps), ms(r.meanMs), int(r.succeeded), int(r.failed), int(r.non2xx), cores(r.proxyCores), r.proxyCores ? int(r.rps / r.proxyCores) : '-']);
-  }
-  printTable(rows);
+  printTargets(['target', 'req/s', 'mean ms', 'succeeded', 'failed', 'non-2xx', 'proxy CPU (cores)', 'req/s per proxy core'], targets, (r) => [
+    int(r.rps), ms(r.meanMs), int(r.succeeded), int(r.failed), int(r.non2xx), cores(r.proxyCores), perCore(r.rps, r.proxyCores),
+  ]);
   const sb = targets[0]!.result!;
   const ratios: Record<string, number> = {};
   for (const t of targets.slice(1)) {

@@ -16,7 +16,7 @@ import { cpuMeter } from './cpu.js';
 import { findProgram, startNginxProxy, waitServing } from './peers.js';
 import { BenchStack, runBench, waitReady, type Children } from './stack.js';
 import { quantile } from './stats.js';
-import { cores, int, ms, printTable, ratio } from './table.js';
+import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
 const { values } = parseArgs({
   options: {
@@ -156,13 +156,9 @@ async function main(children: Children) {
   }
 
   console.log('');
-  const rows = [['target', 'messages/s', 'p50 ms', 'p99 ms', 'failed sessions', 'proxy CPU (cores)', 'messages/s per proxy core']];
-  for (const t of targets) {
-    const r = t.result;
-    if (!r) rows.push([t.name, 'skipped' in t.at ? t.at.skipped : '-', '', '', '', '', '']);
-    else rows.push([t.name, int(r.perSecond), ms(r.p50Ms), ms(r.p99Ms), int(r.failures), cores(r.proxyCores), r.proxyCores ? int(r.perSecond / r.proxyCores) : '-']);
-  }
-  printTable(rows);
+  printTargets(['target', 'messages/s', 'p50 ms', 'p99 ms', 'failed sessions', 'proxy CPU (cores)', 'messages/s per proxy core'], targets, (r) => [
+    int(r.perSecond), ms(r.p50Ms), ms(r.p99Ms), int(r.failures), cores(r.proxyCores), perCore(r.perSecond, r.proxyCores),
+  ]);
   const sb = targets.find((t) => t.name === 'signalbox')!.result!;
   const ratios: Record<string, number> = {};
   for (const t of targets) {
