@@ -349,7 +349,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // The whole gRPC answer in one HEADERS frame that ends the stream.
       const head = this.held;
       this.held = null;
-      this.h2!.stream.respond({ ...head, ':status': this.res.statusCode }, { endStream: true });
+      const stream = this.h2!.stream;
+      if (!stream.destroyed) stream.respond({ ...head, ':status': this.res.statusCode }, { endStream: true });
       return;
     }
     if (this.held !== null) this.releaseHeld();

@@ -77,8 +77,9 @@ export function sendGrpcStatus(res: ServerResponse, httpStatus: number, error: s
   res.statusCode = 200;
   const h2 = asHttp2Response(res);
   if (h2 !== null) {
-    // Node's compatibility API would send the headers, then an empty DATA frame to end.
-    h2.stream.respond({ ...headers, ':status': 200 }, { endStream: true });
+    // Node's compatibility API would send the headers, then an empty DATA frame to end. A stream
+    // the client has reset takes no answer (respond would throw).
+    if (!h2.stream.destroyed) h2.stream.respond({ ...headers, ':status': 200 }, { endStream: true });
     return;
   }
   headers['content-length'] = 0;

@@ -60,12 +60,14 @@ export interface Admission {
   host: string | undefined;
   peer: string;
   peerTrusted: boolean;
+  /** The client's address (forwarded.ts): rate-limit keys, balancers that hash on it. */
+  clientIp: string;
   /** X-Forwarded-Proto of this request. */
   proto: string;
 }
 
 export function emptyAdmission(): Admission {
-  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, proto: '' };
+  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '' };
 }
 
 /**
@@ -129,13 +131,10 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
 
     const peer = peerAddress(req);
     const peerTrusted = trusted.trustsPeer(req.socket, peer);
+    const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
     const chain = route.policies;
     if (chain.length > 0) {
-      const ctx: PolicyContext = {
-        routeId: route.id,
-        now,
-        clientIp: clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted),
-      };
+      const ctx: PolicyContext = { routeId: route.id, now, clientIp };
       for (let i = 0; i < chain.length; i++) {
         if (chain[i]!.handle(req, res, ctx) === HANDLED) return false;
       }
@@ -144,6 +143,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     into.host = host;
     into.peer = peer;
     into.peerTrusted = peerTrusted;
+    into.clientIp = clientIp;
     into.proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
     return true;
   };

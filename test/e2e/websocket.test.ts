@@ -16,6 +16,7 @@ import { Keys } from '../../src/store/keys.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { compile, deadUrl, proxy, rawRequest, upstream } from '../helpers/data-plane.js';
 import { startTestEtcd } from '../helpers/etcd.js';
+import { CERT_A, KEY_A } from '../unit/tls-fixtures.js';
 import { startProxyProcess, waitFor, type ProxyProcess } from '../helpers/processes.js';
 import { closed, connectWs, echoServer, refusedWs, roundTrip } from '../helpers/websocket.js';
 
@@ -171,6 +172,27 @@ describe('upgrade requests', T, () => {
     assert.equal(await roundTrip(ws, '2'), 'a:2', 'the session outlives its route, its upstream and their runtime');
     ws.close();
     await closed(ws);
+  });
+
+  it('works on the TLS listener too (HTTP/1.1 by ALPN), with X-Forwarded-Proto https', T, async (t) => {
+    const a = await echoServer('a');
+    const p = await proxy(t, { ...doc(a.url), certificates: [{ id: 'a', snis: ['a.example.test'], cert: CERT_A, key: KEY_A }] }, { https: true });
+    // ws passes servername on to tls.connect (its types do not list it): the certificate is chosen by SNI.
+    const tlsOptions = { ca: CERT_A, servername: 'a.example.test', headers: { host: 'a.example.test' } } as WebSocket.ClientOptions;
+    const ws = new WebSocket(`${p.httpsUrl!.replace('https', 'wss')}/ws`, tlsOptions);
+    t.after(() => ws.terminate());
+    await once(ws, 'open');
+    assert.equal(await roundTrip(ws, 'secure'), 'a:secure');
+    assert.equal(a.upgrades[0]!['x-forwarded-proto'], 'https');
+  });
+
+  it('an idle session outlives readTimeoutMs, which is about HTTP responses', T, async (t) => {
+    const a = await echoServer('a');
+    const p = await proxy(t, { upstreams: [{ id: 'u', targets: [{ url: a.url }], readTimeoutMs: 100 }], routes: [{ id: 'ws', match: { paths: ['/ws'] }, upstream: 'u' }] });
+    const ws = await connectWs(`${p.url}/ws`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await roundTrip(ws, 'still here'), 'a:still here');
+    ws.terminate();
   });
 
   it('websocket: false forwards the request without Upgrade: the upstream answers it as an ordinary request', T, async (t) => {
