@@ -112,16 +112,21 @@ describe('HTTP/2 on the TLS listener', T, () => {
 
   it('drain: an idle HTTP/2 connection is told to go at once; a stream in flight finishes', T, async (t) => {
     const release = deferred();
+    const slowArrived = deferred();
     const up = await upstream(t, (req, res) => {
-      if (req.url === '/slow') void release.promise.then(() => res.end('slow done'));
-      else res.end('fast');
+      if (req.url !== '/slow') {
+        res.end('fast');
+        return;
+      }
+      slowArrived.resolve();
+      void release.promise.then(() => res.end('slow done'));
     });
     const p = await tlsProxy(t, [{ id: 'u', targets: [{ url: up.url }] }], [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u' }]);
     const idle = session(p);
     assert.equal((await h2Request(idle, get('/fast'))).body, 'fast');
     const busy = session(p);
     const slow = h2Request(busy, get('/slow'));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await slowArrived.promise;
     const goaway = new Promise((resolve) => busy.once('goaway', resolve));
     const idleClosed = new Promise((resolve) => idle.once('close', resolve));
     const closing = p.listeners.close(20_000);
