@@ -1,8 +1,8 @@
 // HTTP/2 on the TLS listener: requests per second h2load gets through Signalbox's TLS listener,
 // next to nginx and Caddy doing the same on this machine: TLS, HTTP/2 (ALPN h2), a reverse proxy
 // to the same HTTP/1.1 upstream (nginx answering a fixed 200, keep-alive).
-//   npm run bench:h2 -- [--duration 10] [--warmup 2] [--clients 50] [--streams 10]
-//                       [--only signalbox,nginx,caddy]
+//   node dist/bench/h2.js [--duration 10] [--warmup 2] [--clients 50] [--streams 10]
+//                         [--only signalbox,nginx,caddy]
 // h2load (Debian's nghttp2-client; scripts/ensure-bench-peers.sh installs it) runs one thread
 // with --clients connections and --streams concurrent streams on each. Every proxy is one process
 // (nginx with master_process off; Caddy with GOMAXPROCS=1, so it runs Go code on one core at a

@@ -1,7 +1,7 @@
 // WebSocket: echoed messages per second through a Signalbox proxy, next to the echo server
 // directly (the ceiling) and nginx proxying the same upgrade, under the same load.
-//   npm run bench:websocket -- [--duration 10] [--warmup 2] [--connections 50] [--size 64]
-//                              [--in-flight 1] [--only signalbox,direct,nginx]
+//   node dist/bench/websocket.js [--duration 10] [--warmup 2] [--connections 50] [--size 64]
+//                                [--in-flight 1] [--only signalbox,direct,nginx]
 // Each of --connections WebSocket sessions keeps --in-flight messages of --size bytes out and
 // sends the next when one comes back, so the count is of round trips. The load (`ws` clients)
 // runs in this process, the echo server (`ws`) and each proxy in their own; all share this
