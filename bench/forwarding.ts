@@ -31,6 +31,7 @@ import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js'
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
 import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
+import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
 const { values } = parseArgs({
   options: {
@@ -150,20 +151,10 @@ async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTa
   return { load: result, applied: (await configApplies(proxy)) - before, cpu: cpu() };
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => n.toFixed(2);
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-const cores = (n: number | null) => (n === null ? '-' : n.toFixed(2));
-
-function printTargets(targets: Target[]): void {
-  const rows = [['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'socket errors', 'proxy CPU (cores)', 'req/s per proxy core']];
-  for (const t of targets) {
-    const r = t.result;
-    if (!r) rows.push([t.name, 'skipped' in t.at ? t.at.skipped : '-', '', '', '', '', '', '']);
-    else rows.push([t.name, int(r.rps), ms(r.p50Ms), ms(r.p99Ms), int(r.badStatus), int(r.socketErrors), cores(r.proxyCores), r.proxyCores ? int(r.rps / r.proxyCores) : '-']);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) console.log(('  ' + r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).trimEnd());
+function printResults(targets: Target[]): void {
+  printTargets(['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'socket errors', 'proxy CPU (cores)', 'req/s per proxy core'], targets, (r) => [
+    int(r.rps), ms(r.p50Ms), ms(r.p99Ms), int(r.badStatus), int(r.socketErrors), cores(r.proxyCores), perCore(r.rps, r.proxyCores),
+  ]);
 }
 
 function printRatios(sb: Measured, peers: Target[]): Record<string, { rps: number; p99: number }> {
@@ -235,7 +226,7 @@ async function main(children: Children) {
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
 
   console.log('');
-  printTargets(targets);
+  printResults(targets);
   const ratios = printRatios(sb, peers);
   const tr = tt?.result;
   if (tr !== undefined) {

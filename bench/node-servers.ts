@@ -3,6 +3,7 @@
 //   node dist/bench/node-servers.js upstream PORT...        the upstream when nginx is missing
 //   node dist/bench/node-servers.js proxy PORT TARGET...    a hand-written reverse proxy
 //   node dist/bench/node-servers.js floor PORT TARGET...    the least a node:http + undici proxy does
+//   node dist/bench/node-servers.js ws-echo PORT            a WebSocket echo server (`ws`)
 // All listen on 127.0.0.1 and run until the bench ends them (SIGTERM's default: exit).
 import { createServer, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
@@ -100,8 +101,18 @@ function floor(port: number, targets: string[]): void {
   }).listen(port, '127.0.0.1');
 }
 
+/** Echoes every WebSocket message as it came; a plain GET gets 200, so a proxy can be probed. */
+async function wsEcho(port: number): Promise<void> {
+  const { WebSocketServer } = await import('ws');
+  const server = createServer((_req, res) => res.end('ws echo\n'));
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+  server.listen(port, '127.0.0.1');
+}
+
 const [mode, first, ...rest] = process.argv.slice(2);
 if (mode === 'upstream') upstream([first, ...rest].map(Number));
 else if (mode === 'proxy') proxy(Number(first), rest);
 else if (mode === 'floor') floor(Number(first), rest);
-else throw new Error('usage: node-servers.js upstream PORT... | proxy|floor PORT TARGET...');
+else if (mode === 'ws-echo') await wsEcho(Number(first));
+else throw new Error('usage: node-servers.js upstream PORT... | proxy|floor PORT TARGET... | ws-echo PORT');

@@ -30,7 +30,7 @@ export async function waitServing(what: string, url: string, p: Spawned): Promis
   if (state === 'exited') throw new Error(`${what} exited: ${p.output()}`);
 }
 
-async function tempDir(children: Children, name: string): Promise<string> {
+export async function tempDir(children: Children, name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `signalbox-bench-${name}-`));
   children.add(() => rm(dir, { recursive: true, force: true }));
   return dir;
@@ -41,7 +41,7 @@ async function tempDir(children: Children, name: string): Promise<string> {
  * off` makes it one process (its worker's work, without a master), so it is the PID we spawned
  * and nothing outlives it; one process is also what a Signalbox proxy is.
  */
-async function startNginx(children: Children, nginx: string, name: string, http: string): Promise<Spawned> {
+export async function startNginx(children: Children, nginx: string, name: string, http: string): Promise<Spawned> {
   const dir = await tempDir(children, name);
   const conf = [
     'daemon off;',

@@ -110,11 +110,12 @@ export class BenchStack {
   /**
    * Start a proxy process (not waiting for it: see waitReady). `profileDir`: run it under
    * `node --cpu-prof`, which writes a .cpuprofile there when the proxy exits (Node refuses
-   * --cpu-prof in NODE_OPTIONS, so it goes on the command line).
+   * --cpu-prof in NODE_OPTIONS, so it goes on the command line). `extraArgs` go to the proxy
+   * command (e.g. --tls-listen).
    */
-  async startProxy(id: string, profileDir?: string): Promise<BenchProxy> {
+  async startProxy(id: string, profileDir?: string, extraArgs: string[] = []): Promise<BenchProxy> {
     const [port, admin] = [await freePort(), await freePort()];
-    const args = ['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id];
+    const args = ['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id, ...extraArgs];
     const p = profileDir === undefined
       ? launch(args)
       : spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, CLI, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });

@@ -162,6 +162,8 @@ export const upstreamSchema = z
     hashOn: hashOn.optional(),
     healthCheck: healthCheck.optional(),
     tls: upstreamTls.optional(),
+    // HTTP/2 to the targets: ALPN h2 for https://, prior knowledge (h2c) for http:// (gRPC).
+    http2: z.boolean().optional(),
   })
   .superRefine((u, ctx) => {
     // Settings that would do nothing are refused, like unknown fields: a typo never passes silently.
@@ -278,6 +280,8 @@ export const routeSchema = z
     timeoutMs: timeoutMs.optional(),
     policies: z.array(id).optional(),
     allowEncodedSlashes: z.boolean().optional(),
+    // Upgrade (WebSocket) requests are proxied unless false; then they are forwarded without it.
+    websocket: z.boolean().optional(),
   })
   .superRefine((route, ctx) => {
     for (const p of routeProblems(route)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });

@@ -16,10 +16,17 @@
 //   - A route's `timeoutMs` bounds the whole exchange, retries included: passed before the
 //     response headers, the client gets 504 upstream_timeout; after them, the response is cut
 //     the same way as when readTimeoutMs passes between two chunks of it.
+//
+// Trailers. A client that takes them (any HTTP/2 client; an HTTP/1.1 client that sent
+// `TE: trailers`) gets the upstream's trailers, and the upstream is told `TE: trailers` then. A
+// gRPC "trailers-only" response (its status in the headers) reaches an HTTP/2 client as it came:
+// one HEADERS frame that ends the stream (gRPC clients refuse anything else).
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from './balancers/index.js';
+import { asHttp2Response, isPseudoHeader } from './http2-compat.js';
 import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import {
   GIVE_UP,
@@ -102,12 +109,27 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | n
   return set;
 }
 
+/** TE lists "trailers" (RFC 9110 §10.1.4): the client takes trailer fields. */
+export function acceptsTrailers(te: string | string[] | undefined): boolean {
+  if (te === undefined) return false;
+  if (te === 'trailers') return true;
+  for (const token of (typeof te === 'string' ? te : te.join(',')).split(',')) {
+    const t = token.trim();
+    const semi = t.indexOf(';');
+    if ((semi < 0 ? t : t.slice(0, semi).trim()).toLowerCase() === 'trailers') return true;
+  }
+  return false;
+}
+
 /**
  * Headers for the upstream request as a flat [name, value, ...] list (undici accepts it and it
- * keeps the client's spelling and repeats). The client's Host is kept unless a route's rewrite
- * gives `upstreamHost` (X-Forwarded-Host still says the client's). From a trusted peer
+ * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
  * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
- * when sent; from any other peer all three are replaced by what this proxy saw.
+ * when sent; from any other peer all three are replaced by what this proxy saw; a route's
+ * rewrite may send another Host (`upstreamHost`). TE is the
+ * proxy's own: `trailers` when the client takes them (gRPC servers insist on it). From an
+ * HTTP/2 client: no pseudo-headers, and its cookie fields joined in one (RFC 9113 §8.2.3), as an
+ * HTTP/1.1 upstream needs them.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
@@ -119,15 +141,22 @@ export function upstreamRequestHeaders(
 ): string[] {
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
+  const h2 = req.httpVersionMajor === 2;
   const out: string[] = [];
   let xff: string | null = null;
   let xfProto: string | null = null;
   let xfHost: string | null = null;
+  let cookie: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (h2 && isPseudoHeader(name)) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) continue;
     switch (lower) {
+      case 'cookie':
+        if (!h2) break;
+        cookie = cookie === null ? raw[i + 1]! : `${cookie}; ${raw[i + 1]!}`;
+        continue;
       // Set once below. Expect: Node already answered "100 Continue"; undici refuses to send it.
       case 'host':
       case 'expect':
@@ -145,8 +174,10 @@ export function upstreamRequestHeaders(
     if (named !== null && named.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
+  if (cookie !== null) out.push('cookie', cookie);
   const sentHost = upstreamHost ?? host;
   if (sentHost !== undefined) out.push('host', sentHost);
+  if (acceptsTrailers(req.headers.te)) out.push('te', 'trailers');
   out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
   const forwardedHost = xfHost ?? host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
@@ -164,7 +195,30 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders): OutgoingHtt
   return out;
 }
 
+/** Trailer fields that may follow: neither hop-by-hop, nor framing, nor pseudo-headers. */
+function trailerFields(trailers: IncomingHttpHeaders): OutgoingHttpHeaders | null {
+  let out: OutgoingHttpHeaders | null = null;
+  for (const name in trailers) {
+    if (HOP_BY_HOP.has(name) || name === 'content-length' || isPseudoHeader(name)) continue;
+    (out ??= {})[name] = trailers[name];
+  }
+  return out;
+}
+
+/**
+ * The trailers of undici's response. Over HTTP/2 undici (7.x) hands the handler API a parse of
+ * its raw trailers that expects a list and gets an object, so they arrive empty; the controller
+ * still has the object.
+ */
+function upstreamTrailers(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const raw = (controller as { rawTrailers?: unknown }).rawTrailers;
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) return raw as IncomingHttpHeaders;
+  return trailers;
+}
+
 export function requestHasBody(req: IncomingMessage): boolean {
+  // HTTP/2 frames a body without Content-Length (gRPC never sends one): the HEADERS frame says.
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   const h = req.headers;
   if (h['transfer-encoding'] !== undefined) return true;
   const cl = h['content-length'];
@@ -196,28 +250,33 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   private tried: number[] | null = null;
   private responded = false;
   /** The client went away, or the route's timeout answered it: nothing more goes to the client. */
-  private stopped = false;
+  protected stopped = false;
   /** The answer being received is thrown away: its status is retried once it ends. */
   private discarding = false;
   private drainHooked = false;
   private lastError: unknown = null;
+  /** A gRPC trailers-only response held for an HTTP/2 client until it ends (see top). */
+  private held: OutgoingHttpHeaders | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly pool: UpstreamPool;
   private readonly policy: RetryPolicy | null;
   /** The pool's budget when the route retries (only such routes count their requests in it). */
   private readonly budget: RetryBudget | null;
   private readonly opts: Dispatcher.DispatchOptions;
+  protected readonly h2: Http2ServerResponse | null;
 
+  /** `upgrade`: the protocols of an Upgrade request (upgrade.ts handles the switch). */
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly route: CompiledRoute,
+    protected readonly req: IncomingMessage,
+    protected readonly res: ServerResponse,
+    protected readonly route: CompiledRoute,
     arm: UpstreamArm,
     path: string,
     headers: string[],
-    private readonly logger: Logger,
+    protected readonly logger: Logger,
     /** The client's address (forwarded.ts), for balancers that hash on it. */
     readonly clientIp = '',
+    upgrade: string | null = null,
   ) {
     this.method = req.method ?? 'GET';
     this.hasBody = requestHasBody(req);
@@ -228,7 +287,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     const readTimeoutMs = arm.pool.readTimeoutMs;
     // readTimeoutMs bounds the wait for response headers and each later gap between body chunks,
     // like nginx's proxy_read_timeout; per request, since a target's pool may serve several upstreams.
-    this.opts = { path, method: this.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs };
+    this.h2 = asHttp2Response(res);
+    this.opts = { path, method: this.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, upgrade };
   }
 
   get headers(): IncomingHttpHeaders {
@@ -327,34 +387,62 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       return;
     }
     const out = clientResponseHeaders(headers);
+    // Trailer names what follows: kept for a client that takes trailers (it is no hop-by-hop
+    // field in RFC 9110, though RFC 2616 listed it), dropped with them otherwise.
+    if (headers.trailer !== undefined && this.takesTrailers()) out.trailer = headers.trailer;
+    this.responded = true;
+    if (this.h2 !== null && headers['grpc-status'] !== undefined) {
+      this.res.statusCode = statusCode;
+      this.held = out;
+      return;
+    }
     try {
-      if (statusMessage) this.res.writeHead(statusCode, statusMessage, out);
+      if (statusMessage && this.h2 === null) this.res.writeHead(statusCode, statusMessage, out);
       else this.res.writeHead(statusCode, out);
     } catch (err) {
       // Node refused a header or status undici accepted: a bad response.
+      this.responded = false;
       controller.abort(err as Error);
-      return;
     }
-    this.responded = true;
+  }
+
+  /** Whether the client gets trailer fields: HTTP/2 always, HTTP/1.1 when it said TE: trailers. */
+  private takesTrailers(): boolean {
+    return this.h2 !== null || (this.req.httpVersion === '1.1' && acceptsTrailers(this.req.headers.te));
   }
 
   /**
-   * An informational response comes before the final one. 103 Early Hints is passed on; 100
-   * Continue is the client's own exchange with Node (it answers Expect itself), and 101 would need
-   * Upgrade, which is not forwarded.
+   * An informational response comes before the final one (RFC 9110 §15.2: a proxy forwards
+   * them, except to an HTTP/1.0 client). 103 Early Hints and 102 Processing are passed on; any
+   * other 1xx too to an HTTP/2 client, while Node has no way to send one over HTTP/1.1. 100
+   * Continue is the client's exchange with the handler, 101 the upgrade's (upgrade.ts).
    */
   private interim(statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode !== 103 || headers.link === undefined) return;
+    if (this.req.httpVersion === '1.0' || statusCode === 100 || statusCode === 101) return;
     try {
-      this.res.writeEarlyHints(clientResponseHeaders(headers) as Record<string, string | string[]>);
+      if (statusCode === 103) {
+        if (headers.link !== undefined) this.res.writeEarlyHints(clientResponseHeaders(headers) as Record<string, string | string[]>);
+      } else if (this.h2 !== null) {
+        this.h2.stream.additionalHeaders({ ...clientResponseHeaders(headers), ':status': statusCode });
+      } else if (statusCode === 102) {
+        this.res.writeProcessing();
+      }
     } catch (err) {
-      // Hints are only hints: a value Node refuses must not cost the response.
-      this.logger.debug({ route: this.route.id, err: (err as Error).message }, 'early hints not passed on');
+      // Interim answers are advisory: a value Node refuses must not cost the response.
+      this.logger.debug({ route: this.route.id, status: statusCode, err: (err as Error).message }, 'informational response not passed on');
     }
+  }
+
+  /** A held trailers-only head goes out as an ordinary one after all (body data followed it). */
+  private releaseHeld(): void {
+    const out = this.held!;
+    this.held = null;
+    this.res.writeHead(this.res.statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.stopped || this.discarding) return;
+    if (this.held !== null) this.releaseHeld();
     if (!this.res.write(chunk)) {
       controller.pause();
       if (!this.drainHooked) {
@@ -364,7 +452,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     this.settle();
     this.controller = null;
     if (this.discarding && !this.stopped) {
@@ -373,7 +461,25 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       return;
     }
     this.finish();
-    if (!this.stopped) this.res.end();
+    if (this.stopped) return;
+    const fields = trailerFields(upstreamTrailers(controller, trailers));
+    if (this.held !== null && fields === null) {
+      // The whole gRPC answer in one HEADERS frame that ends the stream.
+      const head = this.held;
+      this.held = null;
+      const stream = this.h2!.stream;
+      if (!stream.destroyed) stream.respond({ ...head, ':status': this.res.statusCode }, { endStream: true });
+      return;
+    }
+    if (this.held !== null) this.releaseHeld();
+    if (fields !== null && this.takesTrailers()) {
+      try {
+        this.res.addTrailers(fields);
+      } catch (err) {
+        this.logger.debug({ route: this.route.id, err: (err as Error).message }, 'trailers not passed on');
+      }
+    }
+    this.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -446,7 +552,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     target.inFlight++;
     this.busy = target;
     try {
-      target.dispatcher().dispatch(this.opts, this);
+      (this.opts.upgrade != null ? target.upgradeDispatcher() : target.dispatcher()).dispatch(this.opts, this);
     } catch (err) {
       // Only a closed pool throws here (undici reports its own errors through onResponseError).
       this.settle();
@@ -454,6 +560,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       return false;
     }
     return true;
+  }
+
+  /** The target switched protocols (upgrade.ts): the exchange is over, the session is not. */
+  protected switchedProtocols(): void {
+    this.settle();
+    this.finish();
   }
 
   /** The attempt under way ended: it no longer counts as in flight to its target. */

@@ -1,21 +1,23 @@
 // The request handler of the proxy listeners: checks → path normalization → runtime → route →
-// policy chain → the route's own answer (redirect, respond), or its rewrite and forward.
+// policy chain → the route's own answer (redirect, respond), or its rewrite and forward. The front half (everything before forward) is `createAdmission`,
+// which upgrade requests (upgrade.ts) go through as well.
 //
 // A request reads `holder.current` once and holds that runtime (acquire/release) until its
 // response closes, so a config swap never changes the route, policies or upstream under a
-// request that already started.
+// request that already started. HTTP/1 and HTTP/2 requests alike (http2-compat.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
+import { requestAuthority } from './http2-compat.js';
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
 import { normalizePath, type NormalizedPath } from './path.js';
 import { HANDLED, type PolicyContext } from './policies/index.js';
-import { answerLocally, pickArm } from './route-actions.js';
+import { answerLocally, pickArm, type UpstreamArm } from './route-actions.js';
 import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
-import type { CompiledRoute, RuntimeHolder } from './runtime.js';
+import type { CompiledRoute, Runtime, RuntimeHolder } from './runtime.js';
 import { REFUSE_HOST, REFUSE_METHOD, isValidAuthority, refuseRequest, type Refusal } from './strict-http.js';
 
 export interface ProxyHandlerOptions {
@@ -38,111 +40,197 @@ export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
 function noop(): void {}
 
 const SLASH = 47; // "/"
+/** Expect's one defined expectation (RFC 9110 §10.1.1), as Node matches it. */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 
 function refuse(res: ServerResponse, refusal: Refusal): void {
   sendJson(res, refusal.status, refusal.body, refusal.headers);
 }
 
 /** Status for metrics: 499 (nginx's "client closed request") when nothing was sent. */
-function finalStatus(res: ServerResponse): number {
+export function finalStatus(res: ServerResponse): number {
   return res.headersSent ? res.statusCode : 499;
 }
 
-export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): ProxyHandler {
-  const { logger, metrics } = opts;
+/** What the front half learned about a request it let through (and the route it matched). */
+export interface Admission {
+  /** The matched route; also set when a check after routing answered the request. */
+  route: CompiledRoute | null;
+  /** Normalized path with the query string: routed and forwarded. */
+  path: string;
+  host: string | undefined;
+  peer: string;
+  peerTrusted: boolean;
+  /** The client's address (forwarded.ts): rate-limit keys, balancers that hash on it. */
+  clientIp: string;
+  /** X-Forwarded-Proto of this request. */
+  proto: string;
+}
+
+export function emptyAdmission(): Admission {
+  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '' };
+}
+
+/**
+ * The front half every request goes through, upgrades included: strict HTTP, the absolute
+ * form, path normalization, routing, the route's own checks and its policies. Returns true when
+ * the request may be forwarded (`into` says where); false when it was answered here.
+ */
+export type Admit = (rt: Runtime, req: IncomingMessage, res: ServerResponse, now: number, into: Admission) => boolean;
+
+export function createAdmission(opts: ProxyHandlerOptions): Admit {
   const fixedProto = opts.https === undefined ? null : opts.https ? 'https' : 'http';
   const trusted = opts.trustedProxies ?? TRUST_NONE;
   // Filled by normalizePath and read at once: requests are handled one at a time.
   const normalized: NormalizedPath = { path: '', encodedSlash: false };
+
+  return function admit(rt, req, res, now, into): boolean {
+    const refusal = refuseRequest(req);
+    if (refusal !== null) {
+      refuse(res, refusal);
+      return false;
+    }
+    let target = req.url ?? '/';
+    let host = requestAuthority(req);
+    if (target.charCodeAt(0) !== SLASH) {
+      // Absolute form ("GET http://host/path"): its authority wins over Host (RFC 9112 §3.2.2).
+      const abs = absoluteForm(target);
+      if (abs === null) {
+        // "OPTIONS *" asks about the server itself: no route serves it.
+        sendJson(res, target === '*' ? 404 : 400, target === '*' ? NO_ROUTE : BAD_PATH);
+        return false;
+      }
+      if (!isValidAuthority(abs.host)) {
+        refuse(res, REFUSE_HOST);
+        return false;
+      }
+      target = abs.path;
+      host = abs.host;
+    }
+    if (!normalizePath(target, normalized)) {
+      sendJson(res, 400, BAD_PATH);
+      return false;
+    }
+    const path = normalized.path;
+    const method = req.method ?? 'GET';
+
+    const route = rt.match(host, method, path, req.headers);
+    into.route = route;
+    if (route === null) {
+      sendJson(res, 404, NO_ROUTE);
+      return false;
+    }
+    if (normalized.encodedSlash && !route.allowEncodedSlashes) {
+      sendJson(res, 400, BAD_PATH);
+      return false;
+    }
+    // TRACE echoes the request, credentials included, to whoever can make a browser send it.
+    if (method === 'TRACE' && !route.allowsTrace) {
+      refuse(res, REFUSE_METHOD);
+      return false;
+    }
+
+    const peer = peerAddress(req);
+    const peerTrusted = trusted.trustsPeer(req.socket, peer);
+    const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
+    const chain = route.policies;
+    if (chain.length > 0) {
+      const ctx: PolicyContext = { routeId: route.id, now, clientIp };
+      for (let i = 0; i < chain.length; i++) {
+        if (chain[i]!.handle(req, res, ctx) === HANDLED) return false;
+      }
+    }
+    into.path = path;
+    into.host = host;
+    into.peer = peer;
+    into.peerTrusted = peerTrusted;
+    into.clientIp = clientIp;
+    into.proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+    return true;
+  };
+}
+
+/** Where an admitted request goes: one arm of its route, with the route's rewrite applied. */
+export interface UpstreamRequest {
+  arm: UpstreamArm;
+  path: string;
+  headers: string[];
+}
+
+/**
+ * The route's own answer (redirect, respond) for an admitted request, sent here; else where the
+ * request goes upstream. null when it was answered.
+ */
+export function routeAction(req: IncomingMessage, res: ServerResponse, a: Admission): UpstreamRequest | null {
+  const route = a.route!;
+  if (route.answer !== null) {
+    answerLocally(route.answer, req, res, a.path, a.host);
+    return null;
+  }
+  const forward = route.forward!;
+  const rewrite = forward.rewrite;
+  return {
+    arm: pickArm(forward),
+    path: rewrite === null ? a.path : rewrite.path(a.path),
+    headers: upstreamRequestHeaders(req, a.proto, a.host, a.peer, a.peerTrusted, rewrite === null ? null : rewrite.host),
+  };
+}
+
+/**
+ * The runtime current at a request's start, acquired (the caller releases it once); null when
+ * there is none yet, after answering 503 no_config.
+ */
+export function acquireRuntime(holder: RuntimeHolder, res: ServerResponse, metrics: ProxyMetrics, start: number): Runtime | null {
+  const rt = holder.current;
+  if (rt === null) {
+    res.once('close', () => metrics.observeRequest(NO_ROUTE_LABEL, finalStatus(res), (performance.now() - start) / 1000));
+    sendJson(res, 503, NO_CONFIG);
+    return null;
+  }
+  rt.acquire();
+  return rt;
+}
+
+/** One finished request in the metrics, under its route (or none). */
+export function observe(metrics: ProxyMetrics, admission: Admission, status: number, start: number): void {
+  const route = admission.route;
+  metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, status, (performance.now() - start) / 1000);
+}
+
+/**
+ * Server 'request' and 'checkContinue': both come here. An `Expect: 100-continue` request is
+ * admitted (routed, its policies run) before "100 Continue" asks the client for its body, so a
+ * request refused here never sends it (RFC 9110 §10.1.1).
+ */
+export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): ProxyHandler {
+  const { logger, metrics } = opts;
+  const admit = createAdmission(opts);
 
   return function proxyRequest(req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();
     // An aborted upload emits 'error' on req; the exchange sees it through undici or res 'close'.
     req.on('error', noop);
 
-    const rt = holder.current;
-    if (rt === null) {
-      res.once('close', () => metrics.observeRequest(NO_ROUTE_LABEL, finalStatus(res), (performance.now() - start) / 1000));
-      sendJson(res, 503, NO_CONFIG);
-      return;
-    }
-    rt.acquire();
-    let route: CompiledRoute | null = null;
+    const rt = acquireRuntime(holder, res, metrics, start);
+    if (rt === null) return;
+    const admission = emptyAdmission();
     let exchange: Exchange | null = null;
     res.once('close', () => {
       if (exchange !== null) exchange.clientClosed();
       rt.release();
-      metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, finalStatus(res), (performance.now() - start) / 1000);
+      observe(metrics, admission, finalStatus(res), start);
     });
 
     try {
-      const refusal = refuseRequest(req);
-      if (refusal !== null) {
-        refuse(res, refusal);
-        return;
-      }
-      let target = req.url ?? '/';
-      let host = req.headers.host;
-      if (target.charCodeAt(0) !== SLASH) {
-        // Absolute form ("GET http://host/path"): its authority wins over Host (RFC 9112 §3.2.2).
-        const abs = absoluteForm(target);
-        if (abs === null) {
-          // "OPTIONS *" asks about the server itself: no route serves it.
-          sendJson(res, target === '*' ? 404 : 400, target === '*' ? NO_ROUTE : BAD_PATH);
-          return;
-        }
-        if (!isValidAuthority(abs.host)) {
-          refuse(res, REFUSE_HOST);
-          return;
-        }
-        target = abs.path;
-        host = abs.host;
-      }
-      if (!normalizePath(target, normalized)) {
-        sendJson(res, 400, BAD_PATH);
-        return;
-      }
-      const path = normalized.path;
-      const method = req.method ?? 'GET';
-
-      route = rt.match(host, method, path, req.headers);
-      if (route === null) {
-        sendJson(res, 404, NO_ROUTE);
-        return;
-      }
-      if (normalized.encodedSlash && !route.allowEncodedSlashes) {
-        sendJson(res, 400, BAD_PATH);
-        return;
-      }
-      // TRACE echoes the request, credentials included, to whoever can make a browser send it.
-      if (method === 'TRACE' && !route.allowsTrace) {
-        refuse(res, REFUSE_METHOD);
-        return;
-      }
-
-      const peer = peerAddress(req);
-      const peerTrusted = trusted.trustsPeer(req.socket, peer);
-      const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
-      const chain = route.policies;
-      if (chain.length > 0) {
-        const ctx: PolicyContext = { routeId: route.id, now: start, clientIp };
-        for (let i = 0; i < chain.length; i++) {
-          if (chain[i]!.handle(req, res, ctx) === HANDLED) return;
-        }
-      }
-
-      if (route.answer !== null) {
-        answerLocally(route.answer, req, res, path, host);
-        return;
-      }
-      const forward = route.forward!;
-      const rewrite = forward.rewrite;
-      const proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-      const headers = upstreamRequestHeaders(req, proto, host, peer, peerTrusted, rewrite === null ? null : rewrite.host);
-      exchange = new Exchange(req, res, route, pickArm(forward), rewrite === null ? path : rewrite.path(path), headers, logger, clientIp);
+      if (!admit(rt, req, res, start, admission)) return;
+      const up = routeAction(req, res, admission);
+      if (up === null) return;
+      const expect = req.headers.expect;
+      if (expect !== undefined && req.httpVersion !== '1.0' && CONTINUE_EXPECTATION.test(expect) && !res.headersSent) res.writeContinue();
+      exchange = new Exchange(req, res, admission.route!, up.arm, up.path, up.headers, logger, admission.clientIp);
       exchange.start();
     } catch (err) {
-      logger.error({ err, route: route?.id }, 'proxy handler failed');
+      logger.error({ err, route: admission.route?.id }, 'proxy handler failed');
       if (!res.headersSent) sendJson(res, 502, BAD_GATEWAY);
       else res.destroy();
     }

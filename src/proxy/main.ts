@@ -22,6 +22,7 @@ import { ProxyMetrics } from './metrics.js';
 import { RuntimeHolder } from './runtime.js';
 import { TargetRegistry } from './target-registry.js';
 import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
+import { createUpgradeHandler } from './upgrade.js';
 
 export interface ProxyOptions {
   id: string;
@@ -173,10 +174,13 @@ export class ProxyServer {
     this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
 
     await this.firstConfig();
-    this.listeners = await startListeners(createProxyHandler(this.holder, { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies }), this.holder, {
-      http: this.opts.listen,
-      https: this.opts.tlsListen,
-    });
+    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies };
+    this.listeners = await startListeners(
+      createProxyHandler(this.holder, handling),
+      this.holder,
+      { http: this.opts.listen, https: this.opts.tlsListen },
+      createUpgradeHandler(this.holder, handling),
+    );
     Object.assign(this.urls, this.listeners.urls);
     this.logger.info({ id: this.opts.id, ...this.urls }, 'proxy listening');
     this.report();

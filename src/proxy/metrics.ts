@@ -66,6 +66,8 @@ export class ProxyMetrics {
   private readonly registry = new Registry();
   private readonly version: Gauge;
   private readonly applies: Counter<'result'>;
+  private readonly upgrades: Counter<'route'>;
+  private readonly tunnels: Gauge;
   private readonly byRoute = new Map<string, RouteRequests>();
   private readonly sources: (() => string)[] = [];
 
@@ -85,6 +87,28 @@ export class ProxyMetrics {
     });
     this.applies.inc({ result: 'ok' }, 0);
     this.applies.inc({ result: 'invalid' }, 0);
+    this.upgrades = new Counter({
+      name: 'signalbox_upgrades_total',
+      help: 'Upgrade requests (WebSocket and others) switched to the upstream protocol (101), by route id.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.tunnels = new Gauge({
+      name: 'signalbox_upgraded_connections',
+      help: 'Upgraded connections open now, across config versions.',
+      registers,
+    });
+  }
+
+  /** An upgrade was switched (101): one more open upgraded connection. */
+  upgraded(route: string): void {
+    this.upgrades.inc({ route });
+    this.tunnels.inc();
+  }
+
+  /** An upgraded connection closed. */
+  upgradeClosed(): void {
+    this.tunnels.dec();
   }
 
   /** One finished request. `route` is the route id, or NO_ROUTE_LABEL. */

@@ -1,5 +1,7 @@
-// The proxy's own responses: small fixed JSON bodies, built once.
-import type { ServerResponse } from 'node:http';
+// The proxy's own responses: small fixed JSON bodies, built once; gRPC requests get them as a
+// gRPC status instead (grpc.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isGrpcType, sendGrpcStatus } from './grpc.js';
 
 function body(error: string): Buffer {
   return Buffer.from(`${JSON.stringify({ error })}\n`);
@@ -30,6 +32,11 @@ export function sendJson(
   extra?: Record<string, string>,
 ): void {
   if (res.headersSent || res.destroyed) return;
+  // Responses made outside a server (tests) may come without a request or its headers.
+  if (isGrpcType((res.req as Partial<IncomingMessage> | undefined)?.headers?.['content-type'])) {
+    sendGrpcStatus(res, status, (JSON.parse(payload.toString()) as { error: string }).error, extra);
+    return;
+  }
   res.statusCode = status;
   res.setHeader('content-type', JSON_TYPE);
   res.setHeader('content-length', payload.length);

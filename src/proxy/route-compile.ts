@@ -17,6 +17,8 @@ export interface CompiledRoute {
   readonly allowEncodedSlashes: boolean;
   /** TRACE is refused unless the route lists it in match.methods. */
   readonly allowsTrace: boolean;
+  /** Upgrade requests are proxied (`websocket`, default true); else forwarded without Upgrade. */
+  readonly upgrades: boolean;
   /** Where the request goes (upstream, split); null when the proxy answers it. */
   readonly forward: ForwardAction | null;
   /** The proxy's own answer (redirect, respond); null when the request is forwarded. */
@@ -49,6 +51,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     policies,
     allowEncodedSlashes: def.allowEncodedSlashes === true,
     allowsTrace: def.match.methods?.includes('TRACE') === true,
+    upgrades: def.websocket !== false,
     forward: compileForward(def, upstream),
     answer: compileAnswer(def),
   };

@@ -8,7 +8,13 @@
 // listeners turn Node's own check off to answer it here), "HTTP/2.0" or "HTTP/0.9" in the
 // request line, and a Transfer-Encoding other than chunked (501; when chunked is not last, Node
 // also fails the connection after the answer). CONNECT never reaches the handler: 'connect'.
+//
+// Over HTTP/2 (the TLS listener) there is no request line and no HTTP/1 framing to check: nghttp2
+// refuses connection-specific fields and malformed pseudo-headers itself (RFC 9113 §8.2.2,
+// §8.3). What is checked is the authority: `:authority`, else Host, must be one, and when both
+// are sent they must agree (RFC 9113 §8.3.1).
 import type { IncomingMessage } from 'node:http';
+import { isHttp2 } from './http2-compat.js';
 import type { Duplex } from 'node:stream';
 import {
   BAD_HOST,
@@ -32,6 +38,8 @@ export const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 const CLOSE = { connection: 'close' };
 export const REFUSE_HOST: Refusal = { status: 400, body: BAD_HOST, headers: CLOSE };
+/** HTTP/2 has no Connection field (a stream is refused, not the connection). */
+export const REFUSE_AUTHORITY: Refusal = { status: 400, body: BAD_HOST, headers: {} };
 export const REFUSE_VERSION: Refusal = { status: 400, body: BAD_VERSION, headers: CLOSE };
 export const REFUSE_TRANSFER_ENCODING: Refusal = { status: 501, body: UNSUPPORTED_TRANSFER_ENCODING, headers: CLOSE };
 export const REFUSE_METHOD: Refusal = { status: 405, body: METHOD_NOT_ALLOWED, headers: { allow: ALLOW } };
@@ -127,7 +135,7 @@ function isChunked(te: string): boolean {
  * when the request may be routed.
  */
 export function refuseRequest(req: IncomingMessage): Refusal | null {
-  if (req.httpVersionMajor !== 1) return REFUSE_VERSION;
+  if (req.httpVersionMajor !== 1) return isHttp2(req) ? refuseHttp2(req) : REFUSE_VERSION;
   const te = req.headers['transfer-encoding'];
   if (te !== undefined && !isChunked(te)) return REFUSE_TRANSFER_ENCODING;
   const host = req.headers.host;
@@ -136,6 +144,15 @@ export function refuseRequest(req: IncomingMessage): Refusal | null {
     return req.httpVersionMinor === 0 ? null : REFUSE_HOST;
   }
   if (!isValidAuthority(host) || hostLines(req.rawHeaders) !== 1) return REFUSE_HOST;
+  return null;
+}
+
+function refuseHttp2(req: IncomingMessage): Refusal | null {
+  const authority = req.headers[':authority'] as string | undefined;
+  const host = req.headers.host;
+  const named = authority ?? host;
+  if (named === undefined || !isValidAuthority(named)) return REFUSE_AUTHORITY;
+  if (authority !== undefined && host !== undefined && host.toLowerCase() !== authority.toLowerCase()) return REFUSE_AUTHORITY;
   return null;
 }
 

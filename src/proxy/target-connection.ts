@@ -25,6 +25,8 @@ export interface ConnectionSettings {
   readonly connectTimeoutMs: number;
   /** null for http:// targets. */
   readonly tls: TargetTls | null;
+  /** HTTP/2 to the target (`http2: true`): ALPN h2 over TLS, prior knowledge (h2c) over plain TCP. */
+  readonly http2: boolean;
 }
 
 /**
@@ -60,25 +62,40 @@ export function connectionSettings(def: Upstream, origin: string, tls: TargetTls
     origin,
     connectTimeoutMs: def.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     tls: origin.startsWith('https:') ? tls : null,
+    http2: def.http2 === true,
   };
 }
 
 /** Equal keys: the same target, whichever upstream lists it. */
 export function connectionKey(s: ConnectionSettings): string {
-  return `${s.origin} ${s.connectTimeoutMs} ${s.tls === null ? '-' : s.tls.fingerprint}`;
+  return `${s.origin} ${s.connectTimeoutMs} ${s.tls === null ? '-' : s.tls.fingerprint}${s.http2 ? ' h2' : ''}`;
 }
 
 /**
  * The undici options of a target's connections, for its traffic Pool and its health checker's
  * own Client alike, so a check reaches the target as a request does (SNI, CA, client
- * certificate). Timeouts waiting for a response are set per request (forward.ts, health-check.ts).
+ * certificate, HTTP/2). Timeouts waiting for a response are set per request (forward.ts,
+ * health-check.ts). `http1`: HTTP/1.1 whatever the settings say, for upgrades (undici tunnels
+ * WebSocket over HTTP/2 only as RFC 8441 CONNECT, which few servers take).
+ *
+ * HTTP/2 over TLS: ALPN offers h2 (and http/1.1, which a target may still pick). On a plain
+ * http:// target: prior knowledge (h2c), as gRPC services inside a cluster mostly speak; every
+ * connection is then HTTP/2, so requests without a body share one (undici gives a request with a
+ * body, and every gRPC call is one, a connection of its own while it runs).
  */
-export function dispatcherOptions(s: ConnectionSettings): Pool.Options {
+export function dispatcherOptions(s: ConnectionSettings, http1 = false): Pool.Options {
   const connect: Record<string, unknown> = { timeout: s.connectTimeoutMs };
   if (s.tls !== null) {
     if (s.tls.serverName !== null) connect.servername = s.tls.serverName;
     if (s.tls.secureContext !== null) connect.secureContext = s.tls.secureContext;
     connect.rejectUnauthorized = s.tls.verify;
   }
-  return { connect };
+  if (!s.http2 || http1) return { connect };
+  if (s.tls !== null) return { connect, allowH2: true };
+  // undici's own h2c switch (what its H2CClient sets); the Pool builds the connector from this.
+  connect.useH2c = true;
+  return { connect, allowH2: true, pipelining: H2C_STREAMS };
 }
+
+/** Requests in flight on one h2c connection (undici's H2CClient default). */
+const H2C_STREAMS = 100;

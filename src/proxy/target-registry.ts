@@ -41,6 +41,9 @@ export class SharedTarget {
   /** By upstream id: each upstream ejects within its own bounds (maxEjectionPercent, never its last). */
   private readonly passive = new Map<string, PassiveHealth>();
   private pool: Pool | null = null;
+  /** HTTP/1.1 connections of an HTTP/2 target, for upgrades; null until one is made. */
+  private upgradePool: Pool | null = null;
+  private readonly settings: ConnectionSettings;
   private refs = 0;
   private closing: Promise<void> | null = null;
 
@@ -51,6 +54,7 @@ export class SharedTarget {
     private readonly onClosed: (t: SharedTarget) => void,
   ) {
     this.origin = settings.origin;
+    this.settings = settings;
     this.options = dispatcherOptions(settings);
   }
 
@@ -58,6 +62,13 @@ export class SharedTarget {
   dispatcher(): Dispatcher {
     if (this.closing !== null) throw new Error(`target ${this.origin} is closed`);
     return (this.pool ??= new Pool(this.origin, this.options));
+  }
+
+  /** The pool for Upgrade requests: HTTP/1.1, also when the target's traffic is HTTP/2. */
+  upgradeDispatcher(): Dispatcher {
+    if (!this.settings.http2) return this.dispatcher();
+    if (this.closing !== null) throw new Error(`target ${this.origin} is closed`);
+    return (this.upgradePool ??= new Pool(this.origin, dispatcherOptions(this.settings, true)));
   }
 
   /** Its passive health in upstream `id`: the same object for every compiled form of that upstream. */
@@ -101,7 +112,8 @@ export class SharedTarget {
     if (this.refs > 0) this.refs--;
     if (this.refs > 0 || this.closing !== null) return this.closing ?? Promise.resolve();
     this.onClosed(this);
-    this.closing = this.pool === null ? Promise.resolve() : this.pool.close();
+    const pools = [this.pool, this.upgradePool].filter((p): p is Pool => p !== null);
+    this.closing = Promise.all(pools.map((p) => p.close())).then(() => undefined);
     return this.closing;
   }
 }

@@ -19,10 +19,11 @@ import type { Config } from '../../src/config/schema.js';
 import { validateDocument } from '../../src/config/validate.js';
 import type { TrustedProxies } from '../../src/proxy/forwarded.js';
 import { createProxyHandler } from '../../src/proxy/handler.js';
-import { startListeners } from '../../src/proxy/listeners.js';
+import { startListeners, type Listeners } from '../../src/proxy/listeners.js';
 import { ProxyMetrics } from '../../src/proxy/metrics.js';
 import { RuntimeHolder, compileRuntime, type CompileOptions, type Runtime } from '../../src/proxy/runtime.js';
 import { TargetRegistry } from '../../src/proxy/target-registry.js';
+import { createUpgradeHandler } from '../../src/proxy/upgrade.js';
 import { upstreamMetricsText } from '../../src/proxy/upstream-status.js';
 
 const logger = pino({ level: 'silent' });
@@ -96,6 +97,7 @@ export interface Proxy {
   targets: TargetRegistry;
   /** Compile `doc` against the runtime served and swap to it, as a proxy applies a new config. */
   swap(doc: unknown): Runtime;
+  listeners: Listeners;
 }
 
 export async function proxy(
@@ -113,15 +115,18 @@ export async function proxy(
   if (doc !== null) swap(doc);
   const metrics = new ProxyMetrics({ processMetrics: false });
   metrics.addSource(() => upstreamMetricsText(holder.current));
-  const listeners = await startListeners(createProxyHandler(holder, { logger, metrics, trustedProxies: opts.trustedProxies }), holder, {
-    http: { host: '127.0.0.1', port: 0 },
-    https: opts.https ? { host: '127.0.0.1', port: 0 } : null,
-  });
+  const handling = { logger, metrics, trustedProxies: opts.trustedProxies };
+  const listeners = await startListeners(
+    createProxyHandler(holder, handling),
+    holder,
+    { http: { host: '127.0.0.1', port: 0 }, https: opts.https ? { host: '127.0.0.1', port: 0 } : null },
+    createUpgradeHandler(holder, handling),
+  );
   t.after(async () => {
     await listeners.close(0);
     await holder.close();
   });
-  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics, targets, swap };
+  return { url: listeners.urls.http!, httpsUrl: listeners.urls.https, holder, metrics, targets, swap, listeners };
 }
 
 export interface Reply {

@@ -33,6 +33,14 @@ describe('config: data plane fields', () => {
     assert.match(check(base({ allowEncodedSlashes: 'yes' })).join(), /routes\[0\]\.allowEncodedSlashes/);
   });
 
+  it('takes websocket on routes and http2 on upstreams as booleans', () => {
+    assert.deepEqual(check(base({ websocket: false })), []);
+    assert.deepEqual(check(base({}, { upstreams: [{ id: 'u', targets: [{ url: 'http://127.0.0.1:9101' }], http2: true }] })), []);
+    assert.deepEqual(check(base({ websocket: 'no' })), ['a.json:1: routes[0].websocket: Invalid input: expected boolean, received string']);
+    assert.match(check(base({}, { upstreams: [{ id: 'u', targets: [], http2: 1 }] })).join(), /upstreams\[0\]\.http2/);
+    assert.match(check(base({}, { upstreams: [{ id: 'u', targets: [], websocket: true }] })).join(), /upstreams\[0\]\.websocket: unknown field/, 'websocket belongs to routes');
+  });
+
   it('takes maxEjectionPercent from 0 to 100', () => {
     const up = (v: unknown) => base({}, { upstreams: [{ id: 'u', targets: [], maxEjectionPercent: v }] });
     assert.deepEqual(check(up(0)), []);

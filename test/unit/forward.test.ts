@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
-import { Exchange, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
+import { Exchange, acceptsTrailers, clientResponseHeaders, requestHasBody, upstreamRequestHeaders } from '../../src/proxy/forward.js';
 import { retryBudgetOf } from '../../src/proxy/retry-budget.js';
 import { compileMatch } from '../../src/proxy/route-match.js';
 import type { CompiledRoute } from '../../src/proxy/runtime.js';
@@ -74,7 +74,7 @@ describe('forward: headers', () => {
       'X-A', '1',
       'X-B', '1',
       'Keep-Alive', 'timeout=5',
-      'TE', 'trailers',
+      'TE', 'gzip',
       'Transfer-Encoding', 'chunked',
       'Proxy-Authorization', 'x',
       'Proxy-Connection', 'keep-alive',
@@ -84,6 +84,15 @@ describe('forward: headers', () => {
     ]);
     const names = pairs(upstreamRequestHeaders(req, 'https', undefined, '192.0.2.7', false)).map(([n]) => n);
     assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto']);
+  });
+
+  it('sends its own "TE: trailers" when the client takes trailers, whatever else its TE lists', () => {
+    for (const te of ['trailers', 'gzip, Trailers', 'deflate;q=0.5, trailers;q=1']) {
+      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), 'http', 'h', '192.0.2.7', false));
+      assert.deepEqual(sent.filter(([n]) => n.toLowerCase() === 'te'), [['te', 'trailers']], te);
+    }
+    assert.equal(acceptsTrailers('gzip'), false);
+    assert.equal(acceptsTrailers(undefined), false);
   });
 
   it('drops hop-by-hop response headers and those named in Connection', () => {
@@ -117,7 +126,7 @@ class FakeRes extends EventEmitter {
   written: Buffer[] = [];
   ended = false;
   accept = true;
-  req = { method: 'GET' };
+  req = { method: 'GET', headers: {} };
   writeHead(status: number) {
     this.statusCode = status;
     this.headersSent = true;
@@ -160,7 +169,7 @@ function exchange(res: FakeRes) {
   const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
   const arm = { pool, budget: retryBudgetOf(pool), weight: 1 };
   const forward = { arms: [arm], totalWeight: 1, rewrite: null, retry: null, timeoutMs: 0 };
-  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, compiledMatch: compileMatch({ paths: ['/'] }), priority: 0, policies: [], allowEncodedSlashes: false, allowsTrace: false, forward, answer: null };
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, compiledMatch: compileMatch({ paths: ['/'] }), priority: 0, policies: [], allowEncodedSlashes: false, allowsTrace: false, upgrades: true, forward, answer: null };
   const req = fakeReq([]);
   return new Exchange(req, res as unknown as ServerResponse, route, arm, '/', [], pino({ level: 'silent' }));
 }
@@ -185,7 +194,7 @@ describe('forward: exchange', () => {
     res.emit('drain');
     assert.equal(c.resumes, 2);
     assert.equal(res.listenerCount('drain'), 1, 'one drain listener per exchange');
-    ex.onResponseEnd();
+    ex.onResponseEnd(c, {});
     assert.equal(res.ended, true);
     assert.equal(ex.finished, true);
     assert.equal(Buffer.concat(res.written).toString(), 'abc');
