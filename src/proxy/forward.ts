@@ -23,11 +23,13 @@
 // one HEADERS frame that ends the stream (gRPC clients refuse anything else).
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from './balancers/index.js';
 import { asHttp2Response, isPseudoHeader } from './http2-compat.js';
-import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
+import { editHeaderList, editHeaderObject, type HeaderEdit, type PolicyContext } from './policies/index.js';
+import { BAD_GATEWAY, BODY_TOO_LARGE, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import {
   GIVE_UP,
   IDEMPOTENT_METHODS,
@@ -126,10 +128,10 @@ export function acceptsTrailers(te: string | string[] | undefined): boolean {
  * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
  * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
  * when sent; from any other peer all three are replaced by what this proxy saw; a route's
- * rewrite may send another Host (`upstreamHost`). TE is the
- * proxy's own: `trailers` when the client takes them (gRPC servers insist on it). From an
- * HTTP/2 client: no pseudo-headers, and its cookie fields joined in one (RFC 9113 §8.2.3), as an
- * HTTP/1.1 upstream needs them.
+ * rewrite may send another Host (`upstreamHost`). TE is the proxy's own: `trailers` when the
+ * client takes them (gRPC servers insist on it). From an HTTP/2 client: no pseudo-headers, and
+ * its cookie fields joined in one (RFC 9113 §8.2.3), as an HTTP/1.1 upstream needs them. The
+ * route's policies' changes (`edits`: a credential removed, a header set) come last.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
@@ -138,6 +140,7 @@ export function upstreamRequestHeaders(
   peer: string,
   peerTrusted: boolean,
   upstreamHost: string | null = null,
+  edits: readonly HeaderEdit[] | null = null,
 ): string[] {
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
@@ -181,7 +184,7 @@ export function upstreamRequestHeaders(
   out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
   const forwardedHost = xfHost ?? host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
-  return out;
+  return edits === null ? out : editHeaderList(out, edits);
 }
 
 /** The upstream's response headers minus hop-by-hop ones (Node sets its own framing). */
@@ -257,6 +260,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   private lastError: unknown = null;
   /** A gRPC trailers-only response held for an HTTP/2 client until it ends (see top). */
   private held: OutgoingHttpHeaders | null = null;
+  /** The request body went past the route's body limit (limitedBody). */
+  private bodyTooLarge = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly pool: UpstreamPool;
   private readonly policy: RetryPolicy | null;
@@ -276,6 +281,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     protected readonly logger: Logger,
     /** The client's address (forwarded.ts), for balancers that hash on it. */
     readonly clientIp = '',
+    /** What the route's policies decided: response header changes, a body limit. */
+    private readonly policies: PolicyContext | null = null,
     upgrade: string | null = null,
   ) {
     this.method = req.method ?? 'GET';
@@ -288,7 +295,31 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     // readTimeoutMs bounds the wait for response headers and each later gap between body chunks,
     // like nginx's proxy_read_timeout; per request, since a target's pool may serve several upstreams.
     this.h2 = asHttp2Response(res);
-    this.opts = { path, method: this.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, upgrade };
+    // A body-limit policy answered a Content-Length over its limit already; a body of unknown
+    // length is counted on its way (and cut at the limit).
+    const limit = policies?.maxBodyBytes ?? Infinity;
+    const body = !this.hasBody ? null : limit !== Infinity && req.headers['content-length'] === undefined ? this.limitedBody(limit) : req;
+    this.opts = { path, method: this.method as Dispatcher.HttpMethod, headers, body, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, upgrade };
+  }
+
+  /**
+   * The request body, counted: past `limit` bytes it stops (the upstream request fails with it,
+   * and the client gets 413, or a cut connection when the answer had begun). The client's stream
+   * is unpiped, never destroyed, so the 413 can still be written.
+   */
+  private limitedBody(limit: number): Transform {
+    let seen = 0;
+    const counted = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        seen += chunk.length;
+        if (seen <= limit) return done(null, chunk);
+        this.bodyTooLarge = true;
+        this.req.unpipe(counted);
+        done(new Error(`request body over ${limit} bytes`));
+      },
+    });
+    this.req.pipe(counted);
+    return counted;
   }
 
   get headers(): IncomingHttpHeaders {
@@ -387,6 +418,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       return;
     }
     const out = clientResponseHeaders(headers);
+    const edits = this.policies?.responseEdits;
+    if (edits != null) editHeaderObject(out, edits);
     // Trailer names what follows: kept for a client that takes trailers (it is no hop-by-hop
     // field in RFC 9110, though RFC 2616 listed it), dropped with them otherwise.
     if (headers.trailer !== undefined && this.takesTrailers()) out.trailer = headers.trailer;
@@ -489,6 +522,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     this.controller = null;
     if (this.stopped) {
       this.finish();
+      return;
+    }
+    if (this.bodyTooLarge) {
+      // The client's doing, not the target's: no retry, no ejection.
+      this.finish();
+      if (this.responded) this.res.destroy();
+      else sendJson(this.res, 413, BODY_TOO_LARGE, { connection: 'close' });
       return;
     }
     const code = errorCode(err);

@@ -14,7 +14,7 @@ import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './f
 import { requestAuthority } from './http2-compat.js';
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
 import { normalizePath, type NormalizedPath } from './path.js';
-import { HANDLED, type PolicyContext } from './policies/index.js';
+import { PolicyContext, runPolicies } from './policies/index.js';
 import { answerLocally, pickArm, type UpstreamArm } from './route-actions.js';
 import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
 import type { CompiledRoute, Runtime, RuntimeHolder } from './runtime.js';
@@ -65,18 +65,21 @@ export interface Admission {
   clientIp: string;
   /** X-Forwarded-Proto of this request. */
   proto: string;
+  /** What the route's policies decided on the way (consumer, header changes, body limit); null without policies. */
+  policy: PolicyContext | null;
 }
 
 export function emptyAdmission(): Admission {
-  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '' };
+  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', policy: null };
 }
 
 /**
  * The front half every request goes through, upgrades included: strict HTTP, the absolute
  * form, path normalization, routing, the route's own checks and its policies. Returns true when
- * the request may be forwarded (`into` says where); false when it was answered here.
+ * the request may be forwarded (`into` says where); false when it was answered here; a promise of
+ * either when a policy must wait (the rest of the chain runs once it has decided).
  */
-export type Admit = (rt: Runtime, req: IncomingMessage, res: ServerResponse, now: number, into: Admission) => boolean;
+export type Admit = (rt: Runtime, req: IncomingMessage, res: ServerResponse, now: number, into: Admission) => boolean | Promise<boolean>;
 
 export function createAdmission(opts: ProxyHandlerOptions): Admit {
   const fixedProto = opts.https === undefined ? null : opts.https ? 'https' : 'http';
@@ -84,7 +87,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
   // Filled by normalizePath and read at once: requests are handled one at a time.
   const normalized: NormalizedPath = { path: '', encodedSlash: false };
 
-  return function admit(rt, req, res, now, into): boolean {
+  return function admit(rt, req, res, now, into): boolean | Promise<boolean> {
     const refusal = refuseRequest(req);
     if (refusal !== null) {
       refuse(res, refusal);
@@ -133,20 +136,17 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     const peer = peerAddress(req);
     const peerTrusted = trusted.trustsPeer(req.socket, peer);
     const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
-    const chain = route.policies;
-    if (chain.length > 0) {
-      const ctx: PolicyContext = { routeId: route.id, now, clientIp };
-      for (let i = 0; i < chain.length; i++) {
-        if (chain[i]!.handle(req, res, ctx) === HANDLED) return false;
-      }
-    }
     into.path = path;
     into.host = host;
     into.peer = peer;
     into.peerTrusted = peerTrusted;
     into.clientIp = clientIp;
     into.proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-    return true;
+    const chain = route.policies;
+    if (chain.length === 0) return true;
+    const ctx = new PolicyContext(route.id, now, clientIp, rt.consumers, res);
+    into.policy = ctx;
+    return runPolicies(chain, req, res, ctx);
   };
 }
 
@@ -172,7 +172,7 @@ export function routeAction(req: IncomingMessage, res: ServerResponse, a: Admiss
   return {
     arm: pickArm(forward),
     path: rewrite === null ? a.path : rewrite.path(a.path),
-    headers: upstreamRequestHeaders(req, a.proto, a.host, a.peer, a.peerTrusted, rewrite === null ? null : rewrite.host),
+    headers: upstreamRequestHeaders(req, a.proto, a.host, a.peer, a.peerTrusted, rewrite === null ? null : rewrite.host, a.policy?.upstreamEdits ?? null),
   };
 }
 
@@ -221,18 +221,28 @@ export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOpti
       observe(metrics, admission, finalStatus(res), start);
     });
 
-    try {
-      if (!admit(rt, req, res, start, admission)) return;
-      const up = routeAction(req, res, admission);
-      if (up === null) return;
-      const expect = req.headers.expect;
-      if (expect !== undefined && req.httpVersion !== '1.0' && CONTINUE_EXPECTATION.test(expect) && !res.headersSent) res.writeContinue();
-      exchange = new Exchange(req, res, admission.route!, up.arm, up.path, up.headers, logger, admission.clientIp);
-      exchange.start();
-    } catch (err) {
+    const fail = (err: unknown): void => {
       logger.error({ err, route: admission.route?.id }, 'proxy handler failed');
       if (!res.headersSent) sendJson(res, 502, BAD_GATEWAY);
       else res.destroy();
+    };
+    const forward = (): void => {
+      // A policy that waited may have outlived the client.
+      if (res.destroyed || res.headersSent) return;
+      const up = routeAction(req, res, admission);
+      if (up === null) return;
+      const expect = req.headers.expect;
+      if (expect !== undefined && req.httpVersion !== '1.0' && CONTINUE_EXPECTATION.test(expect)) res.writeContinue();
+      exchange = new Exchange(req, res, admission.route!, up.arm, up.path, up.headers, logger, admission.clientIp, admission.policy);
+      exchange.start();
+    };
+
+    try {
+      const admitted = admit(rt, req, res, start, admission);
+      if (admitted === true) forward();
+      else if (admitted !== false) admitted.then((ok) => ok && forward()).catch(fail);
+    } catch (err) {
+      fail(err);
     }
   };
 }

@@ -21,6 +21,9 @@ export const METHOD_NOT_ALLOWED = body('method_not_allowed');
 export const UNSUPPORTED_TRANSFER_ENCODING = body('unsupported_transfer_encoding');
 export const HEADERS_TOO_LARGE = body('headers_too_large');
 export const REQUEST_TIMEOUT = body('request_timeout');
+export const UNAUTHORIZED = body('unauthorized');
+export const FORBIDDEN = body('forbidden');
+export const BODY_TOO_LARGE = body('body_too_large');
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 

@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
 import type { Config } from '../config/schema.js';
-import { createPolicy, type PolicyInstance } from './policies/index.js';
+import { NO_CONSUMERS, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
 import { compileRoute, type CompiledRoute } from './route-compile.js';
 import { compileRouter, type Router } from './router.js';
 import { TargetRegistry } from './target-registry.js';
@@ -49,6 +49,8 @@ export class Runtime {
   readonly upstreams: ReadonlyMap<string, UpstreamPool>;
   /** The targets its upstreams share with other runtimes of this proxy. */
   readonly targets: TargetRegistry;
+  /** Who a request can be, for the auth policies. */
+  readonly consumers: ConsumerIndex;
   /** Resolves once this runtime was retired, its last request ended and its pools let go. */
   readonly released: Promise<void>;
   private readonly router: Router<CompiledRoute>;
@@ -73,6 +75,7 @@ export class Runtime {
     sniExact: Map<string, SecureContext>;
     sniWildcard: Map<string, SecureContext>;
     defaultContext: SecureContext | null;
+    consumers?: ConsumerIndex;
   }) {
     this.meta = Object.freeze({ ...parts.meta });
     this.routeCount = parts.routes.length;
@@ -84,6 +87,7 @@ export class Runtime {
     this.sniExact = parts.sniExact;
     this.sniWildcard = parts.sniWildcard;
     this.defaultContext = parts.defaultContext;
+    this.consumers = parts.consumers ?? NO_CONSUMERS;
     this.released = new Promise((resolve) => (this.resolveReleased = resolve));
   }
 

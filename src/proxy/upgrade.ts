@@ -26,6 +26,7 @@ import type { Dispatcher } from 'undici';
 import { Exchange, clientResponseHeaders, requestHasBody } from './forward.js';
 import { acquireRuntime, createAdmission, emptyAdmission, finalStatus, observe, routeAction, type ProxyHandlerOptions } from './handler.js';
 import { BAD_GATEWAY, BAD_REQUEST, sendJson } from './respond.js';
+import type { PolicyContext } from './policies/index.js';
 import type { UpstreamArm } from './route-actions.js';
 import type { CompiledRoute, RuntimeHolder } from './runtime.js';
 
@@ -56,12 +57,13 @@ class UpgradeExchange extends Exchange {
     headers: string[],
     logger: ProxyHandlerOptions['logger'],
     clientIp: string,
+    policy: PolicyContext | null,
     protocols: string,
     private readonly client: Duplex,
     private readonly head: Buffer,
     private readonly switched: (client: Duplex, upstream: Duplex) => void,
   ) {
-    super(req, res, route, arm, path, headers, logger, clientIp, protocols);
+    super(req, res, route, arm, path, headers, logger, clientIp, policy, protocols);
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, _statusCode: number, headers: IncomingHttpHeaders, upstream: Duplex): void {
@@ -160,25 +162,36 @@ export function createUpgradeHandler(holder: RuntimeHolder, opts: ProxyHandlerOp
       tunnel(client, upstream, () => metrics.upgradeClosed());
     };
 
+    const fail = (err: unknown): void => {
+      logger.error({ err, route: admission.route?.id }, 'proxy upgrade handler failed');
+      if (!res.headersSent) sendJson(res, 502, BAD_GATEWAY);
+      else socket.destroy();
+    };
+    const forward = (): void => {
+      // A policy that waited may have outlived the client.
+      if (res.destroyed || res.headersSent || socket.destroyed) return;
+      const up = routeAction(req, res, admission);
+      if (up === null) return;
+      const route = admission.route!;
+      const protocols = route.upgrades ? upgradeProtocols(req.headers.upgrade) : null;
+      const { clientIp, policy } = admission;
+      exchange =
+        protocols === null
+          ? new Exchange(req, res, route, up.arm, up.path, up.headers, logger, clientIp, policy)
+          : new UpgradeExchange(req, res, route, up.arm, up.path, up.headers, logger, clientIp, policy, protocols, socket, head, switched);
+      exchange.start();
+    };
+
     try {
       if (requestHasBody(req)) {
         sendJson(res, 400, BAD_REQUEST);
         return;
       }
-      if (!admit(rt, req, res, start, admission)) return;
-      const up = routeAction(req, res, admission);
-      if (up === null) return;
-      const route = admission.route!;
-      const protocols = route.upgrades ? upgradeProtocols(req.headers.upgrade) : null;
-      exchange =
-        protocols === null
-          ? new Exchange(req, res, route, up.arm, up.path, up.headers, logger, admission.clientIp)
-          : new UpgradeExchange(req, res, route, up.arm, up.path, up.headers, logger, admission.clientIp, protocols, socket, head, switched);
-      exchange.start();
+      const admitted = admit(rt, req, res, start, admission);
+      if (admitted === true) forward();
+      else if (admitted !== false) admitted.then((ok) => ok && forward()).catch(fail);
     } catch (err) {
-      logger.error({ err, route: admission.route?.id }, 'proxy upgrade handler failed');
-      if (!res.headersSent) sendJson(res, 502, BAD_GATEWAY);
-      else socket.destroy();
+      fail(err);
     }
   };
 }

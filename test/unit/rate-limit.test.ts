@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
-import { BoundedBuckets, CONTINUE, HANDLED, RateLimit, TokenBucket, createPolicy } from '../../src/proxy/policies/index.js';
+import { BoundedBuckets, CONTINUE, HANDLED, NO_CONSUMERS, PolicyContext, RateLimit, TokenBucket, createPolicy } from '../../src/proxy/policies/index.js';
 
 function fakeRes() {
   const headers: Record<string, string> = {};
@@ -23,7 +23,7 @@ function fakeRes() {
 }
 
 const req = (headers: Record<string, string> = {}) => ({ headers }) as unknown as IncomingMessage;
-const ctx = (clientIp: string, now = 0) => ({ routeId: 'r', now, clientIp });
+const ctx = (clientIp: string, now = 0) => new PolicyContext('r', now, clientIp, NO_CONSUMERS, fakeRes().res as unknown as ServerResponse);
 
 describe('rate limit: bucket', () => {
   it('token bucket: starts full, refills at the rate, caps at capacity, reports the wait', () => {

@@ -1,22 +1,119 @@
-// The policy chain, after Envoy's HTTP filters: a route's policies run in order, each a small
-// synchronous function that either lets the request continue or answers it itself.
+// The policy chain, after Envoy's HTTP filters: a route's policies run in order (the config's
+// globalPolicies first), each a small function that either lets the request continue or answers
+// it itself. Most decide at once; one that must ask someone (forward-auth) or verify with an
+// asynchronous API (jwt) returns a promise, and only then does the chain wait.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConsumerIndex } from './consumers.js';
 
 export const CONTINUE = 0;
 export const HANDLED = 1;
 export type PolicyResult = typeof CONTINUE | typeof HANDLED;
+/** What handle() returns: a result now, or one to wait for. */
+export type PolicyOutcome = PolicyResult | Promise<PolicyResult>;
 
-export interface PolicyContext {
-  readonly routeId: string;
-  /** Monotonic ms at the request's start; policies use it instead of reading a clock. */
-  readonly now: number;
-  /** The client's address: the peer, or the client behind a trusted proxy (forwarded.ts). */
-  readonly clientIp: string;
+/** One header change: `set` replaces every value, `add` appends one, `remove` drops them all. */
+export interface HeaderEdit {
+  readonly op: 'set' | 'add' | 'remove';
+  /** Lowercase. */
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * One request's state across its policies: who it is, and what changes on its way up and back.
+ * Made only for routes that have policies.
+ */
+export class PolicyContext {
+  /** The consumer an auth policy identified; null until one did. */
+  consumer: string | null = null;
+  /** Changes to the request sent upstream, in order; null until a policy makes one. */
+  upstreamEdits: HeaderEdit[] | null = null;
+  /** Changes to the response's headers, in order; null until a policy makes one. */
+  responseEdits: HeaderEdit[] | null = null;
+  /** Request body bytes a policy allows (body-limit); Infinity without a limit. */
+  maxBodyBytes = Infinity;
+
+  constructor(
+    readonly routeId: string,
+    /** Monotonic ms at the request's start; policies use it instead of reading a clock. */
+    readonly now: number,
+    /** The client's address: the peer, or the client behind a trusted proxy (forwarded.ts). */
+    readonly clientIp: string,
+    /** The consumers of the config being served (auth policies look credentials up here). */
+    readonly consumers: ConsumerIndex,
+    private readonly res: ServerResponse,
+  ) {}
+
+  editUpstream(op: HeaderEdit['op'], name: string, value = ''): void {
+    (this.upstreamEdits ??= []).push({ op, name: name.toLowerCase(), value });
+  }
+
+  /**
+   * Takes effect at once for whatever the proxy answers itself (a later policy's 401, a 404 of
+   * no target, a redirect), and again over the upstream's own headers when it answers (forward.ts).
+   */
+  editResponse(op: HeaderEdit['op'], name: string, value = ''): void {
+    const lower = name.toLowerCase();
+    (this.responseEdits ??= []).push({ op, name: lower, value });
+    if (this.res.headersSent) return;
+    if (op === 'remove') this.res.removeHeader(lower);
+    else if (op === 'set') this.res.setHeader(lower, value);
+    else {
+      const had = this.res.getHeader(lower);
+      this.res.setHeader(lower, had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value]);
+    }
+  }
+
+  /** The request body may not exceed `bytes` (the smallest of every limit asked for wins). */
+  limitBody(bytes: number): void {
+    if (bytes < this.maxBodyBytes) this.maxBodyBytes = bytes;
+  }
 }
 
 export interface PolicyInstance {
   readonly id: string;
   readonly type: string;
-  /** Must not throw and must not wait: answer `res` and return HANDLED, or return CONTINUE. */
-  handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyResult;
+  /**
+   * Answer `res` and return HANDLED, or return CONTINUE; or a promise of either. Must not throw,
+   * and a promise must not reject: a policy answers its own failures (an auth service that does
+   * not answer is a 503 of forward-auth, not an exception).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyOutcome;
+}
+
+/** Run `chain` from `from`: true when every policy let the request on; a promise once one waits. */
+export function runPolicies(chain: readonly PolicyInstance[], req: IncomingMessage, res: ServerResponse, ctx: PolicyContext, from = 0): boolean | Promise<boolean> {
+  for (let i = from; i < chain.length; i++) {
+    const outcome = chain[i]!.handle(req, res, ctx);
+    if (outcome === CONTINUE) continue;
+    if (outcome === HANDLED) return false;
+    return outcome.then((r) => (r === HANDLED ? false : runPolicies(chain, req, res, ctx, i + 1)));
+  }
+  return true;
+}
+
+/** Apply edits to a flat [name, value, ...] header list (upstream requests). */
+export function editHeaderList(list: string[], edits: readonly HeaderEdit[]): string[] {
+  let out = list;
+  for (const e of edits) {
+    if (e.op !== 'add') {
+      const kept: string[] = [];
+      for (let i = 0; i < out.length; i += 2) if (out[i]!.toLowerCase() !== e.name) kept.push(out[i]!, out[i + 1]!);
+      out = kept;
+    }
+    if (e.op !== 'remove') out.push(e.name, e.value);
+  }
+  return out;
+}
+
+/** Apply edits to a header object (the upstream's response, on its way to the client). */
+export function editHeaderObject(headers: Record<string, string | string[] | number | undefined>, edits: readonly HeaderEdit[]): void {
+  for (const e of edits) {
+    if (e.op === 'remove') delete headers[e.name];
+    else if (e.op === 'set') headers[e.name] = e.value;
+    else {
+      const had = headers[e.name];
+      headers[e.name] = had === undefined ? e.value : [...(Array.isArray(had) ? had : [String(had)]), e.value];
+    }
+  }
 }
