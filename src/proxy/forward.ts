@@ -123,25 +123,37 @@ export function acceptsTrailers(te: string | string[] | undefined): boolean {
   return false;
 }
 
+/** What the proxy learned about a request that its upstream headers say (handler.ts Admission). */
+export interface RequestOrigin {
+  /** X-Forwarded-Proto. */
+  proto: string;
+  /** The client's Host (or authority). */
+  host: string | undefined;
+  /** The peer's address, and whether it is a trusted proxy (forwarded.ts). */
+  peer: string;
+  peerTrusted: boolean;
+  /** X-Request-Id: the client's when it sent a valid one, else a new one. */
+  requestId: string;
+}
+
 /**
  * Headers for the upstream request as a flat [name, value, ...] list (undici accepts it and it
  * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
  * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
  * when sent; from any other peer all three are replaced by what this proxy saw; a route's
- * rewrite may send another Host (`upstreamHost`). TE is the proxy's own: `trailers` when the
- * client takes them (gRPC servers insist on it). From an HTTP/2 client: no pseudo-headers, and
- * its cookie fields joined in one (RFC 9113 §8.2.3), as an HTTP/1.1 upstream needs them. The
- * route's policies' changes (`edits`: a credential removed, a header set) come last.
+ * rewrite may send another Host (`upstreamHost`). X-Request-Id is the request's id. TE is the
+ * proxy's own: `trailers` when the client takes them (gRPC servers insist on it). From an HTTP/2
+ * client: no pseudo-headers, and its cookie fields joined in one (RFC 9113 §8.2.3), as an
+ * HTTP/1.1 upstream needs them. The route's policies' changes (`edits`: a credential removed, a
+ * header set) come last.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
-  proto: string,
-  host: string | undefined,
-  peer: string,
-  peerTrusted: boolean,
+  from: RequestOrigin,
   upstreamHost: string | null = null,
   edits: readonly HeaderEdit[] | null = null,
 ): string[] {
+  const { proto, host, peer, peerTrusted } = from;
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
   const h2 = req.httpVersionMajor === 2;
@@ -163,6 +175,7 @@ export function upstreamRequestHeaders(
       // Set once below. Expect: Node already answered "100 Continue"; undici refuses to send it.
       case 'host':
       case 'expect':
+      case 'x-request-id':
         continue;
       case 'x-forwarded-proto':
         if (peerTrusted) xfProto ??= raw[i + 1]!;
@@ -184,6 +197,7 @@ export function upstreamRequestHeaders(
   out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
   const forwardedHost = xfHost ?? host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
+  out.push('x-request-id', from.requestId);
   return edits === null ? out : editHeaderList(out, edits);
 }
 
@@ -418,6 +432,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       return;
     }
     const out = clientResponseHeaders(headers);
+    // The id the proxy logged and sent upstream, whatever the upstream answers with.
+    const requestId = this.res.getHeader('x-request-id');
+    if (requestId !== undefined) out['x-request-id'] = requestId;
     const edits = this.policies?.responseEdits;
     if (edits != null) editHeaderObject(out, edits);
     // Trailer names what follows: kept for a client that takes trailers (it is no hop-by-hop

@@ -5,6 +5,7 @@
 // A request reads `holder.current` once and holds that runtime (acquire/release) until its
 // response closes, so a config swap never changes the route, policies or upstream under a
 // request that already started. HTTP/1 and HTTP/2 requests alike (http2-compat.ts).
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
@@ -43,6 +44,14 @@ const SLASH = 47; // "/"
 /** Expect's one defined expectation (RFC 9110 §10.1.1), as Node matches it. */
 const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 
+/** Visible ASCII, no spaces: UUIDs, ULIDs, hex and base64 ids pass; nothing a log or header would trip on. */
+const VALID_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The client's X-Request-Id when it sent one valid id, else a new one. */
+function requestIdOf(sent: string | string[] | undefined): string {
+  return typeof sent === 'string' && VALID_REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
 function refuse(res: ServerResponse, refusal: Refusal): void {
   sendJson(res, refusal.status, refusal.body, refusal.headers);
 }
@@ -65,12 +74,14 @@ export interface Admission {
   clientIp: string;
   /** X-Forwarded-Proto of this request. */
   proto: string;
+  /** X-Request-Id: the client's when valid, else a new one; sent upstream and back. */
+  requestId: string;
   /** What the route's policies decided on the way (consumer, header changes, body limit); null without policies. */
   policy: PolicyContext | null;
 }
 
 export function emptyAdmission(): Admission {
-  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', policy: null };
+  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', requestId: '', policy: null };
 }
 
 /**
@@ -88,6 +99,9 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
   const normalized: NormalizedPath = { path: '', encodedSlash: false };
 
   return function admit(rt, req, res, now, into): boolean | Promise<boolean> {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    into.requestId = requestId;
+    res.setHeader('x-request-id', requestId);
     const refusal = refuseRequest(req);
     if (refusal !== null) {
       refuse(res, refusal);
@@ -144,7 +158,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     into.proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
     const chain = route.policies;
     if (chain.length === 0) return true;
-    const ctx = new PolicyContext(route.id, now, clientIp, rt.consumers, res);
+    const ctx = new PolicyContext(route.id, now, clientIp, requestId, rt.consumers, res);
     into.policy = ctx;
     return runPolicies(chain, req, res, ctx);
   };
@@ -172,7 +186,7 @@ export function routeAction(req: IncomingMessage, res: ServerResponse, a: Admiss
   return {
     arm: pickArm(forward),
     path: rewrite === null ? a.path : rewrite.path(a.path),
-    headers: upstreamRequestHeaders(req, a.proto, a.host, a.peer, a.peerTrusted, rewrite === null ? null : rewrite.host, a.policy?.upstreamEdits ?? null),
+    headers: upstreamRequestHeaders(req, a, rewrite === null ? null : rewrite.host, a.policy?.upstreamEdits ?? null),
   };
 }
 

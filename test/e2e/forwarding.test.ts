@@ -53,6 +53,25 @@ describe('forwarding', () => {
     assert.equal(got.headers['x-forwarded-host'], 'api.example.test:8080');
   });
 
+  it('X-Request-Id: a valid one is passed on and returned; none, or an invalid one, gets a new one, the same both ways', T, async (t) => {
+    const a = await upstream(t, named('a'));
+    const p = await proxy(t, { upstreams: [{ id: 'u', targets: [{ url: a.url }] }], routes: [{ id: 'r', match: { paths: ['/echo/*'] }, upstream: 'u' }] });
+    const sentUp = (r: Reply) => (json(r) as { headers: IncomingHttpHeaders }).headers['x-request-id'];
+
+    const kept = await send(p.url, '/echo/x', { headers: { 'x-request-id': '01J9ZQ3K5N0E8V6W4X2Y7A1B3C' } });
+    assert.equal(sentUp(kept), '01J9ZQ3K5N0E8V6W4X2Y7A1B3C');
+    assert.equal(kept.headers['x-request-id'], '01J9ZQ3K5N0E8V6W4X2Y7A1B3C');
+
+    for (const headers of [{}, { 'x-request-id': 'has spaces in it' }, { 'x-request-id': 'x'.repeat(129) }]) {
+      const r = await send(p.url, '/echo/x', { headers });
+      assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/, JSON.stringify(headers));
+      assert.equal(sentUp(r), r.headers['x-request-id'], 'the upstream got the id the client got back');
+    }
+    const noRoute = await send(p.url, '/nowhere', { headers: { 'x-request-id': 'abc-1' } });
+    assert.equal(noRoute.status, 404);
+    assert.equal(noRoute.headers['x-request-id'], 'abc-1', "the proxy's own answers carry it too");
+  });
+
   it('from a trusted peer appends to X-Forwarded-For and keeps X-Forwarded-Proto and -Host', T, async (t) => {
     const a = await upstream(t, named('a'));
     const doc = { upstreams: [{ id: 'u', targets: [{ url: a.url }] }], routes: [{ id: 'r', match: { paths: ['/echo/*'] }, upstream: 'u' }] };

@@ -39,31 +39,34 @@ describe('forward: headers', () => {
     ]);
 
   it('from an untrusted peer replaces X-Forwarded-For, -Proto and -Host; keeps spelling and repeats', () => {
-    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), 'http', 'api.test:81', '192.0.2.7', false)), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' })), [
       ['Accept', 'a'],
       ['Accept', 'b'],
       ['host', 'api.test:81'],
       ['x-forwarded-for', '192.0.2.7'],
       ['x-forwarded-proto', 'http'],
       ['x-forwarded-host', 'api.test:81'],
+      ['x-request-id', 'rid'],
     ]);
   });
 
   it('from a trusted peer appends to every X-Forwarded-For and keeps -Proto and -Host', () => {
-    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), 'http', 'api.test:81', '192.0.2.7', true)), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid' })), [
       ['Accept', 'a'],
       ['Accept', 'b'],
       ['host', 'api.test:81'],
       ['x-forwarded-for', '10.0.0.1, 10.0.0.2, 192.0.2.7'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'front.test'],
+      ['x-request-id', 'rid'],
     ]);
     // A trusted peer that sends none of them gets them set.
-    assert.deepEqual(pairs(upstreamRequestHeaders(fakeReq(['Host', 'h']), 'https', 'h', '192.0.2.7', true)), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(fakeReq(['Host', 'h']), { proto: 'https', host: 'h', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid' })), [
       ['host', 'h'],
       ['x-forwarded-for', '192.0.2.7'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'h'],
+      ['x-request-id', 'rid'],
     ]);
   });
 
@@ -82,13 +85,13 @@ describe('forward: headers', () => {
       'Trailer', 'x-t',
       'X-C', 'kept',
     ]);
-    const names = pairs(upstreamRequestHeaders(req, 'https', undefined, '192.0.2.7', false)).map(([n]) => n);
-    assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto']);
+    const names = pairs(upstreamRequestHeaders(req, { proto: 'https', host: undefined, peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' })).map(([n]) => n);
+    assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
   });
 
   it('sends its own "TE: trailers" when the client takes trailers, whatever else its TE lists', () => {
     for (const te of ['trailers', 'gzip, Trailers', 'deflate;q=0.5, trailers;q=1']) {
-      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), 'http', 'h', '192.0.2.7', false));
+      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), { proto: 'http', host: 'h', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' }));
       assert.deepEqual(sent.filter(([n]) => n.toLowerCase() === 'te'), [['te', 'trailers']], te);
     }
     assert.equal(acceptsTrailers('gzip'), false);
@@ -143,6 +146,9 @@ class FakeRes extends EventEmitter {
     this.destroyed = true;
   }
   setHeader() {}
+  getHeader(): string | undefined {
+    return undefined;
+  }
 }
 
 class FakeController implements Dispatcher.DispatchController {

@@ -27,7 +27,7 @@ function fakeRes(sent = false) {
 }
 
 const req = {} as IncomingMessage;
-const ctxOf = (res = fakeRes().res) => new PolicyContext('r', 0, '192.0.2.1', NO_CONSUMERS, res);
+const ctxOf = (res = fakeRes().res) => new PolicyContext('r', 0, '192.0.2.1', 'req-1', NO_CONSUMERS, res);
 
 function policy(id: string, seen: string[], outcome: () => PolicyOutcome): PolicyInstance {
   return { id, type: 'test', handle: () => (seen.push(id), outcome()) };

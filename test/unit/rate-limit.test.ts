@@ -23,7 +23,7 @@ function fakeRes() {
 }
 
 const req = (headers: Record<string, string> = {}) => ({ headers }) as unknown as IncomingMessage;
-const ctx = (clientIp: string, now = 0) => new PolicyContext('r', now, clientIp, NO_CONSUMERS, fakeRes().res as unknown as ServerResponse);
+const ctx = (clientIp: string, now = 0) => new PolicyContext('r', now, clientIp, 'req-1', NO_CONSUMERS, fakeRes().res as unknown as ServerResponse);
 
 describe('rate limit: bucket', () => {
   it('token bucket: starts full, refills at the rate, caps at capacity, reports the wait', () => {

@@ -39,6 +39,8 @@ export class PolicyContext {
     readonly now: number,
     /** The client's address: the peer, or the client behind a trusted proxy (forwarded.ts). */
     readonly clientIp: string,
+    /** The request's X-Request-Id (handler.ts). */
+    readonly requestId: string,
     /** The consumers of the config being served (auth policies look credentials up here). */
     readonly consumers: ConsumerIndex,
     private readonly res: ServerResponse,
