@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type Kind } from './schema.js';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -27,6 +27,11 @@ export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
 
 export interface ValidateOptions {
   storedKeys?: StoredKeys;
+  /**
+   * The valid object of this kind equal to `object`, when one is known (the live config's): its
+   * schema check is skipped and it stands in for `object`. undefined: check `object`.
+   */
+  known?: (kind: Kind, object: unknown) => ConfigObject | undefined;
 }
 
 /** `routes[2].match.paths[0]`: the notation every error message uses. */
@@ -280,7 +285,7 @@ const documentTop = z.strictObject(Object.fromEntries(KINDS.map((kind) => [kind,
  * until `stop()`: so the work and the problems kept stay bounded however many objects there are.
  * The lists are the checked objects where all are valid, otherwise the objects as written.
  */
-function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean): { ok: boolean; lists: Record<Kind, unknown[]> } {
+function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean, known: ValidateOptions['known']): { ok: boolean; lists: Record<Kind, unknown[]> } {
   const top = documentTop.safeParse(data ?? {});
   const written = top.success ? top.data : looseLists(data);
   const lists = perKind<unknown[]>(() => []);
@@ -289,6 +294,11 @@ function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: (
     const objects = written[kind] ?? [];
     for (let i = 0; i < objects.length; i++) {
       if (stop()) return { ok: false, lists: looseLists(data) as Record<Kind, unknown[]> };
+      const same = known?.(kind, objects[i]);
+      if (same) {
+        lists[kind].push(same);
+        continue;
+      }
       const parsed = objectSchemas[kind].safeParse(objects[i]);
       lists[kind].push(parsed.success ? parsed.data : objects[i]);
       if (parsed.success) continue;
@@ -333,7 +343,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
       lists = source.parsed.success ? { ...perKind<unknown[]>(() => []), ...source.parsed.data } : looseLists(source.data);
       wellFormed &&= source.parsed.success;
     } else {
-      const checked = checkObjects(source.data, onIssue, stop);
+      const checked = checkObjects(source.data, onIssue, stop, opts.known);
       lists = checked.lists;
       wellFormed &&= checked.ok;
     }
