@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Best effort, for `npm run bench:forwarding`: installs Debian's nginx (the peer proxy and the
-# upstream) and wrk (the load generator) when they are missing and it can (root, apt). It never
-# fails: the benchmark reports a peer it cannot find as "not installed" and falls back to its own
-# load loop without wrk. (Where services start on install, Debian's nginx package also starts the
-# system nginx on port 80; the benchmark never uses it, it runs nginx from its own temp prefix.)
+# Best effort, for `npm run bench:forwarding` and bench/writes.ts: installs Debian's nginx (the
+# peer proxy and the upstream), wrk (the load generator) and caddy (the peer whose hot reload the
+# write path is measured against) when they are missing and it can (root, apt). It never fails:
+# the benchmarks report a peer they cannot find as "not installed" and fall back to their own load
+# loop without wrk. (Where services start on install, Debian's nginx and caddy packages also start
+# the system nginx on port 80 and caddy on 80 and 2019; the benchmarks never use them, they run
+# their own from temp folders on ports of their own.)
 set -uo pipefail
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "bench: installing Debian's ${missing[*]}" >&2
