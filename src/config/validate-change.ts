@@ -13,8 +13,25 @@
 import { perKind, type ConfigObject, type Kind } from './schema.js';
 import { formatPath, validateMerged, type ConfigIssue, type DocumentParse, type PathSegment, type ValidateOptions, type ValidationResult } from './validate.js';
 
-/** A valid config's objects of one kind, in id order. */
-export type ValidObjects = (kind: Kind) => readonly ConfigObject[];
+/** A config valid as a whole, asked for no more than a check needs (it may be large). */
+export interface ValidConfig {
+  /** Every object of a kind, in id order. */
+  objects(kind: Kind): readonly ConfigObject[];
+  find(kind: Kind, id: string): ConfigObject | undefined;
+  count(kind: Kind): number;
+}
+
+/** A config's lists as a ValidConfig. */
+export function listed(config: Readonly<Record<Kind, readonly ConfigObject[]>>): ValidConfig {
+  return {
+    objects: (kind) => config[kind],
+    find: (kind, id) => {
+      const at = indexById(config[kind], id);
+      return at >= 0 ? config[kind][at] : undefined;
+    },
+    count: (kind) => config[kind].length,
+  };
+}
 
 export type ChangeResult = { ok: true; object: ConfigObject | null } | { ok: false; issues: ConfigIssue[] };
 
@@ -46,16 +63,15 @@ function validateParsedLists(lists: Lists, place: (path: PathSegment[]) => PathS
  * last in its list, as the per-object endpoints have always validated it), and `next` as that
  * validation normalizes it (a certificate given the stored key, say).
  */
-export function validateChange(live: ValidObjects, kind: Kind, id: string, next: ConfigObject | null, opts: ValidateOptions = {}): ChangeResult {
-  const own = live(kind);
-  const others = () => own.filter((o) => o.id !== id);
+export function validateChange(live: ValidConfig, kind: Kind, id: string, next: ConfigObject | null, opts: ValidateOptions = {}): ChangeResult {
+  const others = () => live.objects(kind).filter((o) => o.id !== id);
   const lists = perKind<ConfigObject[]>((k) => {
     if (k === kind) return kind === 'routes' ? (next ? [next] : []) : next ? [...others(), next] : others();
-    if (k === 'routes') return next === null ? [...live('routes')] : [];
-    return [...live(k)];
+    if (k === 'routes') return next === null ? [...live.objects('routes')] : [];
+    return [...live.objects(k)];
   });
   // The changed route is alone in its list here, but last among all routes in a whole validation.
-  const position = own.length - (indexById(own, id) >= 0 ? 1 : 0);
+  const position = live.count(kind) - (live.find(kind, id) ? 1 : 0);
   const place = kind === 'routes' ? (p: PathSegment[]) => (p[0] === 'routes' ? ['routes', position, ...p.slice(2)] : p) : (p: PathSegment[]) => p;
   const result = validateParsedLists(lists, place, opts);
   if (!result.ok) return result;
@@ -73,23 +89,22 @@ export interface ChangedObject {
  * Whether `now` (its objects valid one by one) is valid as a whole, given that it was before
  * `changed` (which lists every object added, changed or removed since).
  */
-export function validAfter(now: ValidObjects, changed: Iterable<ChangedObject>): boolean {
+export function validAfter(now: ValidConfig, changed: Iterable<ChangedObject>): boolean {
   let whole = false;
   const routes = new Map<string, ConfigObject>();
   for (const c of changed) {
     if (c.kind !== 'routes') whole ||= !c.present;
     else if (c.present) {
-      const list = now('routes');
-      const at = indexById(list, c.id);
-      if (at >= 0) routes.set(c.id, list[at]!);
+      const route = now.find('routes', c.id);
+      if (route) routes.set(c.id, route);
     }
   }
-  const lists = perKind<ConfigObject[]>((k) => (k === 'routes' && !whole ? [...routes.values()] : [...now(k)]));
+  const lists = perKind<ConfigObject[]>((k) => (k === 'routes' && !whole ? [...routes.values()] : [...now.objects(k)]));
   return validateParsedLists(lists, (p) => p, {}).ok;
 }
 
-/** Whether objects valid one by one are valid as a whole. */
-export function validWhole(objects: ValidObjects): boolean {
-  return validateParsedLists(perKind((k) => [...objects(k)]), (p) => p, {}).ok;
+/** Whether objects valid one by one are valid as a whole (`objects` of `config` are all that is read). */
+export function validWhole(config: ValidConfig): boolean {
+  return validateParsedLists(perKind((k) => [...config.objects(k)]), (p) => p, {}).ok;
 }
 

@@ -4,7 +4,7 @@ import type { WriteResult } from '../api/schemas.js';
 import type { ObjectChange } from '../config/diff.js';
 import type { Config } from '../config/schema.js';
 import type { ValidationResult } from '../config/validate.js';
-import type { WriteMeta, WriteResult as StoreWriteResult } from '../store/config-writer.js';
+import type { LiveSnapshot, WriteMeta, WriteResult as StoreWriteResult } from '../store/config-writer.js';
 import type { Principal } from './auth.js';
 import type { ApiContext } from './context.js';
 import { HttpError, issueDetails } from './http.js';
@@ -38,13 +38,13 @@ export function writeAnswer(result: StoreWriteResult): Reply<WriteResult> {
   };
 }
 
-/** Write `config` as a new version for `principal` (a conflict is thrown, and answered 409). */
+/** Write `config` (checked on `checkedOn`, when given) as a new version for `principal` (a conflict is thrown, and answered 409). */
 export async function writeVersion(
   ctx: Pick<ApiContext, 'writer'>,
   principal: Principal,
   headers: WriteHeaders,
   config: Config,
-  opts: { expectVersion: number | undefined; message: string },
+  opts: { expectVersion: number | undefined; message: string; checkedOn?: LiveSnapshot },
 ): Promise<Reply<WriteResult>> {
-  return writeAnswer(await ctx.writer.write(config, writeMeta(principal, headers, opts)));
+  return writeAnswer(await ctx.writer.write(config, writeMeta(principal, headers, opts), opts.checkedOn));
 }

@@ -4,7 +4,7 @@
 // object it does not touch, and what was derived from each (its canonical form, for the hash).
 // So hashing a config that differs from the live one in one route stringifies one route.
 import { configHashOf, jsonEqual, stableStringify } from '../config/canonical.js';
-import { indexById } from '../config/validate-change.js';
+import { indexById, type ValidConfig } from '../config/validate-change.js';
 import { KINDS, perKind, type Config, type ConfigObject, type Kind } from '../config/schema.js';
 import { encodeObject, type VersionCounts } from './decode.js';
 import type { Keys } from './keys.js';
@@ -17,8 +17,41 @@ export interface StoredObject {
   readonly value: string;
   /** The object, valid on its own and normalized. */
   readonly object: ConfigObject;
-  /** stableStringify(object), once a hash needed it. */
-  canonical?: string;
+  /** stableStringify(object), once a hash needed it (the fields below are there from the start: one object shape). */
+  canonical: string | undefined;
+  /** A run of objects for the hash ends after this one (its id hashes to 0 modulo RUN). */
+  readonly endsRun: boolean;
+  /** The canonical forms of the run of objects this one starts, joined, once a hash needed them. */
+  run: Run | undefined;
+}
+
+/** A run of objects in id order and their canonical forms joined with ','. */
+interface Run {
+  objects: readonly StoredObject[];
+  joined: string;
+}
+
+/**
+ * A run of objects ends after one whose id hashes to 0 modulo this: runs of about this many, with
+ * bounds set by content, so a change to a list re-joins the run it falls in and no other.
+ */
+const RUN = 64;
+
+function endsRun(id: string): boolean {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % RUN === 0;
+}
+
+/** list[from, to) as a run: the one memoized on its first object when that is still the same run. */
+function runOf(list: readonly StoredObject[], from: number, to: number): string {
+  const first = list[from]!;
+  const known = first.run;
+  if (known && known.objects.length === to - from && known.objects.every((o, i) => o === list[from + i])) return known.joined;
+  const objects = list.slice(from, to);
+  const joined = objects.map((o) => (o.canonical ??= stableStringify(o.object))).join(',');
+  first.run = { objects, joined };
+  return joined;
 }
 
 type Lists = Readonly<Record<Kind, readonly StoredObject[]>>;
@@ -28,17 +61,22 @@ const byId = (a: StoredObject, b: StoredObject) => (a.id < b.id ? -1 : a.id > b.
 /** Past this many changes to one kind, its list is rebuilt and sorted rather than edited in place. */
 const REBUILD_ABOVE = 32;
 
-export function storedObject(keys: Keys, kind: Kind, object: ConfigObject): StoredObject {
-  return { key: keys.object(kind, object.id), kind, id: object.id, value: encodeObject(object), object };
+/** An object as etcd stores it (`value`: its JSON, as the writer writes it unless given). */
+export function storedObject(keys: Keys, kind: Kind, object: ConfigObject, value = encodeObject(object)): StoredObject {
+  return { key: keys.object(kind, object.id), kind, id: object.id, value, object, canonical: undefined, endsRun: endsRun(object.id), run: undefined };
 }
 
-export class ConfigView {
-  private static readonly EMPTY = new ConfigView(perKind(() => []));
+export class ConfigView implements ValidConfig {
+  private static readonly EMPTY = new ConfigView(perKind(() => []), 0);
+  private objectsMemo: Partial<Record<Kind, readonly ConfigObject[]>> = {};
   private configMemo: Config | null = null;
   private hashMemo: string | null = null;
-  private bytesMemo = -1;
 
-  private constructor(private readonly lists: Lists) {}
+  private constructor(
+    private readonly lists: Lists,
+    /** The bytes of every stored value, when known (-1: not yet counted). */
+    private bytesMemo = -1,
+  ) {}
 
   static empty(): ConfigView {
     return ConfigView.EMPTY;
@@ -60,10 +98,10 @@ export class ConfigView {
     return new ConfigView(
       perKind((kind) =>
         (config[kind] as ConfigObject[]).map((object) => {
-          const known = like.find(kind, object.id);
+          const known = like.stored(kind, object.id);
           if (known?.object === object) return known;
           const value = encodeObject(object);
-          return known?.value === value ? known : { key: keys.object(kind, object.id), kind, id: object.id, value, object };
+          return known?.value === value ? known : storedObject(keys, kind, object, value);
         }),
       ),
     );
@@ -73,17 +111,30 @@ export class ConfigView {
     return this.lists[kind];
   }
 
-  find(kind: Kind, id: string): StoredObject | undefined {
+  stored(kind: Kind, id: string): StoredObject | undefined {
     const list = this.lists[kind];
     const at = indexById(list, id);
     return at >= 0 ? list[at] : undefined;
+  }
+
+  find(kind: Kind, id: string): ConfigObject | undefined {
+    return this.stored(kind, id)?.object;
+  }
+
+  count(kind: Kind): number {
+    return this.lists[kind].length;
+  }
+
+  /** The objects of a kind in id order (made once per view and kind, when asked). */
+  objects(kind: Kind): readonly ConfigObject[] {
+    return (this.objectsMemo[kind] ??= this.lists[kind].map((o) => o.object));
   }
 
   /** This view's object equal to `object` (same kind and id, equal as JSON), if it has one. */
   same(kind: Kind, object: unknown): ConfigObject | undefined {
     const id = (object as { id?: unknown } | null | undefined)?.id;
     const found = typeof id === 'string' ? this.find(kind, id) : undefined;
-    return found && jsonEqual(found.object, object) ? found.object : undefined;
+    return found && jsonEqual(found, object) ? found : undefined;
   }
 
   counts(): VersionCounts {
@@ -92,12 +143,26 @@ export class ConfigView {
 
   /** The config (objects in id order, as normalize() gives them). */
   config(): Config {
-    return (this.configMemo ??= perKind((kind) => this.lists[kind].map((o) => o.object)) as unknown as Config);
+    return (this.configMemo ??= perKind((kind) => this.objects(kind)) as unknown as Config);
   }
 
   /** configHash(config()), stringifying only objects no view stringified before. */
   hash(): string {
-    return (this.hashMemo ??= configHashOf((kind) => this.lists[kind].map((o) => (o.canonical ??= stableStringify(o.object)))));
+    return (this.hashMemo ??= configHashOf((kind) => this.runs(kind)));
+  }
+
+  /** A kind's canonical forms joined in runs: joining the runs with ',' joins the forms. */
+  private runs(kind: Kind): string[] {
+    const list = this.lists[kind];
+    const out: string[] = [];
+    let from = 0;
+    for (let i = 0; i < list.length; i++) {
+      if (i === list.length - 1 || list[i]!.endsRun) {
+        out.push(runOf(list, from, i + 1));
+        from = i + 1;
+      }
+    }
+    return out;
   }
 
   /** The bytes of every stored value: about what the whole config weighs as JSON. */
@@ -110,7 +175,7 @@ export class ConfigView {
     return this.bytesMemo;
   }
 
-  /** This view with each object set (a StoredObject) or removed (null: by kind and id). */
+  /** This view with each object set (a StoredObject) or removed (by kind and id). */
   withChanges(changes: Iterable<StoredObject | { kind: Kind; id: string; removed: true }>): ConfigView {
     const byKind = new Map<Kind, Map<string, StoredObject | null>>();
     for (const c of changes) {
@@ -120,8 +185,13 @@ export class ConfigView {
     }
     if (byKind.size === 0) return this;
     const lists = { ...this.lists };
-    for (const [kind, set] of byKind) lists[kind] = edited(this.lists[kind], set);
-    return new ConfigView(lists);
+    // Counted once for a line of views, then carried from each to the next.
+    let bytes = this.bytes();
+    for (const [kind, set] of byKind) {
+      lists[kind] = edited(this.lists[kind], set);
+      for (const [id, o] of set) bytes += (o?.value.length ?? 0) - (this.stored(kind, id)?.value.length ?? 0);
+    }
+    return new ConfigView(lists, bytes);
   }
 }
 

@@ -129,13 +129,17 @@ export class ConfigWriter {
     return this.readSnapshot();
   }
 
-  /** Replace the whole config. Throws VersionConflictError instead of ever losing an update. */
-  async write(config: Config, meta: WriteMeta): Promise<WriteResult> {
+  /**
+   * Replace the whole config. Throws VersionConflictError instead of ever losing an update.
+   * `checkedOn`: the snapshot the caller validated `config` against, planned on first when it
+   * holds no unfinished change (saves a read; a retry takes a new one).
+   */
+  async write(config: Config, meta: WriteMeta, checkedOn?: LiveSnapshot): Promise<WriteResult> {
     const normalized = normalize(config);
     const retries = meta.expectVersion === undefined ? this.conflictRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const base = await this.writeBase();
+        const base = attempt === 0 && checkedOn && !checkedOn.uncommitted ? checkedOn : await this.writeBase();
         return await this.commitOn(base, { view: ConfigView.of(this.keys, normalized, base.view.objects), scope: 'all' }, meta);
       } catch (err) {
         if (!(err instanceof VersionConflictError) || attempt >= retries) throw err;

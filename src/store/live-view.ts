@@ -5,7 +5,7 @@
 // a revision changes. Pure: LiveConfig feeds it the watcher's states.
 import { validAfter, validWhole, type ChangedObject } from '../config/validate-change.js';
 import type { ConfigIssue } from '../config/validate.js';
-import { ConfigView, type StoredObject } from './config-view.js';
+import { ConfigView, storedObject, type StoredObject } from './config-view.js';
 import { decodeEntriesLenient, decodeObject } from './decode.js';
 import type { Keys } from './keys.js';
 import type { CommittedState } from './revision-folder.js';
@@ -37,13 +37,12 @@ export class LiveView {
       const decoded = value === null ? null : decodeObject(keys, key, value);
       if (value !== null && !decoded) broken.add(key);
       if (!where) continue;
-      if (decoded) set.push({ key, kind: decoded.kind, id: decoded.id, value: value!, object: decoded.object });
+      if (decoded) set.push(storedObject(keys, decoded.kind, decoded.object, value!));
       else set.push({ kind: where.kind, id: where.id, removed: true });
       changed.push({ kind: where.kind, id: where.id, present: decoded !== null });
     }
     const objects = before.objects.withChanges(set);
-    const list = (kind: StoredObject['kind']) => objects.config()[kind];
-    const valid = broken.size === 0 && (before.valid ? validAfter(list, changed) : validWhole(list));
+    const valid = broken.size === 0 && (before.valid ? validAfter(objects, changed) : validWhole(objects));
     return new LiveView(keys, state, objects, broken, valid);
   }
 
@@ -52,11 +51,11 @@ export class LiveView {
     const stored: StoredObject[] = [];
     for (const [key, value] of state.entries) {
       const decoded = decodeObject(keys, key, value);
-      if (decoded) stored.push({ key, kind: decoded.kind, id: decoded.id, value, object: decoded.object });
+      if (decoded) stored.push(storedObject(keys, decoded.kind, decoded.object, value));
       else broken.add(key);
     }
     const objects = ConfigView.from(stored);
-    const valid = broken.size === 0 && validWhole((kind) => objects.config()[kind]);
+    const valid = broken.size === 0 && validWhole(objects);
     return new LiveView(keys, state, objects, broken, valid);
   }
 

@@ -99,7 +99,7 @@ function desiredEntries(keys: Keys, desired: Desired): Map<string, string> {
   }
   for (const key of desired.scope) {
     const where = keys.parseObject(key);
-    const value = where && desired.view.find(where.kind, where.id)?.value;
+    const value = where && desired.view.stored(where.kind, where.id)?.value;
     if (value !== undefined && value !== null) out.set(key, value);
   }
   return out;
@@ -128,7 +128,7 @@ export function planWrite(keys: Keys, base: PlanBase, desired: Desired, meta: Wr
   const history = historyEntry({
     version: n,
     base: base.version?.version === n - 1 ? base.chain : null,
-    writes: () => changes.map((c) => ({ kind: c.kind, id: c.id, value: c.op === 'remove' ? null : view.find(c.kind, c.id)!.value })),
+    writes: () => changes.map((c) => ({ kind: c.kind, id: c.id, value: c.op === 'remove' ? null : view.stored(c.kind, c.id)!.value })),
     wholeJson: () => JSON.stringify(view.config()),
     wholeBytes: view.bytes(),
     gzipAbove: opts.gzipHistoryAbove,

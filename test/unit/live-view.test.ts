@@ -74,6 +74,24 @@ describe('LiveView', () => {
 });
 
 describe('ConfigView', () => {
+  it('hashes as configHash does through a long line of changes to a large list (the hash reuses runs of objects)', () => {
+    const many = normalize({ ...base, routes: Array.from({ length: 1000 }, (_, i) => route(`r${String(i).padStart(4, '0')}`)) });
+    let view = ConfigView.of(keys, many);
+    let routes = new Map(many.routes.map((r) => [r.id, r]));
+    assert.equal(view.hash(), configHash(many));
+    for (let step = 0; step < 60; step++) {
+      const id = `r${String((step * 397) % 1100).padStart(4, '0')}`;
+      const change = step % 3 === 0 ? { kind: 'routes' as const, id, removed: true as const } : storedObject(keys, 'routes', route(id, step % 2 ? 'u' : 'x'));
+      view = view.withChanges([change]);
+      if ('removed' in change) routes.delete(id);
+      else routes.set(id, change.object as ReturnType<typeof route>);
+      routes = new Map([...routes].sort(([a], [b]) => (a < b ? -1 : 1)));
+      const expected = normalize({ ...base, routes: [...routes.values()] });
+      assert.equal(view.hash(), configHash(expected), `step ${step}`);
+      assert.equal(view.bytes(), [...configEntries(keys, expected).values()].reduce((n, v) => n + v.length, 0), `bytes at step ${step}`);
+    }
+  });
+
   it('hashes as configHash does, before and after changes, and a whole config reuses the objects stored alike', () => {
     const view = ConfigView.of(keys, base);
     assert.equal(view.hash(), configHash(base));
@@ -83,7 +101,7 @@ describe('ConfigView', () => {
     assert.equal(changed.hash(), configHash(expected));
     assert.equal(view.hash(), configHash(base), 'the view changed from is as it was');
     const again = ConfigView.of(keys, expected, changed);
-    assert.equal(again.find('routes', 'c'), view.find('routes', 'c'), 'an object stored with the same value is the same object');
+    assert.equal(again.stored('routes', 'c'), view.stored('routes', 'c'), 'an object stored with the same value is the same object');
     assert.equal(again.hash(), changed.hash());
     assert.equal(again.bytes(), [...configEntries(keys, expected).values()].reduce((n, v) => n + v.length, 0));
   });

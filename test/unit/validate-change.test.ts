@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KINDS, type Config, type ConfigObject, type Kind } from '../../src/config/schema.js';
-import { validAfter, validateChange, validWhole, type ChangedObject } from '../../src/config/validate-change.js';
+import { listed, validAfter, validateChange, validWhole, type ChangedObject } from '../../src/config/validate-change.js';
 import { normalize, validateDocument, type ValidateOptions } from '../../src/config/validate.js';
 import { ConfigView } from '../../src/store/config-view.js';
 import { Keys } from '../../src/store/keys.js';
@@ -71,7 +71,7 @@ const cases: [string, Kind, string, ConfigObject | null][] = [
 ];
 
 describe('validateChange gives what validating the whole changed config gives', () => {
-  const objects = (kind: Kind) => live[kind];
+  const objects = listed(live);
   for (const [name, kind, id, next] of cases) {
     it(name, () => {
       for (const opts of [{ storedKeys }, {}]) {
@@ -126,8 +126,8 @@ describe('validAfter: validity kept from change to change agrees with validating
         }
         const normalized = normalize(next);
         const truth = validateDocument(normalized).ok;
-        assert.equal(validAfter((k) => normalized[k], changed), truth, `step ${step}: ${JSON.stringify(batch)}`);
-        assert.equal(validWhole((k) => normalized[k]), truth);
+        assert.equal(validAfter(listed(normalized), changed), truth, `step ${step}: ${JSON.stringify(batch)}`);
+        assert.equal(validWhole(listed(normalized)), truth);
         if (truth) {
           state = normalized;
           valids++;
@@ -164,6 +164,6 @@ describe('a whole document whose objects equal to live ones skip their schema ch
     }
     assert.ok(skipped > 10);
     const r = validateDocument(docs[1], { known });
-    assert.ok(r.ok && r.config.routes[0] === view.find('routes', r.config.routes[0]!.id)!.object);
+    assert.ok(r.ok && r.config.routes[0] === view.find('routes', r.config.routes[0]!.id));
   });
 });

@@ -11,11 +11,12 @@ import { requireValid, summarize, versionETag, writeVersion } from '../writes.js
 export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'putConfig' | 'validateConfig'> {
   const { writer } = ctx;
   const validate = async (raw: Buffer) => {
-    const { view } = await writer.snapshot();
+    const snapshot = await writer.snapshot();
+    const { view } = snapshot;
     const live = view.objects.config();
     // Objects equal to live ones were valid on their own when they were written: not checked again.
     const known = (kind: Kind, object: unknown) => view.objects.same(kind, object);
-    return { view, live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live), known }) };
+    return { snapshot, view, live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.certificates), known }) };
   };
   return {
     getConfig: async ({ accept }) => {
@@ -27,8 +28,8 @@ export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'p
       return { body: config, headers };
     },
     putConfig: async ({ raw, principal, write }) => {
-      const config = requireValid((await validate(raw)).result);
-      return writeVersion(ctx, principal, write, config, { expectVersion: write.expectVersion, message: 'apply config' });
+      const { snapshot, result } = await validate(raw);
+      return writeVersion(ctx, principal, write, requireValid(result), { expectVersion: write.expectVersion, message: 'apply config', checkedOn: snapshot });
     },
     validateConfig: async ({ raw, query }) => {
       const { view, live, result } = await validate(raw);

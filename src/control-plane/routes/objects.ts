@@ -4,7 +4,7 @@
 // validates, only the object and what it can affect are checked (validate-change.ts), with the
 // issues a whole validation would give; against one that does not (keys written by hand), the
 // whole changed config is validated and written, as the whole-config endpoint does.
-import { objectSchemas, type ConfigObject, type Kind } from '../../config/schema.js';
+import { objectSchemas, type Certificate, type ConfigObject, type Kind } from '../../config/schema.js';
 import { referrers } from '../../config/references.js';
 import { validateChange } from '../../config/validate-change.js';
 import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
@@ -21,7 +21,7 @@ import { requireValid, versionETag, writeAnswer, writeMeta } from '../writes.js'
 function findObject(view: LiveView, kind: Kind, id: string): ConfigObject {
   const found = view.objects.find(kind, id);
   if (!found) throw new HttpError(404, `${kind}/${id} not found`);
-  return found.object;
+  return found;
 }
 
 /** The object must keep the URL's id. */
@@ -37,14 +37,14 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
   async function writeObject(principal: Principal, headers: WriteHeaders, base: LiveSnapshot, target: { kind: Kind; id: string; next: ConfigObject | null; verb: string }) {
     const { kind, id, next } = target;
     const { view } = base;
-    const live = view.objects.config();
     const meta = writeMeta(principal, headers, { expectVersion: headers.expectVersion ?? view.state.version?.version ?? 0, message: `${target.verb} ${kind}/${id}` });
-    const opts = { storedKeys: storedKeys(live) };
+    const opts = { storedKeys: storedKeys(view.objects.objects('certificates') as Certificate[]) };
     if (view.valid) {
-      const checked = validateChange((k) => live[k], kind, id, next, opts);
+      const checked = validateChange(view.objects, kind, id, next, opts);
       if (!checked.ok) throw new HttpError(400, 'invalid config', issueDetails(checked.issues));
       return writeAnswer(await writer.writeObject(base, { kind, id, object: checked.object }, meta));
     }
+    const live = view.objects.config();
     const objects = (live[kind] as ConfigObject[]).filter((o) => o.id !== id);
     if (next) objects.push(next);
     const config = requireValid(validateDocument({ ...live, [kind]: objects }, opts));
@@ -54,7 +54,7 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
   return (kind) => ({
     list: async () => {
       const { view } = await writer.snapshot();
-      const objects = (view.objects.config()[kind] as ConfigObject[]).map((o) => redactObject(kind, o));
+      const objects = view.objects.objects(kind).map((o) => redactObject(kind, o));
       return { body: { [kind]: objects } as Record<Kind, ConfigObject[]>, headers: versionETag(view.state.version) };
     },
     get: async ({ params }) => {
