@@ -18,6 +18,7 @@
 // checks that it does. Every process is on 127.0.0.1 and shares this machine's cores.
 import { execFile } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -221,22 +222,36 @@ async function caddy(children: Children, caddyBin: string, targets: [string, str
 interface BuildResult {
   build: string;
   perObject: Record<number, Summary>;
+  /** The control plane's resident memory (MB) with each size live, after its PUTs. */
+  controlPlaneRssMb: Record<number, number | null>;
   whole: WholeResult;
+}
+
+/** A process's resident memory in MB, from /proc; null where there is none. */
+function rssMb(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null;
+  }
 }
 
 async function measureBuild(children: Children, name: string, cli: string, targets: [string, string]): Promise<BuildResult> {
   const stack = await BenchStack.start(children, cli);
   const perObjectResults: Record<number, Summary> = {};
+  const rss: Record<number, number | null> = {};
   for (const routes of SIZES) {
     perObjectResults[routes] = await perObject(stack, routes, targets);
-    console.log(`${name}: PUT /routes/<id>, ${routes.toLocaleString('en-US')} routes live: ${show(perObjectResults[routes])}`);
+    rss[routes] = rssMb(stack.controlPlanePid);
+    console.log(`${name}: PUT /routes/<id>, ${routes.toLocaleString('en-US')} routes live: ${show(perObjectResults[routes])}; control plane RSS ${rss[routes] ?? '-'} MB`);
   }
   const whole = await wholeConfig(stack, targets);
   console.log(`${name}: PUT /config of ${WHOLE.toLocaleString('en-US')} routes (one moved), ${CHANGES} times:`);
   console.log(`  request → answer:            ${show(whole.answer)}`);
   console.log(`  answer → proxy swapped:      ${show(whole.applied)}`);
   console.log(`  request → proxy swapped:     ${show(whole.serving)}   (change → serving)`);
-  return { build: name, perObject: perObjectResults, whole };
+  return { build: name, perObject: perObjectResults, controlPlaneRssMb: rss, whole };
 }
 
 async function main(children: Children) {
