@@ -33,13 +33,14 @@ export function signalboxRoute(i: number, upstream: string, extraPaths: string[]
 
 /**
  * `routes` routes over two upstreams, where change c moves route c (mod routes) to the other
- * one: a one-object change, the usual day-to-day edit. The propagation and fan-out benches.
+ * one: a one-object change, the usual day-to-day edit. The propagation, fan-out and write-path
+ * benches (which give the two upstreams real targets, to see the change served).
  */
-export function oneRouteChangeDoc(routes: number, c: number) {
+export function oneRouteChangeDoc(routes: number, c: number, targets: [string, string] = [IDLE_TARGET, 'http://127.0.0.1:10']) {
   return {
     upstreams: [
-      { id: 'u0', targets: [{ url: IDLE_TARGET }] },
-      { id: 'u1', targets: [{ url: 'http://127.0.0.1:10' }] },
+      { id: 'u0', targets: [{ url: targets[0] }] },
+      { id: 'u1', targets: [{ url: targets[1] }] },
     ],
     routes: Array.from({ length: routes }, (_, i) => signalboxRoute(i, i === c % routes ? `u${c % 2}` : 'u0')),
   };

@@ -5,9 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedEtcd } from '../src/dev/managed-etcd.js';
 import { freePort } from '../src/util/ports.js';
-import { CLI, launch, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
+import { CLI, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
 
 const TOKEN = 'bench-token';
+
+/** A signalbox command of the build whose CLI is `cli`, as launch() starts this build's. */
+const run = (cli: string, args: string[]): Spawned => spawnProcess(process.execPath, [cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
 
 /** What a control-plane write answers (the fields the benches read). */
 interface WriteAnswer {
@@ -50,8 +53,18 @@ export class Children {
     return p;
   }
 
+  /** Where stopSince() stops from: what is started after this call. */
+  mark(): number {
+    return this.stops.length;
+  }
+
+  /** Stop what was started since `mark`, newest first. */
+  async stopSince(mark: number): Promise<void> {
+    while (this.stops.length > mark) await this.stops.pop()!();
+  }
+
   async stopAll(): Promise<void> {
-    while (this.stops.length > 0) await this.stops.pop()!();
+    await this.stopSince(0);
   }
 }
 
@@ -73,10 +86,14 @@ export class BenchStack {
     readonly etcd: ManagedEtcd,
     readonly api: string,
     readonly controlPlanePid: number,
+    private readonly cli: string,
   ) {}
 
-  /** etcd and a control plane in a temp dir; its children (and the dir) go with children.stopAll(). */
-  static async start(children: Children): Promise<BenchStack> {
+  /**
+   * etcd and a control plane in a temp dir; its children (and the dir) go with children.stopAll().
+   * `cli`: another build's dist/src/cli/main.js runs the control plane and proxies (a "before").
+   */
+  static async start(children: Children, cli = CLI): Promise<BenchStack> {
     const dir = await mkdtemp(join(tmpdir(), 'signalbox-bench-'));
     children.add(() => rm(dir, { recursive: true, force: true }));
     const etcd = new ManagedEtcd({ dataDir: join(dir, 'etcd') });
@@ -84,11 +101,11 @@ export class BenchStack {
     await etcd.start();
     await writeFile(join(dir, 'token'), TOKEN);
     const port = await freePort();
-    const cp = launch(['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
+    const cp = run(cli, ['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
     children.add(cp.stop);
     const api = `http://127.0.0.1:${port}`;
     await waitFor('control plane', async () => (await fetch(`${api}/healthz`)).ok);
-    return new BenchStack(children, etcd, api, cp.proc.pid!);
+    return new BenchStack(children, etcd, api, cp.proc.pid!, cli);
   }
 
   /** A write through the control plane's REST API (path under /api/v1); the version it made. */
@@ -117,8 +134,8 @@ export class BenchStack {
     const [port, admin] = [await freePort(), await freePort()];
     const args = ['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id, ...extraArgs];
     const p = profileDir === undefined
-      ? launch(args)
-      : spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, CLI, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
+      ? run(this.cli, args)
+      : spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, this.cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
     this.children.add(p.stop);
     return { url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${admin}`, pid: p.proc.pid! };
   }

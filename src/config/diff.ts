@@ -24,7 +24,8 @@ export function diffConfigs(before: Config, after: Config): ObjectChange[] {
     for (const obj of after[kind]) {
       const prev = old.get(obj.id);
       if (!prev) changes.push({ kind, id: obj.id, op: 'add', after: obj });
-      else if (stableStringify(prev) !== stableStringify(obj)) changes.push({ kind, id: obj.id, op: 'change', before: prev, after: obj });
+      // The same object (a document checked against the live config shares its unchanged ones) is no change.
+      else if (prev !== obj && stableStringify(prev) !== stableStringify(obj)) changes.push({ kind, id: obj.id, op: 'change', before: prev, after: obj });
       old.delete(obj.id);
     }
     for (const [id, prev] of old) changes.push({ kind, id, op: 'remove', before: prev });

@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type Kind } from './schema.js';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Kind } from './schema.js';
 
 export type PathSegment = string | number;
 
@@ -27,6 +27,11 @@ export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
 
 export interface ValidateOptions {
   storedKeys?: StoredKeys;
+  /**
+   * The valid object of this kind equal to `object`, when one is known (the live config's): its
+   * schema check is skipped and it stands in for `object`. undefined: check `object`.
+   */
+  known?: (kind: Kind, object: unknown) => ConfigObject | undefined;
 }
 
 /** `routes[2].match.paths[0]`: the notation every error message uses. */
@@ -244,8 +249,33 @@ export function* semanticIssues(
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
+/**
+ * Results remembered by a text key, at most `max` (all forgotten at once when full): a proxy
+ * validates every revision whole, and parsing a certificate takes about a millisecond.
+ */
+class Remembered<V> {
+  private readonly known = new Map<string, V>();
+  constructor(private readonly max: number) {}
+
+  get(key: string, compute: () => V): V {
+    const hit = this.known.get(key);
+    if (hit !== undefined || this.known.has(key)) return hit as V;
+    const value = compute();
+    if (this.known.size >= this.max) this.known.clear();
+    this.known.set(key, value);
+    return value;
+  }
+}
+
+const checkedCas = new Remembered<boolean>(1_000);
+const checkedPairs = new Remembered<string | 'mismatch' | null>(1_000);
+
 /** One or more PEM certificates and nothing else but white space. */
 function isPemCertificates(text: string): boolean {
+  return checkedCas.get(text, () => parsesAsCertificates(text));
+}
+
+function parsesAsCertificates(text: string): boolean {
   const blocks = text.match(PEM_CERTIFICATE);
   if (blocks === null || text.replace(PEM_CERTIFICATE, '').trim() !== '') return false;
   try {
@@ -259,21 +289,11 @@ function isPemCertificates(text: string): boolean {
 /**
  * What is wrong with a cert and key pair, checked as a proxy will use it: parsed, matched, and
  * loaded into a TLS context (OpenSSL refuses some pairs that parse and match, e.g. a 512-bit RSA
- * key: "ee key too small"). Remembered by content, since a proxy validates every revision whole
- * and a pair takes about a millisecond to check.
+ * key: "ee key too small").
  */
 function certificateProblem(certPem: string, keyPem: string): string | 'mismatch' | null {
-  const memoKey = `${certPem}\0${keyPem}`;
-  const known = checkedPairs.get(memoKey);
-  if (known !== undefined) return known;
-  const problem = checkPair(certPem, keyPem);
-  if (checkedPairs.size >= MAX_CHECKED_PAIRS) checkedPairs.clear();
-  checkedPairs.set(memoKey, problem);
-  return problem;
+  return checkedPairs.get(`${certPem}\0${keyPem}`, () => checkPair(certPem, keyPem));
 }
-
-const MAX_CHECKED_PAIRS = 1_000;
-const checkedPairs = new Map<string, string | 'mismatch' | null>();
 
 function checkPair(certPem: string, keyPem: string): string | 'mismatch' | null {
   let cert: X509Certificate;
@@ -310,7 +330,7 @@ const documentTop = z.strictObject(Object.fromEntries(KINDS.map((kind) => [kind,
  * until `stop()`: so the work and the problems kept stay bounded however many objects there are.
  * The lists are the checked objects where all are valid, otherwise the objects as written.
  */
-function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean): { ok: boolean; lists: Record<Kind, unknown[]> } {
+function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean, known: ValidateOptions['known']): { ok: boolean; lists: Record<Kind, unknown[]> } {
   const top = documentTop.safeParse(data ?? {});
   const written = top.success ? top.data : looseLists(data);
   const lists = perKind<unknown[]>(() => []);
@@ -319,6 +339,11 @@ function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: (
     const objects = written[kind] ?? [];
     for (let i = 0; i < objects.length; i++) {
       if (stop()) return { ok: false, lists: looseLists(data) as Record<Kind, unknown[]> };
+      const same = known?.(kind, objects[i]);
+      if (same) {
+        lists[kind].push(same);
+        continue;
+      }
       const parsed = objectSchemas[kind].safeParse(objects[i]);
       lists[kind].push(parsed.success ? parsed.data : objects[i]);
       if (parsed.success) continue;
@@ -363,7 +388,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
       lists = source.parsed.success ? { ...perKind<unknown[]>(() => []), ...source.parsed.data } : looseLists(source.data);
       wellFormed &&= source.parsed.success;
     } else {
-      const checked = checkObjects(source.data, onIssue, stop);
+      const checked = checkObjects(source.data, onIssue, stop, opts.known);
       lists = checked.lists;
       wellFormed &&= checked.ok;
     }

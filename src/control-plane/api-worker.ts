@@ -7,6 +7,7 @@ import { createEtcdClient } from '../store/client.js';
 import { accessFromData } from '../store/etcd-access.js';
 import { ConfigWriter } from '../store/config-writer.js';
 import { Keys } from '../store/keys.js';
+import { LiveConfig } from '../store/live-config.js';
 import { apiRoutes } from './api.js';
 import { httpErrorOf } from './errors.js';
 import type { ThreadCall, ThreadReply, WorkerData } from './handler-thread.js';
@@ -18,7 +19,12 @@ const data = workerData as WorkerData;
 const logger = pino({ level: data.logLevel, base: null, timestamp: false }, { write: (line: string) => port.postMessage({ log: line }) });
 const client = createEtcdClient(data.etcd, accessFromData(data.etcdAccess));
 const keys = new Keys(data.prefix);
-const routes = new Map(apiRoutes({ client, keys, writer: new ConfigWriter(client, keys, undefined, { logger }), tokens: new TokenStore(client, keys), logger }).map((r) => [r.id, r]));
+// This thread's copy of the live config, kept by its own watch: read and planned against by
+// every handler here, instead of reading and decoding etcd's prefix per request.
+const live = new LiveConfig(client, keys, logger);
+void live.start();
+const writer = new ConfigWriter(client, keys, undefined, { logger, live });
+const routes = new Map(apiRoutes({ client, keys, writer, tokens: new TokenStore(client, keys), logger }).map((r) => [r.id, r]));
 // Nothing here waits on the client: a call that went away is answered all the same.
 const signal = new AbortController().signal;
 

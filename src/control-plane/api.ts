@@ -1,6 +1,6 @@
 // The REST API (`/api/v1`): every endpoint of src/api/endpoints.ts bound to its handler, and where
-// the handler runs. Every write goes through ConfigWriter: validated whole, written as one new
-// version, guarded against concurrent writers.
+// the handler runs. Every write goes through ConfigWriter: validated (a whole document whole, one
+// object against the live config), written as one new version, guarded against concurrent writers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { endpoints, objectEndpointsByKind, type ObjectEndpoints } from '../api/endpoints.js';
 import { openApiDocument } from '../api/openapi.js';
@@ -18,7 +18,8 @@ import { versionHandlers } from './routes/versions.js';
 /**
  * Handlers that do not run on the event loop (handler-thread.ts): a whole document a caller sends
  * is parsed in the documents thread; whatever reads the whole live config (whose size is the
- * operator's: half a second at 50,000 routes) runs in the config thread, as do all object routes.
+ * operator's) runs in the config thread, as do all object routes. Each thread keeps its own live
+ * copy of the config (api-worker.ts), which the event loop does not hold.
  */
 const THREAD: Partial<Record<keyof Handlers, ThreadName>> = {
   putConfig: 'documents',

@@ -46,6 +46,6 @@ export function redactChange(change: ObjectChange): ObjectChange {
 }
 
 /** What a document's certificate without key is given (validate.ts): the stored key of its id. */
-export function storedKeys(config: Config): Map<string, string> {
-  return new Map(config.certificates.flatMap((c) => (c.key === undefined ? [] : [[c.id, c.key] as const])));
+export function storedKeys(certificates: readonly Certificate[]): Map<string, string> {
+  return new Map(certificates.flatMap((c) => (c.key === undefined ? [] : [[c.id, c.key] as const])));
 }

@@ -4,6 +4,7 @@ import type { WriteResult } from '../api/schemas.js';
 import type { ObjectChange } from '../config/diff.js';
 import type { Config } from '../config/schema.js';
 import type { ValidationResult } from '../config/validate.js';
+import type { LiveSnapshot, WriteMeta, WriteResult as StoreWriteResult } from '../store/config-writer.js';
 import type { Principal } from './auth.js';
 import type { ApiContext } from './context.js';
 import { HttpError, issueDetails } from './http.js';
@@ -24,22 +25,26 @@ export function summarize(changes: readonly ObjectChange[]) {
   return changes.map(({ kind, id, op }) => ({ kind, id, op }));
 }
 
-/** Write `config` as a new version for `principal` (a conflict is thrown, and answered 409). */
+/** What a write by `principal` records, and the version it must replace. */
+export function writeMeta(principal: Principal, headers: WriteHeaders, opts: { expectVersion: number | undefined; message: string }): WriteMeta {
+  return { author: principal.name, source: headers.source, message: headers.message ?? opts.message, expectVersion: opts.expectVersion };
+}
+
+/** The answer to a write. */
+export function writeAnswer(result: StoreWriteResult): Reply<WriteResult> {
+  return {
+    body: { version: result.version, unchanged: result.unchanged, changes: summarize(result.changes) },
+    headers: versionETag(result.version),
+  };
+}
+
+/** Write `config` (checked on `checkedOn`, when given) as a new version for `principal` (a conflict is thrown, and answered 409). */
 export async function writeVersion(
   ctx: Pick<ApiContext, 'writer'>,
   principal: Principal,
   headers: WriteHeaders,
   config: Config,
-  opts: { expectVersion: number | undefined; message: string },
+  opts: { expectVersion: number | undefined; message: string; checkedOn?: LiveSnapshot },
 ): Promise<Reply<WriteResult>> {
-  const result = await ctx.writer.write(config, {
-    author: principal.name,
-    source: headers.source,
-    message: headers.message ?? opts.message,
-    expectVersion: opts.expectVersion,
-  });
-  return {
-    body: { version: result.version, unchanged: result.unchanged, changes: summarize(result.changes) },
-    headers: versionETag(result.version),
-  };
+  return writeAnswer(await ctx.writer.write(config, writeMeta(principal, headers, opts), opts.checkedOn));
 }

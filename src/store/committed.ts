@@ -6,7 +6,8 @@
 // if etcd has compacted that away, the state comes from the history entry of version V.
 import type { Etcd3, IKeyValue } from 'etcd3';
 import { KINDS } from '../config/schema.js';
-import { decodeHistory, parseVersionInfo, type VersionInfo } from './decode.js';
+import { parseVersionInfo, type VersionInfo } from './decode.js';
+import { readHistory, type HistoryRead } from './history.js';
 import { buf, isCompactedError, kvKey, kvValue, prefixEnd } from './kv.js';
 import type { Keys } from './keys.js';
 
@@ -90,26 +91,27 @@ export async function resolveCommitted(
   return { entries, source: 'head-without-newer' };
 }
 
-/** Object entries of history version n, as the writer stored them; null if missing or corrupt. */
+/** Object entries of history version n, as the writer stored them; null if missing or unreadable. */
 export async function historyEntries(client: Etcd3, keys: Keys, n: number): Promise<Map<string, string> | null> {
-  const raw = await client.get(keys.history(n)).string();
-  if (raw == null) return null;
+  let read: HistoryRead | null;
   try {
-    const doc = decodeHistory(raw) as Record<string, unknown>;
-    const out = new Map<string, string>();
-    for (const kind of KINDS) {
-      const list = doc[kind] ?? [];
-      if (!Array.isArray(list)) return null;
-      for (const obj of list as unknown[]) {
-        const id = (obj as { id?: unknown } | null)?.id;
-        if (typeof id !== 'string') return null;
-        out.set(keys.object(kind, id), JSON.stringify(obj));
-      }
-    }
-    return out;
+    read = await readHistory(client, keys, n);
   } catch {
     return null;
   }
+  if (!read) return null;
+  const doc = (typeof read.doc === 'object' && read.doc !== null ? read.doc : {}) as Record<string, unknown>;
+  const out = new Map<string, string>();
+  for (const kind of KINDS) {
+    const list = doc[kind] ?? [];
+    if (!Array.isArray(list)) return null;
+    for (const obj of list as unknown[]) {
+      const id = (obj as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string') return null;
+      out.set(keys.object(kind, id), JSON.stringify(obj));
+    }
+  }
+  return out;
 }
 
 /** Read the committed state (one snapshot of the prefix, plus a read at V when needed). */

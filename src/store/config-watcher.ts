@@ -17,6 +17,8 @@ export type { CommittedState } from './revision-folder.js';
 
 export interface ConfigWatcherEvents {
   state: [CommittedState];
+  /** Every watch response and snapshot read, after its state (if any): the revision received up to. */
+  progress: [number];
   connected: [];
   disconnected: [];
 }
@@ -56,6 +58,11 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     return this.folder.lastRevision;
   }
 
+  /** What was received up to lastRevision is all in `state`: no unfinished multi-transaction write. */
+  get settled(): boolean {
+    return this.folder.settled;
+  }
+
   /** Resolves once the first state was emitted (or stop() was called); retries while etcd is unreachable. */
   start(): Promise<void> {
     if (!this.firstState) {
@@ -89,6 +96,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       if (this.stopped) return;
       this.backoff.reset();
       this.publish(this.folder.restart(read, resync));
+      this.emit('progress', this.lastRevision);
       this.openWatch();
     } catch (err) {
       if (this.stopped) return;
@@ -145,5 +153,6 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const { state, versionDeletedAt } = this.folder.fold(events, Number(res.header?.revision ?? 0));
     for (const revision of versionDeletedAt) this.logger.warn({ revision }, 'the version key was deleted; keeping the current config');
     if (state) this.publish(state);
+    this.emit('progress', this.lastRevision);
   }
 }

@@ -44,6 +44,48 @@ export function parseVersionInfo(raw: string | null | undefined): VersionInfo | 
   return parsed.success ? parsed.data : null;
 }
 
+/**
+ * Where a version's history entry belongs (history.ts): the snapshot its chain of diffs starts at
+ * (the version itself for a snapshot), and the bytes of the diffs after that snapshot up to it.
+ */
+export interface HistoryChain {
+  snapshot: number;
+  bytes: number;
+}
+
+const historyChainSchema = z.object({ snapshot: z.number().int().min(1), bytes: z.number().int().min(0) });
+
+/** What the version key holds beside its VersionInfo: which write made it, on what, and its history chain. */
+export interface VersionKeyExtras {
+  /** Tells a writer's own commit from any other (a version key written by hand has none). */
+  writeId: string | null;
+  /** null: unknown (an older writer, or a version key written by hand); the next entry is a snapshot. */
+  chain: HistoryChain | null;
+  /**
+   * The revision the write was planned at, when it was guarded key by key (write-plan.ts): a
+   * change under the prefix after it and before the version key's own revision is not in the
+   * version. null: the commit was guarded by the whole prefix.
+   */
+  base: number | null;
+}
+
+/** The extras of a version key's (or history-info's) raw value; nulls where they are missing or malformed. */
+export function parseVersionExtras(raw: string | null | undefined): VersionKeyExtras {
+  let value: unknown;
+  try {
+    value = raw == null ? null : JSON.parse(raw);
+  } catch {
+    value = null;
+  }
+  const v = (typeof value === 'object' && value !== null ? value : {}) as { writeId?: unknown; chain?: unknown; base?: unknown };
+  const chain = historyChainSchema.safeParse(v.chain);
+  return {
+    writeId: typeof v.writeId === 'string' ? v.writeId : null,
+    chain: chain.success ? chain.data : null,
+    base: Number.isSafeInteger(v.base) ? (v.base as number) : null,
+  };
+}
+
 /** The value the writer stores for an object. */
 export function encodeObject(obj: ConfigObject): string {
   return JSON.stringify(obj);
@@ -80,6 +122,19 @@ function checkEntry(keys: Keys, key: string, value: string): Checked {
 }
 
 type Decoded = { ok: true; source: ParsedSource } | { ok: false; issue: ConfigIssue };
+
+/**
+ * One entry as an object valid on its own (JSON, its key's kind and id, the kind's schema), in
+ * its normalized form; null when it is not one (decodeEntries says why).
+ */
+export function decodeObject(keys: Keys, key: string, value: string): { kind: Kind; id: string; object: ConfigObject } | null {
+  const c = checkEntry(keys, key, value);
+  if (!c.ok) return null;
+  const parsed = objectSchemas[c.kind].safeParse(c.obj);
+  if (!parsed.success) return null;
+  const object = normalize({ [c.kind]: [parsed.data] } as Parameters<typeof normalize>[0])[c.kind][0]!;
+  return { kind: c.kind, id: c.id, object };
+}
 
 function decodeEntry(keys: Keys, key: string, value: string): Decoded {
   const c = checkEntry(keys, key, value);
@@ -149,10 +204,8 @@ export function decodeEntriesLenient(
   const doc = perKind<ConfigObject[]>(() => []);
   for (const [key, value] of list) {
     if (key === keys.version) continue;
-    const c = checkEntry(keys, key, value);
-    if (!c.ok) continue;
-    const parsed = objectSchemas[c.kind].safeParse(c.obj);
-    if (parsed.success) doc[c.kind].push(parsed.data as ConfigObject);
+    const d = decodeObject(keys, key, value);
+    if (d) doc[d.kind].push(d.object);
   }
   return { config: normalize(doc as Parameters<typeof normalize>[0]), issues: result.issues };
 }
@@ -167,7 +220,11 @@ export interface GzipWrapped {
 
 /** A whole config as a history value: plain JSON, or gzip+base64 wrapped when it is large. */
 export function encodeHistory(config: Config, gzipAbove: number = HISTORY_GZIP_ABOVE): string {
-  const json = JSON.stringify(config);
+  return wrapHistory(JSON.stringify(config), gzipAbove);
+}
+
+/** A history document's JSON as it is stored: as it is, or gzip+base64 wrapped when it is large. */
+export function wrapHistory(json: string, gzipAbove: number = HISTORY_GZIP_ABOVE): string {
   if (Buffer.byteLength(json) <= gzipAbove) return json;
   const wrapped: GzipWrapped = { encoding: 'gzip+base64', data: gzipSync(json).toString('base64') };
   return JSON.stringify(wrapped);

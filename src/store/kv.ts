@@ -37,6 +37,10 @@ export const createIs = (key: string, rev: number): ICompare => ({
   result: 'Equal',
   create_revision: rev,
 });
+/** `key` holds `value` (null: `key` does not exist). */
+export const valueIs = (key: string, value: string | null): ICompare =>
+  value === null ? createIs(key, 0) : { key: buf(key), target: 'Value', result: 'Equal', value: buf(value) };
+
 /** Every key under `prefix` was last modified before `rev` (true for an empty range). */
 export const prefixModBelow = (prefix: string, rev: number): ICompare => ({
   key: buf(prefix),

@@ -11,7 +11,7 @@
 import { KINDS, perKind } from '../config/schema.js';
 import { mapChanges, PersistentMap } from '../util/persistent-map.js';
 import { uncommittedChanges, type CommittedRead } from './committed.js';
-import { parseVersionInfo, type VersionInfo } from './decode.js';
+import { parseVersionExtras, parseVersionInfo, type VersionInfo, type VersionKeyExtras } from './decode.js';
 import type { Keys } from './keys.js';
 
 export interface CommittedState {
@@ -33,7 +33,21 @@ export interface CommittedState {
    * elsewhere, e.g. a disk cache): take every entry as changed.
    */
   delta?: StateDelta | null;
+  /**
+   * The version key behind `version`: the revision that put it and what the writer recorded
+   * beside it (the control plane guards and chains its next write with these). null: there is
+   * no version key. Absent on states from elsewhere (history, a disk cache).
+   */
+  versionKey?: VersionKey | null;
 }
+
+export interface VersionKey extends VersionKeyExtras {
+  /** Its mod revision. */
+  revision: number;
+}
+
+/** The version key of a raw value put at `revision`. */
+const versionKeyOf = (raw: string, revision: number): VersionKey => ({ revision, ...parseVersionExtras(raw) });
 
 export interface StateDelta {
   /** The revision of the state this one is compared with: the one emitted just before it. */
@@ -96,14 +110,16 @@ export class RevisionFolder {
     const before = this.current;
     const changed = before ? mapChanges(before.entries, read.entries) : null;
     this.current = {
-      revision: read.stateRevision,
-      version: read.version,
+      ...stateOfRead(this.keys, read, resync),
       entries: before && changed ? before.entries.withChanges(changed) : PersistentMap.from(read.entries),
-      resync,
-      versionExact: isVersionExact(this.keys, read),
       delta: before && changed ? { base: before.revision, changed } : null,
     };
     return this.current;
+  }
+
+  /** Nothing is buffered: the prefix as received holds no change beyond the state (no unfinished write). */
+  get settled(): boolean {
+    return !this.unfinished && this.buffer.size === 0;
   }
 
   /**
@@ -120,10 +136,14 @@ export class RevisionFolder {
     const endOfRevision = () => {
       if (rev === 0) return;
       if (versionRaw !== null) {
-        latest = this.commit(rev, parseVersionInfo(versionRaw), true, latest);
+        const key = versionKeyOf(versionRaw, rev);
+        // A write planned at `base` holds exactly its version unless something else changed since.
+        const exact = key.base === null || ((latest ?? this.current)?.revision ?? 0) <= key.base;
+        latest = this.commit(rev, parseVersionInfo(versionRaw), key, exact, latest);
         versionRaw = null;
       } else if (!this.unfinished && this.buffer.size > 0) {
-        latest = this.commit(rev, (latest ?? this.current)?.version ?? null, false, latest);
+        const last = latest ?? this.current;
+        latest = this.commit(rev, last?.version ?? null, last?.versionKey ?? null, false, latest);
       }
     };
     for (const ev of events) {
@@ -153,7 +173,7 @@ export class RevisionFolder {
   }
 
   /** The buffered changes applied to the newest state; `after` when they change nothing. */
-  private commit(revision: number, version: VersionInfo | null, versionExact: boolean, after: FoldedState | null): FoldedState | null {
+  private commit(revision: number, version: VersionInfo | null, versionKey: VersionKey | null, versionExact: boolean, after: FoldedState | null): FoldedState | null {
     const base = after ?? this.current;
     const baseEntries = base?.entries ?? PersistentMap.empty<string>();
     const sameVersion = base !== null && base.version?.version === version?.version && base.version?.hash === version?.hash;
@@ -161,21 +181,35 @@ export class RevisionFolder {
     this.buffer.clear();
     // E.g. an undone unfinished change: every key is back to its committed value.
     if (sameVersion && entries === baseEntries) return after;
-    return { revision, version, entries, resync: false, versionExact };
+    return { revision, version, entries, resync: false, versionExact, versionKey };
   }
+}
+
+/** The committed state a snapshot read holds (its entries as a plain map). */
+export function stateOfRead(keys: Keys, read: CommittedRead, resync = false): CommittedState {
+  return {
+    revision: read.stateRevision,
+    version: read.version,
+    entries: read.entries,
+    resync,
+    versionExact: isVersionExact(keys, read),
+    versionKey: read.versionRaw === null ? null : versionKeyOf(read.versionRaw, read.revision),
+  };
 }
 
 /**
  * A snapshot holds exactly its version's config when nothing under the prefix is newer than the
- * version key and the object counts match (a deletion leaves no newer key). The control plane
- * plans every write against the whole prefix, so right after it writes this always holds.
+ * version key, nothing changed between the revision the write was planned at and its commit, and
+ * the object counts match (a deletion leaves no newer key). Right after a write of the control
+ * plane with nothing written beside it, this holds.
  */
 function isVersionExact(keys: Keys, read: CommittedRead): boolean {
   if (!read.version || read.unfinished) return false;
+  const base = parseVersionExtras(read.versionRaw).base ?? read.revision;
   const counts = perKind(() => 0);
   for (const [key, e] of read.current) {
     const where = keys.parseObject(key);
-    if (!where || e.modRevision > read.revision) return false;
+    if (!where || e.modRevision > read.revision || (e.modRevision > base && e.modRevision < read.revision)) return false;
     counts[where.kind]++;
   }
   return KINDS.every((k) => counts[k] === read.version!.counts[k]);

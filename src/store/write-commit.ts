@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../util/errors.js';
 import { resolveCommitted, splitSnapshot, uncommittedChanges } from './committed.js';
 import { parseVersionInfo } from './decode.js';
-import { createIs, deleteOp, kvValue, modIs, prefixModBelow, putOp, rangeOp } from './kv.js';
+import { createIs, deleteOp, kvValue, modIs, prefixModBelow, putOp, rangeOp, valueIs } from './kv.js';
 import type { Keys } from './keys.js';
 import { fitsOneTxn, packBatches, type TxnBudget } from './txn-budget.js';
 import { VersionConflictError, WriteInterruptedError } from './write-errors.js';
@@ -23,12 +23,16 @@ export interface CommitOptions {
   afterBatch?: (index: number, batches: number) => void | Promise<void>;
 }
 
-/** The read a write was planned on: the commit happens only if nothing changed since. */
+/** The state a write was planned on: the commit happens only if nothing changed since. */
 export interface CommitBase {
   /** Mod revision of the version key (0: none). */
   revision: number;
-  /** The revision the prefix was read at. */
+  /** Every change under the config prefix up to this revision was in the state. */
   headRevision: number;
+  /** What a key under the prefix held then (undefined: nothing). */
+  stands(key: string): string | undefined;
+  /** The unfinished-write marker stood then. */
+  marker: boolean;
   /** The version the caller expects to replace (for the conflict it reports). */
   expected: number;
 }
@@ -49,18 +53,21 @@ export class WriteCommitter {
 
   /** Commit `plan`: its revision and the transactions it took. Throws VersionConflictError or WriteInterruptedError. */
   async commit(plan: WritePlan, base: CommitBase, author: string): Promise<{ revision: number; transactions: number }> {
-    const guard: ICompare[] = [
-      modIs(this.keys.version, base.revision),
-      createIs(this.keys.writeLock, 0),
-      // Nothing under the config prefix changed since it was read.
-      prefixModBelow(this.keys.config, base.headRevision + 1),
-    ];
-    const all = [...plan.objectOps, ...plan.commitOps];
-    if (fitsOneTxn(all, this.budget)) {
-      const revision = await this.txnOrOurs(plan.writeId, { compare: guard, success: all });
+    const guard: ICompare[] = [modIs(this.keys.version, base.revision), createIs(this.keys.writeLock, 0)];
+    if (plan.keyGuard) {
+      // Each key written still holds what the plan saw, and no multi-transaction write began; a
+      // change elsewhere under the prefix meanwhile is told by the version key's `base`.
+      if (!base.marker) guard.push(createIs(this.keys.unfinished, 0));
+      for (const op of plan.objectOps) {
+        const key = (op.request_put ?? op.request_delete_range)!.key!.toString();
+        guard.push(valueIs(key, base.stands(key) ?? null));
+      }
+      const revision = await this.txnOrOurs(plan.writeId, { compare: guard, success: [...plan.objectOps, ...plan.commitOps] });
       if (!revision) throw await this.conflict(base.expected);
       return { revision, transactions: 1 };
     }
+    // Nothing under the config prefix changed since the state the plan saw.
+    guard.push(prefixModBelow(this.keys.config, base.headRevision + 1));
     return this.commitInBatches(plan, guard, base.expected, author);
   }
 

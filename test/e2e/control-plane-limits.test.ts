@@ -10,6 +10,7 @@ import { createEtcdClient } from '../../src/store/client.js';
 import type { ManagedEtcd } from '../../src/dev/managed-etcd.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { startControlPlaneProcess, type Stack } from '../helpers/processes.js';
+import { freeze } from '../helpers/launch.js';
 import { singleRouteDoc } from '../helpers/upstreams.js';
 
 type Detail = { path: string; message: string };
@@ -169,7 +170,7 @@ describe('control plane under oversized and hostile input', () => {
 
   it('etcd not answering within the deadline: 503 with Retry-After, not a 500; the retry then succeeds', async () => {
     const doc = JSON.stringify(singleRouteDoc('http://127.0.0.1:11'));
-    process.kill(etcd.pid!, 'SIGSTOP');
+    await freeze(etcd.pid!);
     let r: Awaited<ReturnType<typeof call>>;
     try {
       r = await call('PUT', '/config', doc, { 'x-signalbox-message': 'while etcd is frozen' });

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config/schema.js';
 import { normalize } from '../../src/config/validate.js';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWriter, HISTORY_VERSIONS_KEPT, VersionConflictError } from '../../src/store/config-writer.js';
+import { decodeHistory } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 
@@ -152,17 +153,80 @@ test('a large history value is stored gzip+base64 wrapped and read back transpar
   assert.deepEqual((await writer.getVersion(res.version.version))?.config, normalize(config));
 });
 
-test(`history keeps the newest ${HISTORY_VERSIONS_KEPT} versions`, async () => {
+test(`history keeps the newest ${HISTORY_VERSIONS_KEPT} versions; the chain of the oldest kept one still starts at a kept snapshot`, async () => {
   const k = new Keys('/writer-prune');
-  const writer = new ConfigWriter(client, k);
-  const total = HISTORY_VERSIONS_KEPT + 3;
-  for (let i = 0; i < total; i++) await writer.write(makeConfig(1, `v${i}`), meta);
+  const every = 10;
+  const writer = new ConfigWriter(client, k, undefined, { snapshotEvery: every });
+  // 20 routes, write i changes route i % 20: a diff of one route each time.
+  const configAt = (i: number): Config => {
+    const c = makeConfig(20);
+    c.routes[i % 20]!.match.paths = [`/v${i}`];
+    return c;
+  };
+  const total = HISTORY_VERSIONS_KEPT + 25;
+  for (let i = 1; i <= total; i++) await writer.write(configAt(i), meta);
   const versions = await writer.listVersions();
   assert.equal(versions.length, HISTORY_VERSIONS_KEPT);
   assert.equal(versions[0]!.version, total);
-  assert.equal(versions.at(-1)!.version, total - HISTORY_VERSIONS_KEPT + 1);
-  assert.equal(await writer.getVersion(3), null);
-  assert.ok(await writer.getVersion(4));
-  const historyKeys = await client.getAll().prefix(k.historyPrefix).keys();
-  assert.equal(historyKeys.length, HISTORY_VERSIONS_KEPT);
+  const oldest = total - HISTORY_VERSIONS_KEPT + 1;
+  assert.equal(versions.at(-1)!.version, oldest);
+  assert.equal(await writer.getVersion(oldest - 1), null, 'a pruned version is gone, though its entry is still the start of a chain');
+  for (const n of [oldest, oldest + 1, total - 1, total]) assert.deepEqual((await writer.getVersion(n))?.config, normalize(configAt(n)), `version ${n}`);
+
+  // Entries are kept from the snapshot point at or below the oldest kept version: a snapshot.
+  const start = oldest - ((oldest - 1) % every);
+  const entries = await client.getAll().prefix(k.historyPrefix).strings();
+  assert.equal(Object.keys(entries).length, total - start + 1);
+  const first = decodeHistory(entries[k.history(start)]!) as Record<string, unknown>;
+  assert.equal(first.diffFrom, undefined, `version ${start} is a snapshot`);
+  assert.equal((decodeHistory(entries[k.history(oldest)]!) as Record<string, unknown>).diffFrom, oldest - 1, `version ${oldest} is a diff`);
+  assert.equal((await client.getAll().prefix(k.historyInfoPrefix).keys()).length, HISTORY_VERSIONS_KEPT);
+});
+
+test('history entries are diffs between snapshots; every version reads back whole, also across a snapshot point', async () => {
+  const k = new Keys('/writer-diffs');
+  const writer = new ConfigWriter(client, k, undefined, { snapshotEvery: 5 });
+  const configs: Config[] = [];
+  for (let i = 0; i < 12; i++) {
+    const c = makeConfig(30, 'a');
+    // Add, change and remove routes, and change the upstream now and then.
+    c.routes = c.routes.filter((_, j) => j !== i).map((r, j) => (j === i + 1 ? { ...r, match: { paths: [`/changed/${i}`] } } : r));
+    if (i % 4 === 3) c.upstreams[0]!.targets = [{ url: `http://127.0.0.1:${9200 + i}` }];
+    configs.push(c);
+    await writer.write(c, meta);
+  }
+  const entries = await client.getAll().prefix(k.historyPrefix).strings();
+  const kinds = [...Array(12).keys()].map((i) => ((decodeHistory(entries[k.history(i + 1)]!) as { diffFrom?: number }).diffFrom === undefined ? 'snapshot' : 'diff'));
+  assert.deepEqual(kinds, ['snapshot', 'diff', 'diff', 'diff', 'diff', 'snapshot', 'diff', 'diff', 'diff', 'diff', 'snapshot', 'diff']);
+  for (let n = 1; n <= 12; n++) assert.deepEqual((await writer.getVersion(n))?.config, normalize(configs[n - 1]!), `version ${n}`);
+  // A diff is a few hundred bytes; a snapshot the whole config.
+  assert.ok(entries[k.history(2)]!.length * 5 < entries[k.history(1)]!.length, `${entries[k.history(2)]!.length} vs ${entries[k.history(1)]!.length}`);
+});
+
+test('a key written by hand since the last version: the next entry is a snapshot (a diff from it would not reproduce the version before)', async () => {
+  const k = new Keys('/writer-hand');
+  const writer = new ConfigWriter(client, k);
+  await writer.write(makeConfig(3), meta);
+  const extra = { id: 'hand', match: { paths: ['/hand'] }, upstream: 'users' };
+  await client.put(k.object('routes', 'hand')).value(JSON.stringify(extra));
+  const c = makeConfig(3);
+  c.routes.push(extra);
+  c.routes[0]!.match.paths = ['/changed'];
+  await writer.write(c, meta);
+  const entry = decodeHistory((await client.get(k.history(2)).string())!) as Record<string, unknown>;
+  assert.equal(entry.diffFrom, undefined);
+  assert.deepEqual((await writer.getVersion(2))?.config, normalize(c));
+});
+
+test('a diff chain that does not reproduce its version (an entry changed by hand) is refused, naming the key', async () => {
+  const k = new Keys('/writer-broken-chain');
+  const writer = new ConfigWriter(client, k);
+  await writer.write(makeConfig(3), meta);
+  const c = makeConfig(3);
+  c.routes[0]!.match.paths = ['/changed'];
+  await writer.write(c, meta);
+  await client.put(k.history(1)).value(JSON.stringify(makeConfig(2)));
+  await assert.rejects(writer.getVersion(2), new RegExp(`${k.history(2)} and the diffs before it do not reproduce the hash of version 2`));
+  await client.delete().key(k.history(1));
+  await assert.rejects(writer.getVersion(2), new RegExp(`${k.history(2)} needs ${k.history(1)}, which is missing`));
 });

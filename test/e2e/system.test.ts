@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { runCli, startControlPlaneProcess, startProxyProcess, waitFor, writeDoc, type ProxyProcess } from '../helpers/processes.js';
+import { freeze } from '../helpers/launch.js';
 import { singleRouteDoc, startUpstream, type Upstream } from '../helpers/upstreams.js';
 import type { ManagedEtcd } from '../../src/dev/managed-etcd.js';
 
@@ -123,7 +124,7 @@ describe('backbone: apply → etcd → proxy hot swap', () => {
     const before = await proxy.status();
     // Three real changes: each differs from the one before it (an equal document writes nothing).
     const seq = (await body('/x')) === 'a' ? [b, a, b] : [a, b, a];
-    proxy.proc.kill('SIGSTOP');
+    await freeze(proxy.proc.pid!);
     try {
       await etcd.kill();
       await etcd.start();

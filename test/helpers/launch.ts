@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -59,4 +60,18 @@ export async function waitFor<T>(
     await sleep(everyMs);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/**
+ * SIGSTOP a process and wait until every one of its threads has stopped: kill() returns before
+ * a busy process on a loaded machine has taken the signal, and it may answer a request meanwhile.
+ */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const stopped = async () => {
+    const tasks = await readdir(`/proc/${pid}/task`);
+    const states = await Promise.all(tasks.map(async (t) => (await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8')).replace(/^.*\) /s, '')[0]));
+    return states.every((s) => s === 'T' || s === 't');
+  };
+  await waitFor(`process ${pid} stopped`, stopped, 5_000, 5);
 }

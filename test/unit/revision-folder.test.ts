@@ -166,6 +166,31 @@ describe('RevisionFolder', () => {
     assert.deepEqual(deltaOf(versioned), { base: 11, changed: {} }, 'a new version over the same entries changes no entry');
   });
 
+  it('a version planned at a revision (guarded key by key): exact unless something else changed between that revision and its own', () => {
+    const planned = (revision: number, n: number, base: number) => put(revision, keys.version, JSON.stringify({ ...JSON.parse(versionValue(n)), base }));
+    const quiet = started({}).folder;
+    assert.equal(quiet.fold([put(12, route('b'), '{"id":"b"}'), planned(12, 2, 10)], 12).state?.versionExact, true);
+    const raced = started({}).folder;
+    raced.fold([put(11, route('z'), '{"id":"z"}')], 11);
+    const state = raced.fold([put(12, route('b'), '{"id":"b"}'), planned(12, 2, 10)], 12).state;
+    assert.equal(state?.versionExact, false, 'route z was written at 11, after the plan saw 10: version 2 does not hold it');
+    assert.deepEqual(Object.keys(entriesOf(state)!), [route('a'), route('b'), route('z')]);
+    // Planned after the direct write: it held it.
+    assert.equal(raced.fold([put(13, route('c'), '{"id":"c"}'), planned(13, 3, 12)], 13).state?.versionExact, true);
+  });
+
+  it('a snapshot of such a version: a key written between the plan and the version is not in it', () => {
+    const { first } = started({ versionRev: 10, head: 12, uncommitted: { [route('b')]: '{"id":"b"}' } });
+    assert.equal(first.versionExact, false);
+    const read = readOf({ ...first, revision: 12 });
+    read.versionRaw = JSON.stringify({ ...JSON.parse(versionValue(2, { routes: 2 })), base: 10 });
+    read.version = parseVersionInfo(read.versionRaw);
+    read.current.set(route('b'), { value: '{"id":"b"}', modRevision: 11 });
+    assert.equal(new RevisionFolder(keys).restart(read, false).versionExact, false);
+    read.current.set(route('b'), { value: '{"id":"b"}', modRevision: 9 });
+    assert.equal(new RevisionFolder(keys).restart(read, false).versionExact, true);
+  });
+
   it('a key written or deleted straight into etcd is a state of its own, keeping the version', () => {
     const { folder, first } = started({ entries: { [route('a')]: '{"id":"a"}', [route('b')]: '{"id":"b"}' } });
     const written = folder.fold([put(11, route('a'), '{"id":"a","x":1}')], 11).state;

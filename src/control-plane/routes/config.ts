@@ -1,5 +1,6 @@
 // The whole config: read it, replace it, or check what replacing it would change.
 import { diffConfigs } from '../../config/diff.js';
+import type { Kind } from '../../config/schema.js';
 import { validateSources } from '../../config/load.js';
 import { configToYaml } from '../../config/yaml.js';
 import type { ApiContext, Handlers } from '../context.js';
@@ -10,30 +11,34 @@ import { requireValid, summarize, versionETag, writeVersion } from '../writes.js
 export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'putConfig' | 'validateConfig'> {
   const { writer } = ctx;
   const validate = async (raw: Buffer) => {
-    const live = await writer.readCommitted();
-    return { live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.config) }) };
+    const snapshot = await writer.snapshot();
+    const { view } = snapshot;
+    const live = view.objects.config();
+    // Objects equal to live ones were valid on their own when they were written: not checked again.
+    const known = (kind: Kind, object: unknown) => view.objects.same(kind, object);
+    return { snapshot, view, live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.certificates), known }) };
   };
   return {
     getConfig: async ({ accept }) => {
-      const { config: live, version } = await writer.readCommitted();
-      const config = redactConfig(live);
-      const headers = versionETag(version);
+      const { view } = await writer.snapshot();
+      const config = redactConfig(view.objects.config());
+      const headers = versionETag(view.state.version);
       // The dashboard's editor: a browser has no YAML library of its own.
       if (/\byaml\b/.test(accept ?? '')) return { text: configToYaml(config), contentType: 'application/yaml; charset=utf-8', headers };
       return { body: config, headers };
     },
     putConfig: async ({ raw, principal, write }) => {
-      const config = requireValid((await validate(raw)).result);
-      return writeVersion(ctx, principal, write, config, { expectVersion: write.expectVersion, message: 'apply config' });
+      const { snapshot, result } = await validate(raw);
+      return writeVersion(ctx, principal, write, requireValid(result), { expectVersion: write.expectVersion, message: 'apply config', checkedOn: snapshot });
     },
     validateConfig: async ({ raw, query }) => {
-      const { live, result } = await validate(raw);
+      const { view, live, result } = await validate(raw);
       if (!result.ok) return { body: { valid: false, errors: issueDetails(result.issues) } };
-      const changes = diffConfigs(live.config, result.config).map(redactChange);
+      const changes = diffConfigs(live, result.config).map(redactChange);
       return {
         body: {
           valid: true,
-          liveVersion: live.version?.version ?? 0,
+          liveVersion: view.state.version?.version ?? 0,
           // ?detail=1: each object before and after, for the dashboard's diff preview.
           changes: query.detail === '1' ? changes : summarize(changes),
         },

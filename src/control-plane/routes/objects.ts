@@ -1,20 +1,25 @@
-// One object at a time: /routes, /upstreams, /policies, /certificates. Each write reads the live
-// config, changes one object, validates the whole and writes it as a new version, guarded by the
-// version it read (or If-Match), so a concurrent change is never overwritten.
-import { objectSchemas, type Config, type ConfigObject, type Kind } from '../../config/schema.js';
+// One object at a time: /routes, /upstreams, /policies, /certificates. Each write changes one
+// object of the live config, checks it, and writes it as a new version, guarded by the version it
+// read (or If-Match), so a concurrent change is never overwritten. Against a live config that
+// validates, only the object and what it can affect are checked (validate-change.ts), with the
+// issues a whole validation would give; against one that does not (keys written by hand), the
+// whole changed config is validated and written, as the whole-config endpoint does.
+import { objectSchemas, type Certificate, type ConfigObject, type Kind } from '../../config/schema.js';
 import { referrers, type Referrer } from '../../config/references.js';
+import { validateChange } from '../../config/validate-change.js';
 import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
-import type { CommittedConfig } from '../../store/config-writer.js';
+import type { LiveSnapshot } from '../../store/config-writer.js';
+import type { LiveView } from '../../store/live-view.js';
 import type { Principal } from '../auth.js';
 import type { ApiContext, ObjectHandlers } from '../context.js';
-import { HttpError } from '../http.js';
+import { HttpError, issueDetails } from '../http.js';
 import { applyMergePatch } from '../merge-patch.js';
 import { redactObject, storedKeys } from '../private-keys.js';
 import type { WriteHeaders } from '../request-headers.js';
-import { requireValid, versionETag, writeVersion } from '../writes.js';
+import { requireValid, versionETag, writeAnswer, writeMeta } from '../writes.js';
 
-function findObject(config: Config, kind: Kind, id: string): ConfigObject {
-  const found = (config[kind] as ConfigObject[]).find((o) => o.id === id);
+function findObject(view: LiveView, kind: Kind, id: string): ConfigObject {
+  const found = view.objects.find(kind, id);
   if (!found) throw new HttpError(404, `${kind}/${id} not found`);
   return found;
 }
@@ -28,42 +33,50 @@ function sameId(object: ConfigObject, id: string): ConfigObject {
 export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
   const { writer } = ctx;
 
-  /** `live` with object kind/id replaced by `next` (or deleted: null), validated whole, as a new version. */
-  async function writeObject(principal: Principal, headers: WriteHeaders, live: CommittedConfig, target: { kind: Kind; id: string; next: ConfigObject | null; verb: string }) {
+  /** `base` with object kind/id replaced by `next` (or deleted: null), checked, as a new version. */
+  async function writeObject(principal: Principal, headers: WriteHeaders, base: LiveSnapshot, target: { kind: Kind; id: string; next: ConfigObject | null; verb: string }) {
     const { kind, id, next } = target;
-    const objects = (live.config[kind] as ConfigObject[]).filter((o) => o.id !== id);
+    const { view } = base;
+    const meta = writeMeta(principal, headers, { expectVersion: headers.expectVersion ?? view.state.version?.version ?? 0, message: `${target.verb} ${kind}/${id}` });
+    const opts = { storedKeys: storedKeys(view.objects.objects('certificates') as Certificate[]) };
+    if (view.valid) {
+      const checked = validateChange(view.objects, kind, id, next, opts);
+      if (!checked.ok) throw new HttpError(400, 'invalid config', issueDetails(checked.issues));
+      return writeAnswer(await writer.writeObject(base, { kind, id, object: checked.object }, meta));
+    }
+    const live = view.objects.config();
+    const objects = (live[kind] as ConfigObject[]).filter((o) => o.id !== id);
     if (next) objects.push(next);
-    const config = requireValid(validateDocument({ ...live.config, [kind]: objects }, { storedKeys: storedKeys(live.config) }));
-    const expectVersion = headers.expectVersion ?? live.version?.version ?? 0;
-    return writeVersion(ctx, principal, headers, config, { expectVersion, message: `${target.verb} ${kind}/${id}` });
+    const config = requireValid(validateDocument({ ...live, [kind]: objects }, opts));
+    return writeAnswer(await writer.write(config, meta));
   }
 
   return (kind) => ({
     list: async () => {
-      const { config, version } = await writer.readCommitted();
-      const objects = (config[kind] as ConfigObject[]).map((o) => redactObject(kind, o));
-      return { body: { [kind]: objects } as Record<Kind, ConfigObject[]>, headers: versionETag(version) };
+      const { view } = await writer.snapshot();
+      const objects = view.objects.objects(kind).map((o) => redactObject(kind, o));
+      return { body: { [kind]: objects } as Record<Kind, ConfigObject[]>, headers: versionETag(view.state.version) };
     },
     get: async ({ params }) => {
-      const { config, version } = await writer.readCommitted();
-      return { body: redactObject(kind, findObject(config, kind, params.id!)), headers: versionETag(version) };
+      const { view } = await writer.snapshot();
+      return { body: redactObject(kind, findObject(view, kind, params.id!)), headers: versionETag(view.state.version) };
     },
     put: async ({ params, body, principal, write }) => {
       const next = sameId(body, params.id!);
-      return writeObject(principal, write, await writer.readCommitted(), { kind, id: params.id!, next, verb: 'put' });
+      return writeObject(principal, write, await writer.writeBase(), { kind, id: params.id!, next, verb: 'put' });
     },
     patch: async ({ params, body, principal, write }) => {
-      const live = await writer.readCommitted();
-      const patched = objectSchemas[kind].safeParse(applyMergePatch(findObject(live.config, kind, params.id!), body));
+      const base = await writer.writeBase();
+      const patched = objectSchemas[kind].safeParse(applyMergePatch(findObject(base.view, kind, params.id!), body));
       if (!patched.success) throw new HttpError(400, 'invalid object', schemaIssues(patched.error).map((i) => ({ path: formatPath(i.path), message: i.message })));
       const next = sameId(patched.data as ConfigObject, params.id!);
-      return writeObject(principal, write, live, { kind, id: params.id!, next, verb: 'patch' });
+      return writeObject(principal, write, base, { kind, id: params.id!, next, verb: 'patch' });
     },
     delete: async ({ params, principal, write }) => {
       const id = params.id!;
-      const live = await writer.readCommitted();
-      findObject(live.config, kind, id);
-      const users = referrers(live.config, kind, id);
+      const base = await writer.writeBase();
+      findObject(base.view, kind, id);
+      const users = referrers(base.view.objects.config(), kind, id);
       if (users.length > 0) {
         const named = (k: Referrer['kind']) => users.filter((u) => u.kind === k).map((u) => u.id).filter((r, i, all) => all.indexOf(r) === i);
         const groups = (['routes', 'upstreams'] as const)
@@ -76,7 +89,7 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
           users.map((u) => ({ path: u.path, message: `${u.kind.slice(0, -1)} "${u.id}" uses ${kind}/${id}` })),
         );
       }
-      return writeObject(principal, write, live, { kind, id, next: null, verb: 'delete' });
+      return writeObject(principal, write, base, { kind, id, next: null, verb: 'delete' });
     },
   });
 };

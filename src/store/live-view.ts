@@ -1,0 +1,66 @@
+// A committed state, decoded: its objects as a ConfigView, the entries that are no valid object,
+// and whether the whole validates. Made from the view of the state before and the state's delta,
+// it decodes only the entries that changed and checks validity only where they can affect it
+// (validate-change.ts), so keeping the control plane's copy of the live config current costs what
+// a revision changes. Pure: LiveConfig feeds it the watcher's states.
+import { validAfter, validWhole, type ChangedObject } from '../config/validate-change.js';
+import type { ConfigIssue } from '../config/validate.js';
+import { ConfigView, storedObject, type StoredObject } from './config-view.js';
+import { decodeEntriesLenient, decodeObject } from './decode.js';
+import type { Keys } from './keys.js';
+import type { CommittedState } from './revision-folder.js';
+
+export class LiveView {
+  private issuesMemo: ConfigIssue[] | null = null;
+
+  private constructor(
+    private readonly keys: Keys,
+    readonly state: CommittedState,
+    /** The entries that are valid objects on their own (the rest: `broken`). */
+    readonly objects: ConfigView,
+    /** Keys of entries that are no valid object on their own (not JSON, a stray key, a schema error). */
+    readonly broken: ReadonlySet<string>,
+    /** The whole state validates: what a proxy applies. */
+    readonly valid: boolean,
+  ) {}
+
+  /** The view of `state`: from `before` (the view of the state just before it) and the delta, or whole. */
+  static of(keys: Keys, state: CommittedState, before: LiveView | null = null): LiveView {
+    const delta = state.delta;
+    if (!before || !delta || delta.base !== before.state.revision) return LiveView.whole(keys, state);
+    const broken = new Set(before.broken);
+    const set: (StoredObject | { kind: StoredObject['kind']; id: string; removed: true })[] = [];
+    const changed: ChangedObject[] = [];
+    for (const [key, value] of delta.changed) {
+      broken.delete(key);
+      const where = keys.parseObject(key);
+      const decoded = value === null ? null : decodeObject(keys, key, value);
+      if (value !== null && !decoded) broken.add(key);
+      if (!where) continue;
+      if (decoded) set.push(storedObject(keys, decoded.kind, decoded.object, value!));
+      else set.push({ kind: where.kind, id: where.id, removed: true });
+      changed.push({ kind: where.kind, id: where.id, present: decoded !== null });
+    }
+    const objects = before.objects.withChanges(set);
+    const valid = broken.size === 0 && (before.valid ? validAfter(objects, changed) : validWhole(objects));
+    return new LiveView(keys, state, objects, broken, valid);
+  }
+
+  private static whole(keys: Keys, state: CommittedState): LiveView {
+    const broken = new Set<string>();
+    const stored: StoredObject[] = [];
+    for (const [key, value] of state.entries) {
+      const decoded = decodeObject(keys, key, value);
+      if (decoded) stored.push(storedObject(keys, decoded.kind, decoded.object, value));
+      else broken.add(key);
+    }
+    const objects = ConfigView.from(stored);
+    const valid = broken.size === 0 && validWhole(objects);
+    return new LiveView(keys, state, objects, broken, valid);
+  }
+
+  /** Why the state does not validate, as a proxy would say it (each problem at its key); empty when it does. */
+  issues(): ConfigIssue[] {
+    return (this.issuesMemo ??= this.valid ? [] : decodeEntriesLenient(this.keys, this.state.entries).issues);
+  }
+}
