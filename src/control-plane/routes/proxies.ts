@@ -1,13 +1,26 @@
-// The fleet: every proxy's own status, and whether it serves what etcd holds.
-import type { ProxyStatus } from '../../api/schemas.js';
+// The fleet: every proxy's own status, whether it serves what etcd holds, whether it lags, and
+// how long recent versions took to reach it.
+import { DEFAULT_TOP_ROUTES, type ProxyStatus } from '../../api/schemas.js';
 import { configHash } from '../../config/canonical.js';
 import { formatIssue } from '../../config/validate.js';
 import { ProxyRegistry } from '../../store/proxy-registry.js';
 import type { ApiContext, Handlers } from '../context.js';
+import { DEFAULT_LAG_THRESHOLD_MS, isLagging, versionConvergence } from '../fleet-convergence.js';
+import { FleetTraffic } from '../fleet-traffic.js';
 
-export function proxyHandlers(ctx: ApiContext): Pick<Handlers, 'listProxies'> {
+/** Where each registered proxy says its admin port is. */
+async function adminPorts(ctx: ApiContext) {
+  return (await ProxyRegistry.list(ctx.client, ctx.keys)).map(({ id, status }) => {
+    const admin = (status as { listen?: { admin?: unknown } } | null)?.listen?.admin;
+    return { id, admin: typeof admin === 'string' ? admin : undefined };
+  });
+}
+
+export function proxyHandlers(ctx: ApiContext): Pick<Handlers, 'listProxies' | 'getTraffic'> {
+  const traffic = new FleetTraffic(() => adminPorts(ctx));
   return {
-    listProxies: async () => {
+    getTraffic: async ({ query }) => ({ body: await traffic.get(query.top ?? DEFAULT_TOP_ROUTES) }),
+    listProxies: async ({ query }) => {
       const [proxies, live] = await Promise.all([ProxyRegistry.list(ctx.client, ctx.keys), ctx.writer.readCommitted()]);
       const liveVersion = live.version?.version ?? 0;
       // By hash too: a proxy that refused a key written straight into etcd serves the same
@@ -15,15 +28,23 @@ export function proxyHandlers(ctx: ApiContext): Pick<Handlers, 'listProxies'> {
       // does not validate.
       const liveHash = configHash(live.config);
       const valid = live.issues.length === 0;
+      const lagThresholdMs = query.lagThresholdMs ?? DEFAULT_LAG_THRESHOLD_MS;
+      const now = Date.now();
+      const members = proxies.map(({ id, status }) => {
+        const s = (typeof status === 'object' && status !== null ? status : {}) as Omit<ProxyStatus, 'id' | 'inSync' | 'lagging'>;
+        const member = { ...s, id };
+        return { ...member, inSync: valid && s.version === liveVersion && s.hash === liveHash, lagging: isLagging(member, live.version, now, lagThresholdMs) };
+      });
       return {
         body: {
           liveVersion,
           liveHash,
           liveErrors: live.issues.map(formatIssue),
-          proxies: proxies.map(({ id, status }) => {
-            const s = (typeof status === 'object' && status !== null ? status : {}) as Omit<ProxyStatus, 'id' | 'inSync'>;
-            return { ...s, id, inSync: valid && s.version === liveVersion && s.hash === liveHash };
-          }),
+          liveCommittedAt: live.version?.at || null,
+          lagThresholdMs,
+          lagging: members.filter((p) => p.lagging).length,
+          convergence: versionConvergence(members, live.version),
+          proxies: members,
         },
       };
     },
