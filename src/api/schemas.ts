@@ -129,11 +129,16 @@ export const fleetSchema = z.object({
 });
 export type Fleet = z.infer<typeof fleetSchema>;
 
-const counts = (what: string) => z.array(z.number().int().min(0)).max(1_000).meta({ description: what });
+// One check per list, not one schema per number: a control plane reads ~200,000 of them from 100
+// proxies on every ask (zod per element took 4x as long as parsing the JSON).
+const isCounts = (v: unknown): v is number[] => Array.isArray(v) && v.length <= 1_000 && v.every((n) => Number.isSafeInteger(n) && n >= 0);
+const counts = (what: string) => z.custom<number[]>(isCounts, { message: 'must be a list of at most 1000 whole numbers, none negative' }).meta({ description: what });
 const countSeries = {
   requests: counts('requests answered in each bucket, oldest first'),
   errors: counts('of those, answered with a 5xx status'),
-  latency: z.array(counts('requests per latency slot; trailing zeros left out')).max(1_000),
+  latency: z
+    .custom<number[][]>((v) => Array.isArray(v) && v.length <= 1_000 && v.every(isCounts), { message: 'must be a list of lists of whole numbers' })
+    .meta({ description: 'per bucket, requests per latency slot; trailing zeros left out' }),
 };
 
 /** Routes a traffic summary lists, the busiest first, unless asked for another number; and at most. */

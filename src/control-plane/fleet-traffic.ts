@@ -183,6 +183,12 @@ async function boundedText(res: Response, maxBytes: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Every proxy's summary, asked at once, added up. */
+export async function askFleet(proxies: readonly Reachable[], top: number): Promise<Traffic> {
+  const fetched = await Promise.all(proxies.map((p) => fetchSummary(p, top)));
+  return mergeTraffic(fetched, top, Date.now());
+}
+
 /** Asks the proxies at most once per CACHE_MS per `top`; callers meanwhile share the answer. */
 export class FleetTraffic {
   private readonly cache = new Map<number, { at: number; answer: Promise<Traffic> }>();
@@ -204,7 +210,6 @@ export class FleetTraffic {
   }
 
   private async ask(top: number): Promise<Traffic> {
-    const fetched = await Promise.all((await this.proxies()).map((p) => fetchSummary(p, top)));
-    return mergeTraffic(fetched, top, Date.now());
+    return askFleet(await this.proxies(), top);
   }
 }
