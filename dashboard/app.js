@@ -3,6 +3,8 @@
 // Everything from the API reaches the page as text nodes (h() below), never as HTML, and with its
 // control characters shown escaped (printable() below).
 
+import { chart, METRICS } from './charts.js';
+
 const API = '/api/v1';
 const TOKEN_KEY = 'signalbox.token';
 const KINDS = ['upstreams', 'routes', 'policies', 'certificates'];
@@ -248,15 +250,69 @@ const COLUMNS = {
   ],
 };
 
+// ---- live traffic -------------------------------------------------------------------------------
+
+/** The three charts of each route and proxy, in this order. */
+const TRAFFIC_METRICS = [['rps', 'Requests/s'], ['errors', 'Errors'], ['p99', 'p99']];
+const TRAFFIC_COLUMN = 'Traffic, 5 min';
+/** The busiest routes the Routes page asks charts for; the others show a dash. */
+const ROUTE_TRAFFIC_TOP = 50;
+
+/** Where the numbers come from, and which proxies did not say. */
+function trafficNote(data) {
+  const missing = data.proxies.filter((p) => p.error);
+  const counted = data.proxies.length - missing.length;
+  return [
+    `Live traffic over the last 5 minutes, in ${data.bucketMs / 1000} s buckets, from ${counted} ${counted === 1 ? 'proxy' : 'proxies'}; refreshed every ${REFRESH_MS / 1000} s. `,
+    missing.length ? h('span', { class: 'warn' }, `Not counted: ${missing.map((p) => `${p.id} (${p.error})`).join('; ')}.`) : null,
+  ];
+}
+
+/** One chart per metric of `series` (or none without numbers). */
+function trafficCharts(series, about, size) {
+  return series ? TRAFFIC_METRICS.map(([kind]) => chart(kind, series[METRICS[kind].field], { about, ...size })) : [];
+}
+
+/** A table cell with the three small charts stacked, or a dash saying `why` there are none. */
+function trafficCell(series, about, why) {
+  const td = h('td', { class: 'traffic' });
+  fillTrafficCell(td, series, about, why);
+  return td;
+}
+
+function fillTrafficCell(td, series, about, why) {
+  td.replaceChildren(series ? h('div', { class: 'traffic-stack' }, trafficCharts(series, about, { width: 64, height: 16 })) : muted('—'));
+  td.title = series ? '' : why;
+}
+
+/** The routes table's traffic column, filled in by `refresh` and every 5 s after. */
+function routeTraffic(ids) {
+  const cells = new Map(ids.map((id) => [id, trafficCell(null, '', 'not asked yet')]));
+  const note = h('p', { id: 'traffic-note', class: 'muted' });
+  const refresh = async () => {
+    const { data } = await api('GET', `/traffic?top=${ROUTE_TRAFFIC_TOP}`);
+    const byRoute = new Map(data.routes.map((r) => [r.route, r]));
+    for (const [id, td] of cells) {
+      fillTrafficCell(td, byRoute.get(id), `of route ${id}`, `no requests in the last 5 minutes, or not among the ${ROUTE_TRAFFIC_TOP} busiest routes`);
+    }
+    note.replaceChildren(...trafficNote(data).filter(Boolean));
+  };
+  return { cells, note, refresh };
+}
+
 async function objectsView(kind) {
   const { data: config, etag } = await api('GET', '/config');
   setLive(versionOfEtag(etag));
   const rows = config[kind] || [];
-  const columns = COLUMNS[kind];
+  const traffic = kind === 'routes' && rows.length ? routeTraffic(rows.map((r) => r.id)) : null;
+  const columns = traffic ? [...COLUMNS[kind], [TRAFFIC_COLUMN, (r) => traffic.cells.get(r.id)]] : COLUMNS[kind];
   const search = h('input', { type: 'search', id: 'search', placeholder: `Search ${kind}`, 'aria-label': `Search ${kind}`, 'aria-controls': 'objects' });
   const count = h('span', { class: 'muted', 'aria-live': 'polite' });
   const trs = rows.map((row) => {
-    const tr = h('tr', {}, columns.map(([, cell]) => h('td', {}, cell(row, config))));
+    const tr = h('tr', { 'data-id': row.id }, columns.map(([, cell]) => {
+      const value = cell(row, config);
+      return value && value.tagName === 'TD' ? value : h('td', {}, value);
+    }));
     return { tr, text: tr.textContent.toLowerCase() };
   });
   const filter = () => {
@@ -270,14 +326,21 @@ async function objectsView(kind) {
   };
   search.addEventListener('input', filter);
   filter();
-  return h('section', { 'aria-labelledby': 'view-title' },
+  const el = h('section', { 'aria-labelledby': 'view-title' },
     h('h1', { id: 'view-title' }, kind[0].toUpperCase() + kind.slice(1)),
     h('div', { class: 'toolbar' }, search, count),
+    traffic ? traffic.note : null,
     rows.length
       ? h('table', { id: 'objects' },
         h('thead', {}, h('tr', {}, columns.map(([name]) => h('th', { scope: 'col' }, name)))),
         h('tbody', {}, trs.map(({ tr }) => tr)))
       : h('p', { class: 'muted' }, `No ${kind} in the live config.`));
+  if (traffic) {
+    // The table shows without numbers rather than not at all.
+    await traffic.refresh().catch((err) => traffic.note.replaceChildren(h('span', { class: 'error' }, `No traffic numbers: ${explain(err)}`)));
+    poll(el, traffic.refresh);
+  }
+  return el;
 }
 
 // ---- diffs ---------------------------------------------------------------------------------------
@@ -571,26 +634,79 @@ function unhealthyTargets(p) {
   return h('span', { class: 'error' }, named.join(', '), more > 0 ? ` and ${more} more` : '');
 }
 
-function fleetContent(data) {
+const ms = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`);
+
+function syncBadge(p) {
+  if (p.inSync) return h('span', { class: 'badge ok' }, 'in sync');
+  if (p.lagging) return h('span', { class: 'badge error', title: 'not on the live version 30 s after its commit' }, 'lagging');
+  return h('span', { class: 'badge warn' }, 'out of sync');
+}
+
+/** Per recent version: how many proxies applied it, and how long the slowest took. */
+function convergenceTable(versions) {
+  const convergedIn = (v) => {
+    if (v.pending > 0) return h('span', { class: 'badge warn' }, `not yet: ${v.pending} waiting`);
+    if (v.maxPropagationMs === null) return h('span', { class: 'muted', title: 'applied only by proxies that read it at their start' }, '—');
+    return ms(v.maxPropagationMs);
+  };
+  return h('table', { id: 'convergence' },
+    h('thead', {}, h('tr', {}, ['Version', 'Committed', 'Applied by', 'Converged in', 'Last proxy'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, versions.map((v) => h('tr', { 'data-version': v.version },
+      h('td', {}, versionLink(v.version)),
+      h('td', { class: 'nowrap', title: v.committedAt ?? '' }, v.committedAt ? localTime(v.committedAt) : muted('unknown')),
+      h('td', {}, `${v.applied} ${v.applied === 1 ? 'proxy' : 'proxies'}`),
+      h('td', { class: 'nowrap' }, convergedIn(v)),
+      h('td', {}, v.lastProxy ? [h('code', {}, v.lastProxy), muted(` at ${localTime(v.lastAppliedAt)}`)] : muted('—'))))));
+}
+
+/** The fleet's charts, larger, each with its name. */
+function fleetCharts(traffic) {
+  if (!traffic.ok) return h('p', { class: 'error' }, `No traffic numbers: ${traffic.error}`);
+  return h('div', { class: 'fleet-charts', id: 'fleet-traffic' },
+    trafficCharts(traffic.data.fleet, 'of the fleet', { width: 240, height: 48 }).map((cell, i) => h('figure', {}, h('figcaption', {}, TRAFFIC_METRICS[i][1]), cell)));
+}
+
+function fleetContent(data, traffic) {
   const inSync = data.proxies.filter((p) => p.inSync).length;
+  const byProxy = new Map(traffic.ok ? traffic.data.proxies.map((p) => [p.id, p]) : []);
   return [
-    h('p', {}, `Live version ${data.liveVersion}. ${inSync} of ${data.proxies.length} ${data.proxies.length === 1 ? 'proxy' : 'proxies'} in sync. `,
-      muted(`Updated ${new Date().toLocaleTimeString()}.`)),
+    h('p', {}, `Live version ${data.liveVersion}`, data.liveCommittedAt ? `, committed ${localTime(data.liveCommittedAt)}` : '',
+      `. ${inSync} of ${data.proxies.length} ${data.proxies.length === 1 ? 'proxy' : 'proxies'} in sync`,
+      data.lagging ? [', ', h('span', { class: 'error' }, `${data.lagging} lagging`), ` (not on it ${data.lagThresholdMs / 1000} s after its commit)`] : '',
+      '. ', muted(`Updated ${new Date().toLocaleTimeString()}.`)),
     data.liveErrors && data.liveErrors.length
       ? h('div', { class: 'notice error' }, 'The config in etcd does not validate (written around the control plane): ', data.liveErrors.join('; '))
       : null,
+    h('h2', {}, 'Traffic'),
+    fleetCharts(traffic),
+    traffic.ok ? h('p', { class: 'muted', id: 'traffic-note' }, ...trafficNote(traffic.data).filter(Boolean)) : null,
+    h('h2', {}, 'Proxies'),
     data.proxies.length
       ? h('table', { id: 'proxies' },
-        h('thead', {}, h('tr', {}, ['Proxy', 'Version', 'Sync', 'etcd', 'Routes', 'Unhealthy targets', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, data.proxies.map((p) => h('tr', { 'data-proxy': p.id },
-          h('td', {}, h('code', {}, p.id)),
-          h('td', {}, p.version == null ? muted('none') : String(p.version)),
-          h('td', {}, h('span', { class: `badge ${p.inSync ? 'ok' : 'warn'}` }, p.inSync ? 'in sync' : 'out of sync')),
-          h('td', {}, h('span', { class: `badge ${p.etcd === 'connected' ? 'ok' : 'warn'}` }, p.etcd || 'unknown')),
-          h('td', {}, p.routes == null ? '' : String(p.routes)),
-          h('td', {}, unhealthyTargets(p)),
-          h('td', {}, p.lastError ? h('span', { class: 'error' }, (p.lastError.errors || [JSON.stringify(p.lastError)]).join('; ')) : muted('—'))))))
+        h('thead', {}, h('tr', {}, ['Proxy', 'Version', 'Sync', 'etcd', 'Routes', 'Propagation', 'Apply', TRAFFIC_COLUMN, 'Unhealthy targets', 'Last error']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, data.proxies.map((p) => {
+          const counted = byProxy.get(p.id);
+          const series = counted && !counted.error ? counted : null;
+          return h('tr', { 'data-proxy': p.id },
+            h('td', {}, h('code', {}, p.id)),
+            h('td', {}, p.version == null ? muted('none') : String(p.version)),
+            h('td', {}, syncBadge(p)),
+            h('td', {}, h('span', { class: `badge ${p.etcd === 'connected' ? 'ok' : 'warn'}` }, p.etcd || 'unknown')),
+            h('td', {}, p.routes == null ? '' : String(p.routes)),
+            h('td', { class: 'nowrap', title: 'from the commit of the version it serves until it served it' },
+              p.propagationMs == null ? muted('—') : ms(p.propagationMs)),
+            h('td', { class: 'nowrap', title: 'its last apply: decode, validate, compile, swap' }, p.lastApplyMs == null ? muted('—') : ms(p.lastApplyMs)),
+            trafficCell(series, `of proxy ${p.id}`, counted ? counted.error : 'not counted'),
+            h('td', {}, unhealthyTargets(p)),
+            h('td', {}, p.lastError ? h('span', { class: 'error' }, (p.lastError.errors || [JSON.stringify(p.lastError)]).join('; ')) : muted('—')));
+        })))
       : h('p', { class: 'muted' }, 'No proxy has registered. Start one with signalbox proxy --etcd … and it appears here.'),
+    data.convergence && data.convergence.length ? [
+      h('h2', {}, 'Recent versions'),
+      h('p', { class: 'muted' }, 'How long each version took from its commit until the slowest proxy served it (proxies that read it at their start do not count), and which proxy that was.'),
+      convergenceTable(data.convergence),
+    ] : null,
   ];
 }
 
@@ -599,9 +715,12 @@ async function fleetView() {
   const body = h('div');
   el.append(h('h1', { id: 'view-title' }, 'Fleet'), body);
   const refresh = async () => {
-    const { data } = await api('GET', '/proxies');
+    const [{ data }, traffic] = await Promise.all([
+      api('GET', '/proxies'),
+      api('GET', '/traffic').then(({ data: t }) => ({ ok: true, data: t }), (err) => ({ ok: false, error: explain(err) })),
+    ]);
     setLive(data.liveVersion);
-    body.replaceChildren(...fleetContent(data).filter(Boolean));
+    body.replaceChildren(...fleetContent(data, traffic).flat().filter(Boolean));
   };
   await refresh();
   poll(el, refresh);

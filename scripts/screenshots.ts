@@ -1,6 +1,6 @@
 // `npm run screenshots`: the README's pictures of the dashboard, taken from a real stack (etcd, a
-// control plane, two proxies, one run of the GitOps agent) in headless Chromium. Every process it
-// starts is ended by PID.
+// control plane, two proxies with three minutes of traffic to real upstreams, one run of the
+// GitOps agent) in headless Chromium. Every process it starts is ended by PID.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,35 +13,58 @@ import { ManagedEtcd } from '../src/dev/managed-etcd.js';
 import { freePort } from '../src/util/ports.js';
 import { launchChromium } from '../test/helpers/browser.js';
 import { launch, waitFor, type Spawned } from '../test/helpers/launch.js';
+import { demoUpstream, sendDemoLoad } from './demo-traffic.js';
 
 const OUT = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const TOKEN = 'screenshot-token';
 
-const upstream = (id: string, ...ports: number[]) => ({ id, targets: ports.map((p) => ({ url: `http://10.0.0.${p % 10}:${p}` })) });
-const FIRST = {
-  upstreams: [upstream('users', 9101, 9102), upstream('catalog', 9201), upstream('legacy', 9301)],
-  routes: [
-    { id: 'users-api', match: { hosts: ['api.example.com'], paths: ['/users', '/users/:id'], methods: ['GET', 'POST'] }, upstream: 'users', policies: ['rl-default'] },
-    { id: 'users-canary', match: { hosts: ['api.example.com'], paths: ['/users/*'], headers: { 'x-canary': '1' } }, upstream: 'users' },
-    { id: 'catalog', match: { paths: ['/catalog', '/catalog/*'], methods: ['GET'] }, upstream: 'catalog', policies: ['rl-default'] },
-    { id: 'legacy', match: { hosts: ['*.example.com'], paths: ['/*'] }, upstream: 'legacy' },
-  ],
-  policies: [{ id: 'rl-default', type: 'rate-limit', requestsPerSecond: 100, burst: 200 }],
-};
-const SECOND = {
-  ...FIRST,
-  upstreams: [...FIRST.upstreams, upstream('orders', 9401, 9402)],
-  routes: [...FIRST.routes, { id: 'orders', match: { paths: ['/orders', '/orders/:id'], methods: ['GET', 'POST'] }, upstream: 'orders', policies: ['rl-strict'] }],
-  policies: [...FIRST.policies, { id: 'rl-strict', type: 'rate-limit', requestsPerSecond: 10 }],
-};
+/** Long enough for the traffic charts to show a few minutes. */
+const TRAFFIC_SECONDS = Number(process.env.SCREENSHOT_TRAFFIC_SECONDS ?? 180);
+
+/** The configs, for upstreams at these URLs (real ones: the screenshots show live traffic). */
+function configs(url: Record<'users1' | 'users2' | 'catalog' | 'legacy' | 'orders1' | 'orders2', string>) {
+  const upstream = (id: string, ...urls: string[]) => ({ id, targets: urls.map((u) => ({ url: u })) });
+  const first = {
+    upstreams: [upstream('users', url.users1, url.users2), upstream('catalog', url.catalog), upstream('legacy', url.legacy)],
+    routes: [
+      { id: 'users-api', match: { hosts: ['api.example.com'], paths: ['/users', '/users/:id'], methods: ['GET', 'POST'] }, upstream: 'users', policies: ['rl-default'] },
+      { id: 'users-canary', match: { hosts: ['api.example.com'], paths: ['/users/*'], headers: { 'x-canary': '1' } }, upstream: 'users' },
+      { id: 'catalog', match: { paths: ['/catalog', '/catalog/*'], methods: ['GET'] }, upstream: 'catalog', policies: ['rl-default'] },
+      { id: 'legacy', match: { hosts: ['*.example.com'], paths: ['/*'] }, upstream: 'legacy' },
+    ],
+    policies: [{ id: 'rl-default', type: 'rate-limit', requestsPerSecond: 100, burst: 200 }],
+  };
+  const second = {
+    ...first,
+    upstreams: [...first.upstreams, upstream('orders', url.orders1, url.orders2)],
+    routes: [...first.routes, { id: 'orders', match: { paths: ['/orders', '/orders/:id'], methods: ['GET', 'POST'] }, upstream: 'orders', policies: ['rl-strict'] }],
+    policies: [...first.policies, { id: 'rl-strict', type: 'rate-limit', requestsPerSecond: 10 }],
+  };
+  return { first, second };
+}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'signalbox-screenshots-'));
   const started: Spawned[] = [];
+  let stopServices = async (): Promise<unknown> => undefined;
+  const load = new AbortController();
+  let loading: Promise<void> = Promise.resolve();
   const etcd = new ManagedEtcd({ dataDir: join(dir, 'etcd') });
   try {
     await etcd.start();
     await writeFile(join(dir, 'token'), TOKEN);
+    const jitter = (base: number, spread: number) => () => base + Math.random() * spread;
+    const services = {
+      users1: await demoUpstream(jitter(4, 12)),
+      users2: await demoUpstream(jitter(4, 12)),
+      // An occasional 503, and a minute of them a little after the start.
+      catalog: await demoUpstream(jitter(1, 3), (t) => Math.random() < 0.02 || (t > 60_000 && t < 80_000 && Math.random() < 0.4)),
+      legacy: await demoUpstream(() => (Math.random() < 0.05 ? 180 + Math.random() * 120 : 30 + Math.random() * 40)),
+      orders1: await demoUpstream(jitter(8, 10)),
+      orders2: await demoUpstream(jitter(8, 10)),
+    };
+    stopServices = () => Promise.all(Object.values(services).map((s) => s.close()));
+    const { first: FIRST, second: SECOND } = configs(Object.fromEntries(Object.entries(services).map(([k, s]) => [k, s.url])) as Parameters<typeof configs>[0]);
     const apiPort = await freePort();
     const api = `http://127.0.0.1:${apiPort}`;
     started.push(launch(['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${apiPort}`, '--admin-token-file', join(dir, 'token')]));
@@ -56,11 +79,22 @@ async function main(): Promise<void> {
     };
     await put(FIRST, 'cli', 'users, catalog and the legacy catch-all');
     await put(SECOND, 'gitops', 'orders service behind a strict rate limit');
+    const proxies: string[] = [];
     for (const id of ['edge-1', 'edge-2']) {
-      const admin = await freePort();
-      started.push(launch(['proxy', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${await freePort()}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id]));
+      const [port, admin] = [await freePort(), await freePort()];
+      started.push(launch(['proxy', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id]));
       await waitFor(`proxy ${id}`, async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).ok);
+      proxies.push(`http://127.0.0.1:${port}`);
     }
+    const trafficUntil = Date.now() + TRAFFIC_SECONDS * 1000;
+    loading = sendDemoLoad(proxies, [
+      { path: '/users/42', headers: { host: 'api.example.com' }, weight: 5 },
+      { path: '/users/7', headers: { host: 'api.example.com', 'x-canary': '1' }, weight: 1 },
+      { path: '/catalog/shoes', weight: 4 },
+      { path: '/help/faq', headers: { host: 'www.example.com' }, weight: 2 },
+      { path: '/orders/1001', weight: 2 },
+      { path: '/nothing-here', weight: 0.3 },
+    ], load.signal);
 
     await mkdir(OUT, { recursive: true });
     const browser = await launchChromium();
@@ -73,8 +107,6 @@ async function main(): Promise<void> {
       await page.getByLabel('Token').fill(TOKEN);
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('heading', { name: 'Routes' }).waitFor();
-      await page.getByRole('searchbox', { name: 'Search routes' }).fill('users');
-      await shot('routes');
 
       await page.getByRole('link', { name: 'Editor' }).click();
       const editor = page.getByRole('textbox', { name: 'Config (YAML)' });
@@ -101,9 +133,14 @@ async function main(): Promise<void> {
         const { proxies } = (await res.json()) as { proxies: { inSync: boolean }[] };
         return proxies.length === 2 && proxies.every((p) => p.inSync);
       });
+      // The traffic charts want a few minutes of history.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, trafficUntil - Date.now())));
+      await page.getByRole('link', { name: 'Routes' }).click();
+      await page.locator('#objects .metric').first().waitFor();
+      await shot('routes');
       await page.getByRole('link', { name: 'Fleet' }).click();
-      await page.locator('#proxies').waitFor();
-      await shot('fleet');
+      await page.locator('#fleet-traffic').waitFor();
+      await shot('fleet', true);
 
       // A git checkout holding version 2, synced once by the agent: version 3 was written in the
       // dashboard, outside git, so the agent reports drift and leaves it.
@@ -137,6 +174,9 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`screenshots written to ${OUT}\n`);
   } finally {
+    load.abort();
+    await loading;
+    await stopServices();
     for (const p of started.reverse()) await p.stop();
     await etcd.stop();
     await rm(dir, { recursive: true, force: true });

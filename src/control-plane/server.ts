@@ -1,4 +1,4 @@
-// The control plane process: the REST API over one etcd client, and the dashboard at every other path.
+// The control plane process: the REST API over one etcd client, /metrics, and the dashboard at every other path.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createEtcdClient } from '../store/client.js';
@@ -11,6 +11,7 @@ import { tokenAuth } from './auth.js';
 import { dashboardHandler } from './dashboard.js';
 import { HandlerThread } from './handler-thread.js';
 import { sendJson } from './http.js';
+import { controlPlaneMetrics } from './metrics.js';
 import { TokenStore } from './token-store.js';
 
 export interface ControlPlaneOptions {
@@ -39,6 +40,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const writer = new ConfigWriter(client, keys, undefined, { logger: opts.logger });
   const api = createApi({ client, keys, writer, tokens, logger: opts.logger }, { authenticate, logger: opts.logger, threads });
   const dashboard = dashboardHandler();
+  const metrics = controlPlaneMetrics(client, keys, authenticate);
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       sendJson(res, 200, { ok: true });
@@ -51,6 +53,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     });
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/api' || path.startsWith('/api/')) api(req, res);
+    else if (path === '/metrics') metrics(req, res);
     else dashboard(req, res);
   });
   const address = await listen(server, opts.listen);

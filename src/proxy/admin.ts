@@ -1,7 +1,8 @@
-// The proxy's admin port: liveness, readiness, status and Prometheus metrics.
+// The proxy's admin port: liveness, readiness, status, Prometheus metrics and live traffic.
 import { createServer } from 'node:http';
 import { listen, type HostPort } from '../net.js';
 import type { ProxyMetrics } from './metrics.js';
+import { DEFAULT_TOP_ROUTES, MAX_TOP_ROUTES } from '../api/schemas.js';
 
 export interface AdminSources {
   status(): object;
@@ -15,7 +16,7 @@ export async function startAdminServer(at: HostPort, src: AdminSources): Promise
     res.end(JSON.stringify(body) + '\n');
   };
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query] = (req.url ?? '/').split('?', 2);
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method_not_allowed' });
     switch (path) {
       case '/healthz':
@@ -24,6 +25,13 @@ export async function startAdminServer(at: HostPort, src: AdminSources): Promise
         return src.ready() ? json(res, 200, { ready: true }) : json(res, 503, { ready: false });
       case '/status':
         return json(res, 200, src.status());
+      case '/traffic': {
+        const top = new URLSearchParams(query).get('top') ?? String(DEFAULT_TOP_ROUTES);
+        if (!/^\d{1,3}$/.test(top) || Number(top) < 1 || Number(top) > MAX_TOP_ROUTES) {
+          return json(res, 400, { error: `top must be an integer from 1 to ${MAX_TOP_ROUTES}, got "${top.slice(0, 20)}"` });
+        }
+        return json(res, 200, src.metrics.traffic.summary(Number(top)));
+      }
       case '/metrics':
         src.metrics.text().then(
           (text) => {

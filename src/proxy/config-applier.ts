@@ -30,6 +30,8 @@ export class ConfigApplier {
   /** Why the newest live state from etcd was refused; null once a live state applies. */
   lastError: ConfigError | null = null;
   appliedAt: string | null = null;
+  /** How long the last apply that succeeded took: decode, validate, compile and swap, in ms. */
+  lastApplyMs: number | null = null;
   source: ConfigSource | null = null;
   private readonly decodeCache = new DecodeCache();
 
@@ -46,6 +48,7 @@ export class ConfigApplier {
    * fallback that does not apply either must not hide what is wrong in etcd.
    */
   apply(state: CommittedState, source: ConfigSource = 'etcd'): ApplyResult {
+    const started = performance.now();
     const version = state.version?.version ?? null;
     const refuse = (errors: string[]): ApplyResult => {
       if (source === 'etcd') this.lastError = { revision: state.revision, version, at: new Date().toISOString(), errors };
@@ -65,6 +68,7 @@ export class ConfigApplier {
       return refuse([`compile: ${(err as Error).message}`]);
     }
     this.holder.swap(next);
+    this.lastApplyMs = Math.round((performance.now() - started) * 10) / 10;
     if (source === 'etcd') this.lastError = null;
     this.source = source;
     this.appliedAt = new Date().toISOString();

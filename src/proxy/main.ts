@@ -11,6 +11,7 @@ import { errorMessage } from '../util/errors.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
 import { startAdminServer } from './admin.js';
+import { ApplyLog, type RecentApply } from './apply-log.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
 import { CACHE_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_MS, HEALTH_REPORT_DELAY_MS } from './defaults.js';
@@ -63,6 +64,12 @@ export interface ProxyStatus extends UnhealthyTargets {
   configSource: ConfigSource | null;
   startedAt: string;
   appliedAt: string | null;
+  /** The last successful apply: decode, validate, compile and swap, in ms. */
+  lastApplyMs: number | null;
+  /** Commit → applied of the version served, in ms (null: read at start, not propagated). */
+  propagationMs: number | null;
+  /** The last versions applied from etcd, newest first (at most RECENT_APPLIES). */
+  recentApplies: RecentApply[];
   listen: { http?: string; https?: string; admin: string };
 }
 
@@ -81,6 +88,9 @@ export class ProxyServer {
   private readonly registry: ProxyRegistry;
   private readonly watcher: ConfigWatcher;
   private readonly applier: ConfigApplier;
+  private readonly applies: ApplyLog;
+  /** The watcher's first state is the read at start; later ones were committed while we watched. */
+  private watching = false;
   private readonly logger: Logger;
   private readonly startedAt = new Date().toISOString();
   private listeners: Listeners | null = null;
@@ -118,6 +128,7 @@ export class ProxyServer {
     this.targets.watch(() => this.reportHealthSoon());
     this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger, { targets: this.targets });
     this.metrics.addSource(() => upstreamMetricsText(this.holder.current));
+    this.applies = new ApplyLog((seconds) => this.metrics.configPropagated(seconds), this.logger);
   }
 
   status(): ProxyAdminStatus {
@@ -141,6 +152,9 @@ export class ProxyServer {
       configSource: this.applier.source,
       startedAt: this.startedAt,
       appliedAt: this.applier.appliedAt,
+      lastApplyMs: this.applier.lastApplyMs,
+      propagationMs: this.applies.propagationMs,
+      recentApplies: this.applies.recent,
       listen: this.urls,
       ...unhealthyTargets(this.holder.current),
     };
@@ -188,8 +202,12 @@ export class ProxyServer {
 
   private onState(state: CommittedState): void {
     if (state.resync) this.resyncs++;
-    if (this.applier.apply(state).ok) this.diskCache?.save(state);
-    else if (this.holder.current === null) this.fallback ??= this.serveLastValid(state).finally(() => (this.fallback = null));
+    const watching = this.watching;
+    this.watching = true;
+    if (this.applier.apply(state).ok) {
+      this.diskCache?.save(state);
+      this.applies.applied(state.version, this.applier.appliedAt!, watching);
+    } else if (this.holder.current === null) this.fallback ??= this.serveLastValid(state).finally(() => (this.fallback = null));
     this.report();
   }
 
@@ -269,6 +287,7 @@ export class ProxyServer {
     await this.holder.close();
     await this.registry.stop();
     await this.admin?.close();
+    this.metrics.close();
     this.client.close();
   }
 }

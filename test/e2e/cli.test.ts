@@ -300,7 +300,7 @@ describe('signalbox CLI against a running control plane', () => {
     }
     const json = await cli(['status', '-o', 'json']);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object).sort(), ['liveErrors', 'liveHash', 'liveVersion', 'proxies']);
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object).sort(), ['convergence', 'lagThresholdMs', 'lagging', 'liveCommittedAt', 'liveErrors', 'liveHash', 'liveVersion', 'proxies']);
   });
 
   it('rollback VERSION writes a new version equal to that one', async () => {

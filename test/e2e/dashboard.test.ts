@@ -16,6 +16,7 @@ import { launchChromium } from '../helpers/browser.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { runCli, startControlPlaneProcess, startProxyProcess, waitFor, type ProxyProcess, type Stack } from '../helpers/processes.js';
+import { deadUrl } from '../helpers/data-plane.js';
 import { startUpstream } from '../helpers/upstreams.js';
 
 const run = promisify(execFile);
@@ -170,9 +171,13 @@ describe('dashboard', () => {
     // The fleet view: the proxy, the version it runs, in sync.
     await waitFor('the proxy to report version 3', async () => (await proxy.status()).version === 3);
     await page.getByRole('link', { name: 'Fleet' }).click();
-    const row = page.locator('#proxies tr[data-proxy="edge-1"]');
-    await row.waitFor();
-    assert.match(await row.textContent() ?? '', /^edge-13in syncconnected2——$/);
+    const row = page.locator('#proxies tr[data-proxy="edge-1"] td');
+    await row.first().waitFor();
+    const cells = await row.allTextContents();
+    assert.deepEqual([...cells.slice(0, 5), ...cells.slice(-2)], ['edge-1', '3', 'in sync', 'connected', '2', '—', '—']);
+    assert.equal(cells.length, 10);
+    assert.match(cells[5]!, /^\d+ ms$/, 'propagation of version 3');
+    assert.match(cells[6]!, /^\d+ ms$/, 'its last apply');
 
     // An edit started from version 3 does not overwrite a change someone else made meanwhile.
     await page.getByRole('link', { name: 'Editor' }).click();
@@ -337,7 +342,60 @@ describe('dashboard', () => {
     await page.getByRole('link', { name: 'Fleet' }).click();
     const cells = page.locator('#proxies tr[data-proxy="edge-1"] td');
     await cells.first().waitFor();
-    assert.equal((await cells.allTextContents())[5], `checked ${sick.url}`);
+    assert.equal((await cells.allTextContents())[8], `checked ${sick.url}`);
+    assert.deepEqual(pageErrors, []);
+    await page.close();
+  });
+  it('the Routes and Fleet pages chart live traffic per route and per proxy, and how long recent versions took', { timeout: 60_000 }, async () => {
+    // The charts are a module of the dashboard's own, under the same strict policy: no inline
+    // script or style, nothing from elsewhere.
+    const charts = await fetch(`${stack.api}/charts.js`);
+    assert.match(charts.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(charts.headers.get('content-security-policy'), "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+
+    // A route to a target that refuses connections: its answers are 502s.
+    const live = JSON.parse((await call('GET', '/config')).text) as { upstreams: unknown[]; routes: unknown[] };
+    const withBroken = {
+      ...live,
+      upstreams: [...live.upstreams, { id: 'gone', targets: [{ url: await deadUrl() }] }],
+      routes: [...live.routes, { id: 'broken', match: { paths: ['/broken'] }, upstream: 'gone' }],
+    };
+    const put = await call('PUT', '/config', { body: JSON.stringify(withBroken), headers: { 'content-type': 'application/json' } });
+    assert.equal(put.status, 200, put.text);
+    const version = (JSON.parse(put.text) as { version: { version: number } }).version.version;
+    await waitFor('the proxy on the new version', async () => (await proxy.status()).version === version);
+    for (let i = 0; i < 6; i++) assert.equal(await servedBy('/users/7'), 'blue');
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${proxy.url}/broken`)).status, 502);
+
+    const page = await loggedIn(stack.token);
+    const cell = (route: string, metric: string) => page.locator(`#objects tr[data-id="${route}"] .metric[data-metric="${metric}"]`);
+    const value = (route: string, metric: string) => cell(route, metric).locator('.chart-value').textContent();
+    await cell('users', 'rps').waitFor();
+    // The newest value is that of the newest bucket, which may have begun since the requests.
+    assert.match(await value('users', 'rps') ?? '', /^\d+\.\d\d\/s$/);
+    const [, peak] = /^requests\/s of route users over the last 5 minutes: now \S+\/s, peak (\S+)\/s$/.exec(await cell('users', 'rps').locator('svg').getAttribute('aria-label') ?? '') ?? [];
+    assert.ok(Number(peak) > 0, `a peak of the 6 requests: ${peak}`);
+    assert.equal(await value('users', 'errors'), '0 %');
+    assert.match(await value('users', 'p99') ?? '', /^\d+(\.\d)? ms$/);
+    assert.equal(await value('broken', 'errors'), '100 %', 'every answer of that route was a 502');
+    assert.ok((await cell('broken', 'errors').locator('svg polyline, svg circle').count()) > 0, 'the chart draws the bucket it has');
+    // A route without requests has no numbers rather than zeros.
+    assert.deepEqual(await page.locator('#objects tr[data-id="orders"] td.traffic').allTextContents(), ['—']);
+    assert.match(await page.locator('#traffic-note').textContent() ?? '', /^Live traffic over the last 5 minutes, in 10 s buckets, from 1 proxy; refreshed every 5 s\. $/);
+
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    const fleetCharts = page.locator('#fleet-traffic figure');
+    await fleetCharts.first().waitFor();
+    assert.deepEqual(await fleetCharts.locator('figcaption').allTextContents(), ['Requests/s', 'Errors', 'p99']);
+    assert.match(await fleetCharts.nth(1).locator('svg').getAttribute('aria-label') ?? '', /^error rate \(5xx\) of the fleet over the last 5 minutes: now \d+ %, peak \d+ %$/);
+    const proxyRow = page.locator('#proxies tr[data-proxy="edge-1"]');
+    assert.match(await proxyRow.locator('.metric[data-metric="rps"] .chart-value').textContent() ?? '', /^\d+\.\d\d\/s$/);
+
+    // The version just written: applied by the one proxy, while it ran, so its time counts.
+    const applied = (await proxy.status()) as unknown as { recentApplies: { version: number; propagationMs: number }[] };
+    const mine = applied.recentApplies.find((a) => a.version === version)!;
+    const row = await page.locator(`#convergence tr[data-version="${version}"] td`).allTextContents();
+    assert.deepEqual([row[0], row[2], row[3], row[4]!.replace(/ at .*/, '')], [String(version), '1 proxy', mine.propagationMs >= 1000 ? `${(mine.propagationMs / 1000).toFixed(1)} s` : `${Math.round(mine.propagationMs)} ms`, 'edge-1']);
     assert.deepEqual(pageErrors, []);
     await page.close();
   });
