@@ -2,9 +2,11 @@
 // proxy) so a document that passes `signalbox validate` is exactly one a proxy accepts.
 import { z } from 'zod';
 import { LinearRegex, regexProblem } from '../util/linear-regex.js';
+import { HEADER_NAME, id } from './fields.js';
+import { POLICY_SCHEMAS, POLICY_TYPES } from './policies/index.js';
 import { routeProblems } from './route-rules.js';
 
-export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export { ID_PATTERN } from './fields.js';
 export const KINDS = ['upstreams', 'routes', 'policies', 'certificates'] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -15,7 +17,6 @@ export function perKind<T>(value: (kind: Kind) => T): Record<Kind, T> {
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
 
-const id = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');
 
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOST_PATTERN = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
@@ -52,7 +53,6 @@ const pathPattern = z.string().superRefine((p, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // zod leaves a "__proto__" key out of the record it builds (JSON.parse and YAML make it an own
 // property), which would drop a condition without a word: refused like an unknown field instead.
@@ -287,32 +287,8 @@ export const routeSchema = z
     for (const p of routeProblems(route)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
   });
 
-const HEADER_KEY = 'header:';
-function rateLimitKeyProblem(key: string): string | null {
-  if (key === 'ip') return null;
-  if (key.startsWith(HEADER_KEY)) {
-    return HEADER_NAME.test(key.slice(HEADER_KEY.length)) ? null : `"${key}": a header name must follow "header:"`;
-  }
-  if (key === 'consumer') return 'key "consumer" needs consumers, which this version does not have yet; use "ip" or "header:<name>"';
-  return 'must be "ip" or "header:<name>"';
-}
-
-const rateLimitPolicy = z.strictObject({
-  id,
-  type: z.literal('rate-limit'),
-  requestsPerSecond: z.number().positive().max(1_000_000),
-  burst: z.number().int().min(1).max(10_000_000).optional(),
-  key: z
-    .string()
-    .superRefine((k, ctx) => {
-      const problem = rateLimitKeyProblem(k);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .optional(),
-});
-
-export const POLICY_TYPES = ['rate-limit'] as const;
-export const policySchema = z.discriminatedUnion('type', [rateLimitPolicy], {
+export { POLICY_TYPES };
+export const policySchema = z.discriminatedUnion('type', POLICY_SCHEMAS, {
   error: (issue) =>
     issue.code === 'invalid_union' ? `unknown policy type; known types: ${POLICY_TYPES.join(', ')}` : undefined,
 });
@@ -352,7 +328,6 @@ export type HashOn = z.infer<typeof hashOn>;
 export type BalancerName = (typeof BALANCERS)[number];
 export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
-export type RateLimitPolicy = z.infer<typeof rateLimitPolicy>;
 export type Certificate = z.infer<typeof certificateSchema>;
 export type ConfigObject = Upstream | Route | Policy | Certificate;
 
@@ -367,7 +342,6 @@ export interface Config {
 export const DEFAULT_WEIGHT = 1;
 /** Envoy outlier detection's default: at most 10 % of the targets out at once (at least one). */
 export const DEFAULT_MAX_EJECTION_PERCENT = 10;
-export const DEFAULT_RATE_LIMIT_KEY = 'ip';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_READ_TIMEOUT_MS = 60_000;
 export const DEFAULT_BALANCER = 'round-robin';

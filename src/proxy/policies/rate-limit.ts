@@ -12,7 +12,7 @@
 // ~64 characters whatever a client sends.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from '../../config/schema.js';
+import { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from '../../config/policies/index.js';
 import { RATE_LIMITED, sendJson } from '../respond.js';
 import { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
 

@@ -1,5 +1,6 @@
 // Policy types by name (Caddy's module registry idea): a new type registers a factory here and
-// its schema in src/config/schema.ts; the runtime compiler only ever calls createPolicy.
+// its schema in src/config/policies/index.ts (the CLI and the control plane validate with the
+// schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
