@@ -3,12 +3,14 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
-//                               [--only signalbox,direct,traffic,nginx,node+undici,floor] [--profile DIR]
+//                               [--only signalbox,direct,traffic,logged,nginx,node+undici,floor] [--profile DIR]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
 //               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
 //               (after the peers) traffic, bare again, each row the mean of its two: what those
 //               features cost, with drift over the run cancelled out
+//   logged      a second Signalbox proxy with `--access-log all` to a file, paired with the bare
+//               proxy the same way: what writing every request costs
 //   --changes 0 skips the config-change scenario
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
@@ -21,10 +23,11 @@
 // Everything runs on 127.0.0.1 and shares this machine's cores: the load generator, the proxy
 // under test and the upstream compete for them, so the ratios say more than the absolute numbers,
 // and each proxy's own CPU time is reported beside its throughput.
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
@@ -52,7 +55,7 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
-const TARGETS = ['direct', 'signalbox', 'traffic', 'nginx', 'node+undici', 'floor'];
+const TARGETS = ['direct', 'signalbox', 'traffic', 'logged', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
@@ -205,10 +208,18 @@ async function main(children: Children) {
   const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
-  const trafficTarget: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
+  // Measured beside the bare proxy, then again after the peers: see the top.
+  const paired: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
+  if (ONLY.includes('logged')) {
+    const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
+    children.add(() => rm(logDir, { recursive: true, force: true }));
+    const logged = await stack.startProxy('bench-forwarding-logged', undefined, ['--access-log', 'all', '--access-log-file', join(logDir, 'access.log')]);
+    await waitReady(logged);
+    paired.push({ name: 'logged', at: logged });
+  }
   const peers = await startPeers(children, nginx, upstream, table);
   // Signalbox second, after the ceiling when that is measured, as the table has always shown it.
-  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...trafficTarget, ...peers.slice(1)] : [signalbox, ...trafficTarget, ...peers];
+  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...paired, ...peers.slice(1)] : [signalbox, ...paired, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
@@ -216,21 +227,21 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
   }
-  const tt = trafficTarget[0];
-  if (tt !== undefined) {
-    const again = await measure(load, `${proxy.url}${tt.path!}`, proxy.pid);
-    tt.result = mean(tt.result!, again);
-    signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
+  for (const t of paired) {
+    const at = t.at as BenchProxy;
+    t.result = mean(t.result!, await measure(load, `${at.url}${t.path ?? path}`, at.pid));
   }
+  if (paired.length > 0) signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
   const sb = signalbox.result!;
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
 
   console.log('');
   printResults(targets);
   const ratios = printRatios(sb, peers);
-  const tr = tt?.result;
-  if (tr !== undefined) {
-    console.log(`  rewrite + retries + timeoutMs / bare route: req/s ${ratio(tr.rps, sb.rps)}, p50 ${ratio(tr.p50Ms, sb.p50Ms)}, p99 ${ratio(tr.p99Ms, sb.p99Ms)}`);
+  const what: Record<string, string> = { traffic: 'rewrite + retries + timeoutMs / bare route', logged: 'access log of every request / none' };
+  for (const t of paired) {
+    const r = t.result!;
+    console.log(`  ${what[t.name]}: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}`);
   }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);

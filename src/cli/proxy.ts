@@ -16,13 +16,21 @@ export function register(program: Command): void {
     .option('--drain-timeout-ms <ms>', 'on SIGTERM/SIGINT, how long requests in flight may finish before they are cut (env SIGNALBOX_DRAIN_TIMEOUT_MS)', process.env.SIGNALBOX_DRAIN_TIMEOUT_MS ?? String(DEFAULT_DRAIN_TIMEOUT_MS))
     .option('--workers <n>', 'not implemented yet: only 1 is accepted', '1')
     .option('--trusted-proxies <cidrs>', 'peers (CIDR[,CIDR...]) whose X-Forwarded-For/-Proto/-Host are kept; from others they are replaced (env SIGNALBOX_TRUSTED_PROXIES; default: none)', process.env.SIGNALBOX_TRUSTED_PROXIES)
+    .option('--access-log <mode>', 'one JSON line per request: off, errors (5xx and 499), all, or a share 0..1 sampled at random (env SIGNALBOX_ACCESS_LOG)', process.env.SIGNALBOX_ACCESS_LOG ?? 'off')
+    .option('--access-log-file <file>', 'append the access log here instead of stdout (env SIGNALBOX_ACCESS_LOG_FILE)', process.env.SIGNALBOX_ACCESS_LOG_FILE)
     .action(async (opts) => {
       // Loaded here, not at the top: every other command starts without the proxy's modules.
-      const [{ TrustedProxies }, { startProxy }, { createLogger }] = await Promise.all([import('../proxy/forwarded.js'), import('../proxy/main.js'), import('./logger.js')]);
+      const [{ TrustedProxies }, { startProxy }, { createLogger }, { parseAccessLogMode }] = await Promise.all([
+        import('../proxy/forwarded.js'),
+        import('../proxy/main.js'),
+        import('./logger.js'),
+        import('../proxy/access-log.js'),
+      ]);
       if (opts.workers !== '1') throw new CliError('--workers other than 1 is not implemented yet; run one proxy process per core', 2);
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const target = etcdTarget(opts);
       const trustedProxies = usage('--trusted-proxies', () => TrustedProxies.parse(opts.trustedProxies));
+      const accessLogMode = usage('--access-log', () => parseAccessLogMode(opts.accessLog));
       const logger = createLogger('proxy');
       const proxy = await startProxy({
         id: opts.id,
@@ -35,6 +43,7 @@ export function register(program: Command): void {
         cacheDir: opts.cacheDir,
         drainTimeoutMs,
         trustedProxies,
+        accessLog: { mode: accessLogMode, file: opts.accessLogFile },
         logger,
       }).catch((err: Error) => {
         // A start-up problem the user fixes (a port in use, an insecure cache folder): one line.

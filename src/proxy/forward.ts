@@ -23,6 +23,7 @@
 // one HEADERS frame that ends the stream (gRPC clients refuse anything else).
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -48,6 +49,7 @@ import type { RetryBudget } from './retry-budget.js';
 import type { UpstreamArm } from './route-actions.js';
 import type { CompiledRoute } from './route-compile.js';
 import type { SharedTarget } from './target-registry.js';
+import type { TraceContext } from './trace-context.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 /** RFC 9110 §7.6.1, plus the pre-standard ones nginx also drops. */
@@ -134,6 +136,8 @@ export interface RequestOrigin {
   peerTrusted: boolean;
   /** X-Request-Id: the client's when it sent a valid one, else a new one. */
   requestId: string;
+  /** The proxy's hop of the W3C trace (trace-context.ts). */
+  trace: TraceContext;
 }
 
 /**
@@ -141,7 +145,8 @@ export interface RequestOrigin {
  * keeps the client's spelling and repeats). The client's Host is kept. From a trusted peer
  * (forwarded.ts) X-Forwarded-For gets the peer appended and X-Forwarded-Proto and -Host are kept
  * when sent; from any other peer all three are replaced by what this proxy saw; a route's
- * rewrite may send another Host (`upstreamHost`). X-Request-Id is the request's id. TE is the
+ * rewrite may send another Host (`upstreamHost`). X-Request-Id is the request's id; traceparent
+ * names the proxy's span (tracestate goes on beside a valid one only). TE is the
  * proxy's own: `trailers` when the client takes them (gRPC servers insist on it). From an HTTP/2
  * client: no pseudo-headers, and its cookie fields joined in one (RFC 9113 §8.2.3), as an
  * HTTP/1.1 upstream needs them. The route's policies' changes (`edits`: a credential removed, a
@@ -176,7 +181,11 @@ export function upstreamRequestHeaders(
       case 'host':
       case 'expect':
       case 'x-request-id':
+      case 'traceparent':
         continue;
+      case 'tracestate':
+        if (!from.trace.keepsState) continue;
+        break;
       case 'x-forwarded-proto':
         if (peerTrusted) xfProto ??= raw[i + 1]!;
         continue;
@@ -197,7 +206,7 @@ export function upstreamRequestHeaders(
   out.push('x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`, 'x-forwarded-proto', xfProto ?? proto);
   const forwardedHost = xfHost ?? host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
-  out.push('x-request-id', from.requestId);
+  out.push('x-request-id', from.requestId, 'traceparent', from.trace.header);
   return edits === null ? out : editHeaderList(out, edits);
 }
 
@@ -259,6 +268,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   readonly method: string;
   readonly hasBody: boolean;
   bodyKept: boolean;
+  /** Response body bytes passed to the client (the access log). */
+  bytesOut = 0;
+  /** performance.now() at the first dispatch, and when the answer's headers came (the access log). */
+  dispatchedAt = 0;
+  answeredAt = 0;
   private controller: Dispatcher.DispatchController | null = null;
   private target = -1;
   /** The target of the attempt under way, counted in its requests in flight. */
@@ -340,6 +354,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     return this.req.headers;
   }
 
+  /** The target of the last attempt; undefined before any. */
+  get targetUrl(): string | undefined {
+    return this.pool.targets[this.target]?.url;
+  }
+
+  get upstreamId(): string {
+    return this.pool.id;
+  }
+
   get untriedLeft(): boolean {
     return this.tried === null || this.tried.length < this.pool.targets.length;
   }
@@ -359,6 +382,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   }
 
   private first(): void {
+    this.dispatchedAt = performance.now();
     if (!this.attempt(false)) this.answerFailure();
   }
 
@@ -441,6 +465,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     // field in RFC 9110, though RFC 2616 listed it), dropped with them otherwise.
     if (headers.trailer !== undefined && this.takesTrailers()) out.trailer = headers.trailer;
     this.responded = true;
+    this.answeredAt = performance.now();
     if (this.h2 !== null && headers['grpc-status'] !== undefined) {
       this.res.statusCode = statusCode;
       this.held = out;
@@ -493,6 +518,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.stopped || this.discarding) return;
     if (this.held !== null) this.releaseHeld();
+    this.bytesOut += chunk.length;
     if (!this.res.write(chunk)) {
       controller.pause();
       if (!this.drainHooked) {

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { AccessLog } from './access-log.js';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { requestAuthority } from './http2-compat.js';
@@ -20,6 +21,7 @@ import { answerLocally, pickArm, type UpstreamArm } from './route-actions.js';
 import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
 import type { CompiledRoute, Runtime, RuntimeHolder } from './runtime.js';
 import { REFUSE_HOST, REFUSE_METHOD, isValidAuthority, refuseRequest, type Refusal } from './strict-http.js';
+import { childContext, type TraceContext } from './trace-context.js';
 
 export interface ProxyHandlerOptions {
   logger: Logger;
@@ -34,6 +36,8 @@ export interface ProxyHandlerOptions {
    * they are replaced. Default: none.
    */
   trustedProxies?: TrustedProxies;
+  /** Where finished requests are written, if anywhere (`--access-log`). */
+  accessLog?: AccessLog | null;
 }
 
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -76,12 +80,16 @@ export interface Admission {
   proto: string;
   /** X-Request-Id: the client's when valid, else a new one; sent upstream and back. */
   requestId: string;
+  /** The proxy's hop of the client's W3C trace: sent upstream as traceparent. */
+  trace: TraceContext;
   /** What the route's policies decided on the way (consumer, header changes, body limit); null without policies. */
   policy: PolicyContext | null;
 }
 
+const NO_TRACE: TraceContext = { traceId: '', spanId: '', parentId: null, header: '', keepsState: false };
+
 export function emptyAdmission(): Admission {
-  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', requestId: '', policy: null };
+  return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', requestId: '', trace: NO_TRACE, policy: null };
 }
 
 /**
@@ -102,6 +110,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     const requestId = requestIdOf(req.headers['x-request-id']);
     into.requestId = requestId;
     res.setHeader('x-request-id', requestId);
+    into.trace = childContext(req.headers.traceparent);
     const refusal = refuseRequest(req);
     if (refusal !== null) {
       refuse(res, refusal);
@@ -194,10 +203,10 @@ export function routeAction(req: IncomingMessage, res: ServerResponse, a: Admiss
  * The runtime current at a request's start, acquired (the caller releases it once); null when
  * there is none yet, after answering 503 no_config.
  */
-export function acquireRuntime(holder: RuntimeHolder, res: ServerResponse, metrics: ProxyMetrics, start: number): Runtime | null {
+export function acquireRuntime(holder: RuntimeHolder, req: IncomingMessage, res: ServerResponse, record: Recorder, start: number): Runtime | null {
   const rt = holder.current;
   if (rt === null) {
-    res.once('close', () => metrics.observeRequest(NO_ROUTE_LABEL, finalStatus(res), (performance.now() - start) / 1000));
+    res.once('close', () => record(null, req, res, emptyAdmission(), null, finalStatus(res), start));
     sendJson(res, 503, NO_CONFIG);
     return null;
   }
@@ -205,10 +214,42 @@ export function acquireRuntime(holder: RuntimeHolder, res: ServerResponse, metri
   return rt;
 }
 
-/** One finished request in the metrics, under its route (or none). */
-export function observe(metrics: ProxyMetrics, admission: Admission, status: number, start: number): void {
-  const route = admission.route;
-  metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, status, (performance.now() - start) / 1000);
+/**
+ * One finished request: in the metrics under its route (or none), and in the access log when
+ * its mode wants it. `rt` is null when no config was loaded yet.
+ */
+export type Recorder = (rt: Runtime | null, req: IncomingMessage, res: ServerResponse, admission: Admission, exchange: Exchange | null, status: number, start: number) => void;
+
+export function createRecorder(metrics: ProxyMetrics, accessLog: AccessLog | null): Recorder {
+  return function record(rt, req, res, admission, exchange, status, start): void {
+    const ms = performance.now() - start;
+    const route = admission.route;
+    metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, status, ms / 1000);
+    if (accessLog === null || !accessLog.wants(status)) return;
+    const query = admission.path.indexOf('?');
+    const length = req.headers['content-length'];
+    accessLog.write({
+      requestId: admission.requestId,
+      traceId: admission.trace.traceId,
+      spanId: admission.trace.spanId,
+      clientIp: admission.clientIp || peerAddress(req),
+      method: req.method ?? '',
+      host: admission.host,
+      path: query < 0 ? admission.path : admission.path.slice(0, query),
+      protocol: req.httpVersion,
+      status,
+      bytesIn: length === undefined ? undefined : Number(length),
+      bytesOut: exchange === null ? Number(res.getHeader('content-length') ?? 0) : exchange.bytesOut,
+      durationMs: Math.round(ms * 1000) / 1000,
+      upstreamMs: exchange === null || exchange.answeredAt === 0 ? undefined : Math.round((exchange.answeredAt - exchange.dispatchedAt) * 1000) / 1000,
+      route: route?.id,
+      upstream: exchange?.upstreamId,
+      target: exchange?.targetUrl,
+      consumer: admission.policy?.consumer ?? undefined,
+      retries: exchange === null || exchange.attempts === 0 ? 0 : exchange.attempts - 1,
+      version: rt === null ? 0 : rt.meta.version,
+    });
+  };
 }
 
 /**
@@ -217,22 +258,23 @@ export function observe(metrics: ProxyMetrics, admission: Admission, status: num
  * request refused here never sends it (RFC 9110 §10.1.1).
  */
 export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): ProxyHandler {
-  const { logger, metrics } = opts;
+  const { logger } = opts;
   const admit = createAdmission(opts);
+  const record = createRecorder(opts.metrics, opts.accessLog ?? null);
 
   return function proxyRequest(req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();
     // An aborted upload emits 'error' on req; the exchange sees it through undici or res 'close'.
     req.on('error', noop);
 
-    const rt = acquireRuntime(holder, res, metrics, start);
+    const rt = acquireRuntime(holder, req, res, record, start);
     if (rt === null) return;
     const admission = emptyAdmission();
     let exchange: Exchange | null = null;
     res.once('close', () => {
       if (exchange !== null) exchange.clientClosed();
       rt.release();
-      observe(metrics, admission, finalStatus(res), start);
+      record(rt, req, res, admission, exchange, finalStatus(res), start);
     });
 
     const fail = (err: unknown): void => {

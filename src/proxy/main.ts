@@ -10,6 +10,7 @@ import { Keys } from '../store/keys.js';
 import { errorMessage } from '../util/errors.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
+import { AccessLog, type AccessLogMode } from './access-log.js';
 import { startAdminServer } from './admin.js';
 import { ApplyLog, type RecentApply } from './apply-log.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
@@ -40,6 +41,8 @@ export interface ProxyOptions {
   drainTimeoutMs?: number;
   /** Peers whose X-Forwarded-* headers are kept; default none. */
   trustedProxies?: TrustedProxies;
+  /** Which finished requests are written (default off), and where (default stdout). */
+  accessLog?: { mode: AccessLogMode; file?: string };
   logger: Logger;
 }
 
@@ -92,6 +95,7 @@ export class ProxyServer {
   /** The watcher's first state is the read at start; later ones were committed while we watched. */
   private watching = false;
   private readonly logger: Logger;
+  private readonly accessLog: AccessLog | null;
   private readonly startedAt = new Date().toISOString();
   private listeners: Listeners | null = null;
   private admin: { close(): Promise<void> } | null = null;
@@ -120,6 +124,8 @@ export class ProxyServer {
     private readonly diskCache: ConfigCache | null,
   ) {
     this.logger = opts.logger;
+    const log = opts.accessLog;
+    this.accessLog = log === undefined || log.mode.kind === 'off' ? null : new AccessLog(log.mode, log.file);
     this.keys = new Keys(opts.prefix);
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
     this.registry = new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
@@ -188,7 +194,7 @@ export class ProxyServer {
     this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
 
     await this.firstConfig();
-    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies };
+    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies, accessLog: this.accessLog };
     this.listeners = await startListeners(
       createProxyHandler(this.holder, handling),
       this.holder,
@@ -288,6 +294,7 @@ export class ProxyServer {
     await this.registry.stop();
     await this.admin?.close();
     this.metrics.close();
+    this.accessLog?.close();
     this.client.close();
   }
 }

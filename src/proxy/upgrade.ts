@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Exchange, clientResponseHeaders, requestHasBody } from './forward.js';
-import { acquireRuntime, createAdmission, emptyAdmission, finalStatus, observe, routeAction, type ProxyHandlerOptions } from './handler.js';
+import { acquireRuntime, createAdmission, createRecorder, emptyAdmission, finalStatus, routeAction, type ProxyHandlerOptions } from './handler.js';
 import { BAD_GATEWAY, BAD_REQUEST, sendJson } from './respond.js';
 import type { PolicyContext } from './policies/index.js';
 import type { UpstreamArm } from './route-actions.js';
@@ -128,6 +128,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export function createUpgradeHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): UpgradeHandler {
   const { logger, metrics } = opts;
   const admit = createAdmission(opts);
+  const record = createRecorder(metrics, opts.accessLog ?? null);
 
   return function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const start = performance.now();
@@ -139,7 +140,7 @@ export function createUpgradeHandler(holder: RuntimeHolder, opts: ProxyHandlerOp
     res.assignSocket(socket as Socket);
     res.once('finish', () => socket.end());
 
-    const rt = acquireRuntime(holder, res, metrics, start);
+    const rt = acquireRuntime(holder, req, res, record, start);
     if (rt === null) return;
     const admission = emptyAdmission();
     let exchange: Exchange | null = null;
@@ -149,7 +150,7 @@ export function createUpgradeHandler(holder: RuntimeHolder, opts: ProxyHandlerOp
       if (settled) return;
       settled = true;
       rt.release();
-      observe(metrics, admission, status, start);
+      record(rt, req, res, admission, exchange, status, start);
     };
     res.once('close', () => {
       if (exchange !== null) exchange.clientClosed();

@@ -40,6 +40,9 @@ describe('control plane under oversized and hostile input', () => {
       method,
       headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json', ...headers },
       body,
+    }).catch((err: Error & { cause?: { code?: string; message?: string } }) => {
+      // fetch says only "fetch failed"; what failed (a reset, a refused connect) is in its cause.
+      throw new Error(`${method} ${path}: ${err.message}: ${err.cause?.code ?? ''} ${err.cause?.message ?? ''}`);
     });
     return { status: res.status, headers: res.headers, body: (await res.json()) as Body };
   };

@@ -45,7 +45,7 @@ describe('fleet: convergence, lag and traffic', () => {
     stack = await startControlPlaneProcess(etcd.endpoint);
     const app = await startUpstream('app', (req, res) => {
       if (req.url !== '/users/slow') return false;
-      setTimeout(() => res.end('slow'), 30);
+      setTimeout(() => res.end('slow'), 300);
       return true;
     });
     const dead = await deadUrl();
@@ -176,7 +176,8 @@ describe('fleet: convergence, lag and traffic', () => {
     assert.deepEqual(traffic.routes.map((r) => [r.route, r.proxies, r.requests, r.errors]), [['users', 2, 10, 0], ['broken', 1, 2, 2]]);
     const users = traffic.routes[0]!;
     const p99 = Math.max(...users.p99Ms.filter((x): x is number => x !== null));
-    assert.ok(p99 > 25 && p99 <= 50, `the 30 ms request is the p99 of its bucket: ${p99}`);
+    // 300 ms: far above what a loaded machine adds to the fast requests, and inside one bucket.
+    assert.ok(p99 > 250 && p99 <= 500, `the 300 ms request is the p99 of its bucket (250-500 ms): ${p99}`);
     assert.ok(Math.max(...traffic.routes[1]!.errorRate.filter((x): x is number => x !== null)) === 1, 'every /broken request was a 502');
     assert.deepEqual(traffic.proxies.map((p) => ['error' in p ? p.error : p.requests, p.id]).sort(), [[4, 'edge-2'], [8, 'edge-1']]);
     const perProxy = sum(traffic.proxies.map((p) => ('error' in p ? 0 : sum(p.requestsPerSecond))));

@@ -8,6 +8,9 @@ import { Exchange, acceptsTrailers, clientResponseHeaders, requestHasBody, upstr
 import { retryBudgetOf } from '../../src/proxy/retry-budget.js';
 import { compileMatch } from '../../src/proxy/route-match.js';
 import type { CompiledRoute } from '../../src/proxy/runtime.js';
+import { childContext } from '../../src/proxy/trace-context.js';
+
+const trace = childContext('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
 import { UpstreamPool } from '../../src/proxy/upstream-pool.js';
 
 function fakeReq(rawHeaders: string[], remoteAddress = '::ffff:192.0.2.7'): IncomingMessage {
@@ -39,7 +42,7 @@ describe('forward: headers', () => {
     ]);
 
   it('from an untrusted peer replaces X-Forwarded-For, -Proto and -Host; keeps spelling and repeats', () => {
-    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' })), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid', trace })), [
       ['Accept', 'a'],
       ['Accept', 'b'],
       ['host', 'api.test:81'],
@@ -47,11 +50,12 @@ describe('forward: headers', () => {
       ['x-forwarded-proto', 'http'],
       ['x-forwarded-host', 'api.test:81'],
       ['x-request-id', 'rid'],
+      ['traceparent', trace.header],
     ]);
   });
 
   it('from a trusted peer appends to every X-Forwarded-For and keeps -Proto and -Host', () => {
-    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid' })), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(forwardedFixture(), { proto: 'http', host: 'api.test:81', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid', trace })), [
       ['Accept', 'a'],
       ['Accept', 'b'],
       ['host', 'api.test:81'],
@@ -59,14 +63,16 @@ describe('forward: headers', () => {
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'front.test'],
       ['x-request-id', 'rid'],
+      ['traceparent', trace.header],
     ]);
     // A trusted peer that sends none of them gets them set.
-    assert.deepEqual(pairs(upstreamRequestHeaders(fakeReq(['Host', 'h']), { proto: 'https', host: 'h', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid' })), [
+    assert.deepEqual(pairs(upstreamRequestHeaders(fakeReq(['Host', 'h']), { proto: 'https', host: 'h', peer: '192.0.2.7', peerTrusted: true, requestId: 'rid', trace })), [
       ['host', 'h'],
       ['x-forwarded-for', '192.0.2.7'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'h'],
       ['x-request-id', 'rid'],
+      ['traceparent', trace.header],
     ]);
   });
 
@@ -85,13 +91,13 @@ describe('forward: headers', () => {
       'Trailer', 'x-t',
       'X-C', 'kept',
     ]);
-    const names = pairs(upstreamRequestHeaders(req, { proto: 'https', host: undefined, peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' })).map(([n]) => n);
-    assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
+    const names = pairs(upstreamRequestHeaders(req, { proto: 'https', host: undefined, peer: '192.0.2.7', peerTrusted: false, requestId: 'rid', trace })).map(([n]) => n);
+    assert.deepEqual(names, ['X-C', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'traceparent']);
   });
 
   it('sends its own "TE: trailers" when the client takes trailers, whatever else its TE lists', () => {
     for (const te of ['trailers', 'gzip, Trailers', 'deflate;q=0.5, trailers;q=1']) {
-      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), { proto: 'http', host: 'h', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid' }));
+      const sent = pairs(upstreamRequestHeaders(fakeReq(['TE', te, 'Connection', 'TE']), { proto: 'http', host: 'h', peer: '192.0.2.7', peerTrusted: false, requestId: 'rid', trace }));
       assert.deepEqual(sent.filter(([n]) => n.toLowerCase() === 'te'), [['te', 'trailers']], te);
     }
     assert.equal(acceptsTrailers('gzip'), false);

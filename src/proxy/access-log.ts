@@ -1,0 +1,88 @@
+// The access log: one JSON line per finished request, written through pino's asynchronous
+// destination (sonic-boom: writes coalesced while one is under way), so a request never waits on
+// the disk. Which requests are written is the
+// mode's choice (`--access-log`): none, those that failed (5xx, or 499 when the client left
+// before an answer), a random share, or all.
+//
+// The query string is never written: it may carry credentials (key-auth's `query`, signed URLs).
+import { pino } from 'pino';
+
+export type AccessLogMode = { kind: 'off' } | { kind: 'errors' } | { kind: 'all' } | { kind: 'sampled'; rate: number };
+
+/** `off` | `errors` | `all` | a share 0..1 (`0.1`: one request in ten, at random). */
+export function parseAccessLogMode(text: string): AccessLogMode {
+  if (text === 'off' || text === 'errors' || text === 'all') return { kind: text };
+  const rate = /^(?:0|1|0?\.\d+|1\.0*)$/.test(text) ? Number(text) : NaN;
+  if (!(rate >= 0 && rate <= 1)) throw new Error(`must be off, errors, all or a share from 0 to 1 (got "${text}")`);
+  if (rate === 0) return { kind: 'off' };
+  if (rate === 1) return { kind: 'all' };
+  return { kind: 'sampled', rate };
+}
+
+/** One finished request, as written. Absent fields did not apply (no upstream for a 404). */
+export interface AccessEntry {
+  requestId: string;
+  traceId: string;
+  spanId: string;
+  clientIp: string;
+  method: string;
+  host: string | undefined;
+  /** The normalized path, without the query string. */
+  path: string;
+  protocol: string;
+  status: number;
+  /** The request body's declared length; absent for a chunked body or none. */
+  bytesIn: number | undefined;
+  /** Response body bytes sent. */
+  bytesOut: number;
+  durationMs: number;
+  /** From the first attempt's dispatch to the answer's headers, retries included. */
+  upstreamMs: number | undefined;
+  route: string | undefined;
+  upstream: string | undefined;
+  target: string | undefined;
+  consumer: string | undefined;
+  /** Attempts beyond the first. */
+  retries: number;
+  /** The config version the request was served by. */
+  version: number;
+}
+
+export class AccessLog {
+  private readonly destination: ReturnType<typeof pino.destination>;
+
+  constructor(
+    private readonly mode: Exclude<AccessLogMode, { kind: 'off' }>,
+    /** A file (appended to, created with its folder), or stdout when absent. */
+    file?: string,
+  ) {
+    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true });
+  }
+
+  /** Whether a request that ended with `status` is written. */
+  wants(status: number): boolean {
+    switch (this.mode.kind) {
+      case 'all':
+        return true;
+      case 'errors':
+        return status >= 500 || status === 499;
+      case 'sampled':
+        return Math.random() < this.mode.rate;
+    }
+  }
+
+  write(entry: AccessEntry): void {
+    // The entry's own fields after the time; JSON.stringify leaves out those that are undefined.
+    this.destination.write(`{"time":"${new Date().toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
+  }
+
+  /** Write out what is buffered (on stop). */
+  close(): void {
+    try {
+      this.destination.flushSync();
+    } catch {
+      // Nothing buffered, or the destination is not open yet: nothing to lose.
+    }
+    this.destination.end();
+  }
+}

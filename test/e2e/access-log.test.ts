@@ -1,0 +1,120 @@
+// The access log and W3C trace context through a real proxy process reading its config from a
+// real etcd: one JSON line per request with what an operator looks for, the query string never
+// written, `errors` writing failures only, and traceparent continued upstream with the proxy's
+// own span id.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { validateDocument } from '../../src/config/validate.js';
+import { createEtcdClient } from '../../src/store/client.js';
+import { ConfigWriter } from '../../src/store/config-writer.js';
+import { Keys } from '../../src/store/keys.js';
+import { atFileEnd } from '../helpers/cleanup.js';
+import { deadUrl } from '../helpers/data-plane.js';
+import { startTestEtcd } from '../helpers/etcd.js';
+import { runCli, startProxyProcess, waitFor } from '../helpers/processes.js';
+import { startUpstream } from '../helpers/upstreams.js';
+
+type Line = Record<string, unknown>;
+
+async function lines(file: string): Promise<Line[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Line);
+}
+
+it('writes one JSON line per request, without the query string; errors mode writes failures only; traceparent goes on as a child', async () => {
+  const etcd = await startTestEtcd();
+  const echo = await startUpstream('echo', (req, res) => {
+    res.end(JSON.stringify({ traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }));
+    return true;
+  });
+  const client = createEtcdClient([etcd.endpoint]);
+  atFileEnd(() => client.close());
+  const doc = validateDocument({
+    upstreams: [
+      { id: 'echo', targets: [{ url: echo.url }] },
+      { id: 'gone', targets: [{ url: await deadUrl() }] },
+    ],
+    routes: [
+      { id: 'api', match: { paths: ['/api/*'] }, upstream: 'echo' },
+      { id: 'broken', match: { paths: ['/broken'] }, upstream: 'gone' },
+    ],
+  });
+  assert.ok(doc.ok);
+  const version = (await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'log' })).version.version;
+  const dir = await mkdtemp(join(tmpdir(), 'signalbox-access-'));
+  atFileEnd(() => rm(dir, { recursive: true, force: true }));
+  const allFile = join(dir, 'all', 'access.log');
+  const errorsFile = join(dir, 'errors.log');
+  const all = await startProxyProcess(etcd.endpoint, { args: ['--access-log', 'all', '--access-log-file', allFile] });
+  const errors = await startProxyProcess(etcd.endpoint, { env: { SIGNALBOX_ACCESS_LOG: 'errors', SIGNALBOX_ACCESS_LOG_FILE: errorsFile } });
+
+  const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  for (const p of [all, errors]) {
+    const ok = await fetch(`${p.url}/api/users?apikey=s3cret-in-query`, { headers: { 'x-request-id': 'req-1', traceparent: parent, tracestate: 'vendor=x' } });
+    assert.equal(ok.status, 200);
+    const up = (await ok.json()) as { traceparent: string; tracestate: string };
+    const [, traceId, spanId, flags] = up.traceparent.split('-');
+    assert.equal(traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the trace goes on');
+    assert.notEqual(spanId, '00f067aa0ba902b7', "the upstream's parent is the proxy's span, not the client's");
+    assert.match(spanId!, /^[0-9a-f]{16}$/);
+    assert.equal(flags, '01', 'the sampled flag goes on');
+    assert.equal(up.tracestate, 'vendor=x');
+    assert.equal((await fetch(`${p.url}/nowhere`)).status, 404);
+    assert.equal((await fetch(`${p.url}/broken`)).status, 502);
+  }
+
+  // A malformed traceparent starts a new trace, and its tracestate is not passed on.
+  const fresh = (await (await fetch(`${all.url}/api/x`, { headers: { traceparent: '00-zz-00-01', tracestate: 'vendor=x' } })).json()) as { traceparent: string; tracestate?: string };
+  assert.match(fresh.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+  assert.equal(fresh.tracestate, undefined);
+
+  const logged = await waitFor('4 lines in the access log', async () => {
+    const l = await lines(allFile);
+    return l.length >= 4 && l;
+  });
+  assert.equal(logged.length, 4);
+  const [ok, noRoute, broken] = logged as [Line, Line, Line];
+  assert.equal(ok.requestId, 'req-1');
+  assert.equal(ok.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.match(String(ok.spanId), /^[0-9a-f]{16}$/);
+  assert.equal(ok.method, 'GET');
+  assert.equal(ok.path, '/api/users', 'the query string is never written');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.route, 'api');
+  assert.equal(ok.upstream, 'echo');
+  assert.equal(ok.target, echo.url);
+  assert.equal(ok.retries, 0);
+  assert.equal(ok.version, version);
+  assert.equal(ok.clientIp, '127.0.0.1');
+  assert.ok(Number(ok.bytesOut) > 0);
+  assert.ok(typeof ok.durationMs === 'number' && typeof ok.upstreamMs === 'number' && ok.upstreamMs <= ok.durationMs);
+  assert.ok(!Number.isNaN(Date.parse(String(ok.time))));
+  assert.equal(noRoute.status, 404);
+  assert.equal(noRoute.route, undefined);
+  assert.equal(broken.status, 502);
+  assert.equal(broken.route, 'broken');
+  const text = await readFile(allFile, 'utf8');
+  assert.ok(!text.includes('s3cret'), 'no credential from the query string');
+
+  const failures = await waitFor('the 502 in the errors log', async () => {
+    const l = await lines(errorsFile);
+    return l.length >= 1 && l;
+  });
+  // The 502 was the last request sent to that proxy: had the 200 or 404 been written, they would be first.
+  assert.deepEqual(
+    failures.map((l) => [l.status, l.route]),
+    [[502, 'broken']],
+  );
+});
+
+it('refuses an --access-log mode it does not know, naming the flag (exit 2)', async () => {
+  const r = await runCli(['proxy', '--etcd', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--access-log', '1.5']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /--access-log: must be off, errors, all or a share from 0 to 1 \(got "1\.5"\)/);
+});
