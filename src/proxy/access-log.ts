@@ -6,14 +6,19 @@
 //
 // The query string is never written: it may carry credentials (key-auth's `query`, signed URLs).
 import { pino } from 'pino';
+import { parseShare } from '../util/share.js';
 
 export type AccessLogMode = { kind: 'off' } | { kind: 'errors' } | { kind: 'all' } | { kind: 'sampled'; rate: number };
 
 /** `off` | `errors` | `all` | a share 0..1 (`0.1`: one request in ten, at random). */
 export function parseAccessLogMode(text: string): AccessLogMode {
   if (text === 'off' || text === 'errors' || text === 'all') return { kind: text };
-  const rate = /^(?:0|1|0?\.\d+|1\.0*)$/.test(text) ? Number(text) : NaN;
-  if (!(rate >= 0 && rate <= 1)) throw new Error(`must be off, errors, all or a share from 0 to 1 (got "${text}")`);
+  let rate: number;
+  try {
+    rate = parseShare(text);
+  } catch {
+    throw new Error(`must be off, errors, all or a share from 0 to 1 (got "${text}")`);
+  }
   if (rate === 0) return { kind: 'off' };
   if (rate === 1) return { kind: 'all' };
   return { kind: 'sampled', rate };

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { AccessLog } from './access-log.js';
+import type { AccessEntry, AccessLog } from './access-log.js';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { requestAuthority } from './http2-compat.js';
@@ -21,6 +21,7 @@ import { answerLocally, pickArm, type UpstreamArm } from './route-actions.js';
 import { BAD_GATEWAY, BAD_PATH, NO_CONFIG, NO_ROUTE, sendJson } from './respond.js';
 import type { CompiledRoute, Runtime, RuntimeHolder } from './runtime.js';
 import { REFUSE_HOST, REFUSE_METHOD, isValidAuthority, refuseRequest, type Refusal } from './strict-http.js';
+import type { SpanExport } from './span-export.js';
 import { childContext, type TraceContext } from './trace-context.js';
 
 export interface ProxyHandlerOptions {
@@ -38,6 +39,10 @@ export interface ProxyHandlerOptions {
   trustedProxies?: TrustedProxies;
   /** Where finished requests are written, if anywhere (`--access-log`). */
   accessLog?: AccessLog | null;
+  /** Where the spans of sampled requests go, if anywhere (`--otlp-endpoint`). */
+  spans?: SpanExport | null;
+  /** The share of requests without a trace that start a sampled one (`--trace-sample`); default 0. */
+  traceSample?: number;
 }
 
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -86,7 +91,7 @@ export interface Admission {
   policy: PolicyContext | null;
 }
 
-const NO_TRACE: TraceContext = { traceId: '', spanId: '', parentId: null, header: '', keepsState: false };
+const NO_TRACE: TraceContext = { traceId: '', spanId: '', parentId: null, header: '', keepsState: false, sampled: false };
 
 export function emptyAdmission(): Admission {
   return { route: null, path: '', host: undefined, peer: '', peerTrusted: false, clientIp: '', proto: '', requestId: '', trace: NO_TRACE, policy: null };
@@ -103,6 +108,7 @@ export type Admit = (rt: Runtime, req: IncomingMessage, res: ServerResponse, now
 export function createAdmission(opts: ProxyHandlerOptions): Admit {
   const fixedProto = opts.https === undefined ? null : opts.https ? 'https' : 'http';
   const trusted = opts.trustedProxies ?? TRUST_NONE;
+  const traceSample = opts.traceSample ?? 0;
   // Filled by normalizePath and read at once: requests are handled one at a time.
   const normalized: NormalizedPath = { path: '', encodedSlash: false };
 
@@ -110,7 +116,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     const requestId = requestIdOf(req.headers['x-request-id']);
     into.requestId = requestId;
     res.setHeader('x-request-id', requestId);
-    into.trace = childContext(req.headers.traceparent);
+    into.trace = childContext(req.headers.traceparent, traceSample);
     const refusal = refuseRequest(req);
     if (refusal !== null) {
       refuse(res, refusal);
@@ -215,40 +221,51 @@ export function acquireRuntime(holder: RuntimeHolder, req: IncomingMessage, res:
 }
 
 /**
- * One finished request: in the metrics under its route (or none), and in the access log when
- * its mode wants it. `rt` is null when no config was loaded yet.
+ * One finished request: in the metrics under its route (or none), in the access log when its
+ * mode wants it, and a span when its trace is sampled and spans are exported. `rt` is null when
+ * no config was loaded yet.
  */
 export type Recorder = (rt: Runtime | null, req: IncomingMessage, res: ServerResponse, admission: Admission, exchange: Exchange | null, status: number, start: number) => void;
 
-export function createRecorder(metrics: ProxyMetrics, accessLog: AccessLog | null): Recorder {
+export function createRecorder(metrics: ProxyMetrics, accessLog: AccessLog | null, spans: SpanExport | null): Recorder {
   return function record(rt, req, res, admission, exchange, status, start): void {
     const ms = performance.now() - start;
     const route = admission.route;
     metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, status, ms / 1000);
-    if (accessLog === null || !accessLog.wants(status)) return;
-    const query = admission.path.indexOf('?');
-    const length = req.headers['content-length'];
-    accessLog.write({
-      requestId: admission.requestId,
-      traceId: admission.trace.traceId,
-      spanId: admission.trace.spanId,
-      clientIp: admission.clientIp || peerAddress(req),
-      method: req.method ?? '',
-      host: admission.host,
-      path: query < 0 ? admission.path : admission.path.slice(0, query),
-      protocol: req.httpVersion,
-      status,
-      bytesIn: length === undefined ? undefined : Number(length),
-      bytesOut: exchange === null ? Number(res.getHeader('content-length') ?? 0) : exchange.bytesOut,
-      durationMs: Math.round(ms * 1000) / 1000,
-      upstreamMs: exchange === null || exchange.answeredAt === 0 ? undefined : Math.round((exchange.answeredAt - exchange.dispatchedAt) * 1000) / 1000,
-      route: route?.id,
-      upstream: exchange?.upstreamId,
-      target: exchange?.targetUrl,
-      consumer: admission.policy?.consumer ?? undefined,
-      retries: exchange === null || exchange.attempts === 0 ? 0 : exchange.attempts - 1,
-      version: rt === null ? 0 : rt.meta.version,
-    });
+    const logged = accessLog !== null && accessLog.wants(status);
+    const traced = spans !== null && admission.trace.sampled;
+    if (!logged && !traced) return;
+    const entry = describeRequest(rt, req, res, admission, exchange, status, ms);
+    if (logged) accessLog.write(entry);
+    if (traced) spans.record(entry, admission.trace.parentId, performance.timeOrigin + start);
+  };
+}
+
+/** The access log's line, which is also the span's data. */
+function describeRequest(rt: Runtime | null, req: IncomingMessage, res: ServerResponse, admission: Admission, exchange: Exchange | null, status: number, ms: number): AccessEntry {
+  const route = admission.route;
+  const query = admission.path.indexOf('?');
+  const length = req.headers['content-length'];
+  return {
+    requestId: admission.requestId,
+    traceId: admission.trace.traceId,
+    spanId: admission.trace.spanId,
+    clientIp: admission.clientIp || peerAddress(req),
+    method: req.method ?? '',
+    host: admission.host,
+    path: query < 0 ? admission.path : admission.path.slice(0, query),
+    protocol: req.httpVersion,
+    status,
+    bytesIn: length === undefined ? undefined : Number(length),
+    bytesOut: exchange === null ? Number(res.getHeader('content-length') ?? 0) : exchange.bytesOut,
+    durationMs: Math.round(ms * 1000) / 1000,
+    upstreamMs: exchange === null || exchange.answeredAt === 0 ? undefined : Math.round((exchange.answeredAt - exchange.dispatchedAt) * 1000) / 1000,
+    route: route?.id,
+    upstream: exchange?.upstreamId,
+    target: exchange?.targetUrl,
+    consumer: admission.policy?.consumer ?? undefined,
+    retries: exchange === null || exchange.attempts === 0 ? 0 : exchange.attempts - 1,
+    version: rt === null ? 0 : rt.meta.version,
   };
 }
 
@@ -260,7 +277,7 @@ export function createRecorder(metrics: ProxyMetrics, accessLog: AccessLog | nul
 export function createProxyHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): ProxyHandler {
   const { logger } = opts;
   const admit = createAdmission(opts);
-  const record = createRecorder(opts.metrics, opts.accessLog ?? null);
+  const record = createRecorder(opts.metrics, opts.accessLog ?? null, opts.spans ?? null);
 
   return function proxyRequest(req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();

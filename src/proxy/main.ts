@@ -22,6 +22,7 @@ import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
 import { RuntimeHolder } from './runtime.js';
+import type { SpanExport } from './span-export.js';
 import { TargetRegistry } from './target-registry.js';
 import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
 import { createUpgradeHandler } from './upgrade.js';
@@ -43,6 +44,10 @@ export interface ProxyOptions {
   trustedProxies?: TrustedProxies;
   /** Which finished requests are written (default off), and where (default stdout). */
   accessLog?: { mode: AccessLogMode; file?: string };
+  /** Where the spans of sampled requests go (span-export.ts; loaded by the caller only then). */
+  spans?: SpanExport;
+  /** The share of requests without a trace that start a sampled one; default 0. */
+  traceSample?: number;
   logger: Logger;
 }
 
@@ -194,7 +199,8 @@ export class ProxyServer {
     this.watcher.on('disconnected', () => this.logger.warn('etcd disconnected; serving from memory'));
 
     await this.firstConfig();
-    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies: this.opts.trustedProxies, accessLog: this.accessLog };
+    const { trustedProxies, spans, traceSample } = this.opts;
+    const handling = { logger: this.logger, metrics: this.metrics, trustedProxies, accessLog: this.accessLog, spans, traceSample };
     this.listeners = await startListeners(
       createProxyHandler(this.holder, handling),
       this.holder,
@@ -295,6 +301,7 @@ export class ProxyServer {
     await this.admin?.close();
     this.metrics.close();
     this.accessLog?.close();
+    await this.opts.spans?.close();
     this.client.close();
   }
 }

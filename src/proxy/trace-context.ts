@@ -1,8 +1,10 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the proxy is one hop of the
 // client's trace. It keeps the trace id and the sampled flag it was given and sends its own span
 // id upstream as the parent, so the upstream's spans hang under the proxy's. A missing or
-// malformed traceparent starts a new trace (not sampled: the proxy exports no spans itself), and
-// a tracestate that came with a malformed traceparent is dropped, as the spec asks.
+// malformed traceparent starts a new trace, sampled with the probability `--trace-sample` gives
+// (default 0: without a tracing backend nobody records it), and a tracestate that came with a
+// malformed traceparent is dropped, as the spec asks. The spans of sampled requests are what
+// span-export.ts sends to an OTLP collector.
 import { randomFillSync } from 'node:crypto';
 
 export interface TraceContext {
@@ -16,6 +18,8 @@ export interface TraceContext {
   readonly header: string;
   /** Whether the client's tracestate goes on (only beside a valid traceparent). */
   readonly keepsState: boolean;
+  /** The sampled flag: the trace is recorded (its span exported, when there is a collector). */
+  readonly sampled: boolean;
 }
 
 // version-traceid-parentid-flags; a future version may append fields after another "-".
@@ -44,8 +48,11 @@ function newSpanId(): string {
   return id;
 }
 
-/** The context of the proxy's hop for a request whose traceparent header is `sent`. */
-export function childContext(sent: string | string[] | undefined): TraceContext {
+/**
+ * The context of the proxy's hop for a request whose traceparent header is `sent`; a new trace is
+ * sampled with probability `sampleNew`.
+ */
+export function childContext(sent: string | string[] | undefined, sampleNew = 0): TraceContext {
   const spanId = newSpanId();
   const parsed = typeof sent === 'string' ? TRACEPARENT.exec(sent) : null;
   if (parsed !== null) {
@@ -54,10 +61,11 @@ export function childContext(sent: string | string[] | undefined): TraceContext 
     const valid = version !== 'ff' && !(version === '00' && more !== '') && traceId !== ZERO_TRACE && parentId !== ZERO_SPAN;
     if (valid) {
       // Version 00 defines one flag, "sampled"; the others are not passed on under it.
-      const sampled = (parseInt(flags, 16) & 1) === 1 ? '01' : '00';
-      return { traceId, spanId, parentId, header: `00-${traceId}-${spanId}-${sampled}`, keepsState: true };
+      const sampled = (parseInt(flags, 16) & 1) === 1;
+      return { traceId, spanId, parentId, header: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`, keepsState: true, sampled };
     }
   }
   const traceId = randomHex(16);
-  return { traceId, spanId, parentId: null, header: `00-${traceId}-${spanId}-00`, keepsState: false };
+  const sampled = sampleNew > 0 && Math.random() < sampleNew;
+  return { traceId, spanId, parentId: null, header: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`, keepsState: false, sampled };
 }

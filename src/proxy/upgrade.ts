@@ -128,7 +128,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export function createUpgradeHandler(holder: RuntimeHolder, opts: ProxyHandlerOptions): UpgradeHandler {
   const { logger, metrics } = opts;
   const admit = createAdmission(opts);
-  const record = createRecorder(metrics, opts.accessLog ?? null);
+  const record = createRecorder(metrics, opts.accessLog ?? null, opts.spans ?? null);
 
   return function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const start = performance.now();

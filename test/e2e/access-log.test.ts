@@ -118,3 +118,86 @@ it('refuses an --access-log mode it does not know, naming the flag (exit 2)', as
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /--access-log: must be off, errors, all or a share from 0 to 1 \(got "1\.5"\)/);
 });
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: Record<string, unknown> }[];
+}
+
+it('exports the span of each sampled request to an OTLP collector, with the span id the upstream saw as its parent; a collector that is down costs nothing', async () => {
+  const etcd = await startTestEtcd();
+  const echo = await startUpstream('echo', (req, res) => {
+    res.end(JSON.stringify({ traceparent: req.headers.traceparent }));
+    return true;
+  });
+  // The collector: OTLP/HTTP with JSON bodies, as OpenTelemetry's exporter sends them.
+  const spans: OtlpSpan[] = [];
+  const resources: unknown[] = [];
+  const collector = await startUpstream('collector', (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const sent = JSON.parse(body) as { resourceSpans: { resource: unknown; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      for (const rs of sent.resourceSpans) {
+        resources.push(rs.resource);
+        for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    return true;
+  });
+  const client = createEtcdClient([etcd.endpoint]);
+  atFileEnd(() => client.close());
+  const doc = validateDocument({ upstreams: [{ id: 'echo', targets: [{ url: echo.url }] }], routes: [{ id: 'api', match: { paths: ['/api/*'] }, upstream: 'echo' }] });
+  assert.ok(doc.ok);
+  await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'otlp' });
+  const traced = await startProxyProcess(etcd.endpoint, { id: 'traced', args: ['--otlp-endpoint', `${collector.url}/v1/traces`, '--trace-sample', '1'] });
+  const parentOf = async (url: string, traceparent?: string) => {
+    const r = await fetch(url, { headers: traceparent === undefined ? {} : { traceparent } });
+    assert.equal(r.status, 200);
+    return ((await r.json()) as { traceparent: string }).traceparent.split('-');
+  };
+
+  const [, sampledTrace, sampledSpan] = await parentOf(`${traced.url}/api/a`, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+  const [, , , unsampledFlags] = await parentOf(`${traced.url}/api/b`, '00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00');
+  assert.equal(unsampledFlags, '00', "the client's decision not to sample stands");
+  const [, newTrace, newSpan, newFlags] = await parentOf(`${traced.url}/api/c`);
+  assert.equal(newFlags, '01', '--trace-sample 1 samples every new trace');
+
+  await waitFor('2 spans at the collector', () => spans.length >= 2);
+  const byTrace = new Map(spans.map((s) => [s.traceId, s]));
+  assert.equal(spans.length, 2, 'the unsampled request has no span');
+  const continued = byTrace.get(sampledTrace!)!;
+  assert.equal(continued.spanId, sampledSpan, 'the span is the parent the upstream was given');
+  assert.equal(continued.parentSpanId, '00f067aa0ba902b7');
+  assert.equal(continued.name, 'GET api');
+  const attrs = Object.fromEntries(continued.attributes.map((a) => [a.key, Object.values(a.value)[0]]));
+  assert.equal(attrs['http.request.method'], 'GET');
+  assert.equal(attrs['url.path'], '/api/a');
+  assert.equal(Number(attrs['http.response.status_code']), 200);
+  assert.equal(attrs['signalbox.upstream'], 'echo');
+  const started = byTrace.get(newTrace!)!;
+  assert.equal(started.spanId, newSpan);
+  assert.ok(started.parentSpanId === undefined || started.parentSpanId === '', 'a new trace: the proxy span is its root');
+  assert.match(JSON.stringify(resources[0]), /"service\.name".*"signalbox-proxy"/);
+
+  // A collector that does not answer: requests are answered as ever, spans are dropped.
+  const dark = await startProxyProcess(etcd.endpoint, { id: 'dark', args: ['--otlp-endpoint', `${await deadUrl()}/v1/traces`, '--trace-sample', '1'] });
+  for (let i = 0; i < 20; i++) await parentOf(`${dark.url}/api/d`);
+  await dark.stop();
+  assert.equal(dark.proc.exitCode, 0, dark.output());
+});
+
+it('refuses an --otlp-endpoint that is no http(s) URL and a --trace-sample out of range (exit 2)', async () => {
+  const base = ['proxy', '--etcd', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
+  const url = await runCli([...base, '--otlp-endpoint', 'collector:4318']);
+  assert.equal(url.code, 2, url.stderr);
+  assert.match(url.stderr, /--otlp-endpoint: must be an http or https URL, got "collector:4318"/);
+  const share = await runCli([...base, '--trace-sample', '2']);
+  assert.equal(share.code, 2, share.stderr);
+  assert.match(share.stderr, /--trace-sample: must be a share from 0 to 1 \(got "2"\)/);
+});

@@ -43,6 +43,16 @@ describe('childContext (W3C traceparent)', () => {
     }
   });
 
+  it('samples a new trace with the share asked for; a client\'s valid traceparent decides for itself', () => {
+    assert.equal(childContext(undefined, 1).sampled, true);
+    assert.match(childContext(undefined, 1).header, /-01$/);
+    assert.equal(childContext(undefined, 0).sampled, false);
+    const sampled = Array.from({ length: 2000 }, () => childContext('bad', 0.5).sampled).filter(Boolean).length;
+    assert.ok(sampled > 800 && sampled < 1200, `about half: ${sampled}`);
+    assert.equal(childContext(`00-${TRACE}-00f067aa0ba902b7-00`, 1).sampled, false);
+    assert.equal(childContext(`00-${TRACE}-00f067aa0ba902b7-01`, 0).sampled, true);
+  });
+
   it('makes a different span id each time', () => {
     const ids = new Set(Array.from({ length: 1000 }, () => childContext(undefined).spanId));
     assert.equal(ids.size, 1000);
