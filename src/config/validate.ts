@@ -5,7 +5,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Kind } from './schema.js';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind } from './schema.js';
+import { fingerprint, keyDigest, passwordHashOf } from './secrets.js';
 
 export type PathSegment = string | number;
 
@@ -32,6 +33,11 @@ export interface ValidateOptions {
    * schema check is skipped and it stands in for `object`. undefined: check `object`.
    */
   known?: (kind: Kind, object: unknown) => ConfigObject | undefined;
+  /**
+   * The password hash stored for a consumer id (the control plane's live config): a plain
+   * password that matches it keeps it, so applying the same document again changes nothing.
+   */
+  storedPassword?: (consumerId: string) => string | undefined;
 }
 
 /** `routes[2].match.paths[0]`: the notation every error message uses. */
@@ -121,7 +127,15 @@ function withoutReadOnly(cert: Certificate): Certificate {
   return copy;
 }
 
-export function normalize(doc: z.infer<typeof documentSchema>): Config {
+/** A consumer with its secrets in their stored forms (secrets.ts). */
+function withHashedSecrets(consumer: Consumer, storedPassword: ValidateOptions['storedPassword']): Consumer {
+  const out: Consumer = { ...consumer };
+  if (consumer.keys !== undefined) out.keys = consumer.keys.map(keyDigest);
+  if (consumer.basic !== undefined) out.basic = { username: consumer.basic.username, password: passwordHashOf(consumer.basic.password, storedPassword?.(consumer.id)) };
+  return out;
+}
+
+export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedPassword'> = {}): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -129,6 +143,7 @@ export function normalize(doc: z.infer<typeof documentSchema>): Config {
     routes: byId(doc.routes),
     policies: byId(doc.policies),
     certificates: byId(doc.certificates).map(withoutReadOnly),
+    consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts.storedPassword)),
   };
 }
 
@@ -243,6 +258,29 @@ export function* semanticIssues(
       const owner = sniOwner.get(sni);
       if (owner !== undefined) yield { path: ['certificates', i, 'snis', j], message: `SNI "${sni}" is already served by certificate "${owner}"` };
       else sniOwner.set(sni, cert.id);
+    }
+  }
+  yield* consumerIssues(doc.consumers ?? []);
+}
+
+/** Keys and basic usernames belong to one consumer each; a key is compared in its stored form. */
+function* consumerIssues(consumers: readonly Consumer[]): Generator<RawIssue> {
+  const keyOwner = new Map<string, string>();
+  const userOwner = new Map<string, string>();
+  for (let i = 0; i < consumers.length; i++) {
+    const c = consumers[i]!;
+    const keys = c.keys ?? [];
+    for (let j = 0; j < keys.length; j++) {
+      const digest = keyDigest(keys[j]!);
+      const owner = keyOwner.get(digest);
+      // The fingerprint names the key without giving it (or its digest) away.
+      if (owner !== undefined) yield { path: ['consumers', i, 'keys', j], message: `key ${fingerprint(digest)} already belongs to consumer "${owner}"` };
+      else keyOwner.set(digest, c.id);
+    }
+    if (c.basic !== undefined) {
+      const owner = userOwner.get(c.basic.username);
+      if (owner !== undefined) yield { path: ['consumers', i, 'basic', 'username'], message: `username "${c.basic.username}" already belongs to consumer "${owner}"` };
+      else userOwner.set(c.basic.username, c.id);
     }
   }
 }
@@ -420,7 +458,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     if (issues.done) break;
     addNew(r);
   }
-  return issues.empty ? { ok: true, config: normalize(doc) } : { ok: false, issues: issues.list() };
+  return issues.empty ? { ok: true, config: normalize(doc, opts) } : { ok: false, issues: issues.list() };
 }
 
 /** Validate a single parsed document (no file context). */

@@ -40,6 +40,7 @@ interface DiffDoc {
   routes: Record<string, unknown>;
   policies: Record<string, unknown>;
   certificates: Record<string, unknown>;
+  consumers: Record<string, unknown>;
 }
 
 function isDiff(doc: unknown): doc is DiffDoc {
