@@ -8,3 +8,10 @@ export const id = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0
 
 /** An HTTP field name (RFC 9110 token). */
 export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Where an auth policy tells the upstream who the consumer is (a client's own is dropped). */
+export const DEFAULT_CONSUMER_HEADER = 'x-consumer-id';
+export const consumerHeader = z
+  .string()
+  .regex(HEADER_NAME, 'must be a header name')
+  .meta({ description: `the request header that carries the consumer's id upstream (default ${DEFAULT_CONSUMER_HEADER}); one a client sends is always removed` });
