@@ -21,8 +21,10 @@ export type ValidationResult = { ok: true; config: Config } | { ok: false; issue
 
 /**
  * Where a certificate left without `key` gets one. The control plane passes the keys it stores,
- * by id; the CLI, which never sees keys, passes 'control-plane' to leave that check to it. Without
- * it a key is required: etcd and proxies only ever hold complete certificates.
+ * by id; the CLI, which never sees keys, passes 'control-plane' to leave that check to it (and
+ * consumers' plain passwords too: only the control plane, which holds the stored hashes, can tell
+ * a password that did not change). Without it a key is required: etcd and proxies only ever hold
+ * complete certificates.
  */
 export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
 
@@ -128,14 +130,14 @@ function withoutReadOnly(cert: Certificate): Certificate {
 }
 
 /** A consumer with its secrets in their stored forms (secrets.ts). */
-function withHashedSecrets(consumer: Consumer, storedPassword: ValidateOptions['storedPassword']): Consumer {
+function withHashedSecrets(consumer: Consumer, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'>): Consumer {
   const out: Consumer = { ...consumer };
   if (consumer.keys !== undefined) out.keys = consumer.keys.map(keyDigest);
-  if (consumer.basic !== undefined) out.basic = { username: consumer.basic.username, password: passwordHashOf(consumer.basic.password, storedPassword?.(consumer.id)) };
+  if (consumer.basic !== undefined && opts.storedKeys !== 'control-plane') out.basic = { username: consumer.basic.username, password: passwordHashOf(consumer.basic.password, opts.storedPassword?.(consumer.id)) };
   return out;
 }
 
-export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedPassword'> = {}): Config {
+export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'> = {}): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -143,7 +145,7 @@ export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<Valida
     routes: byId(doc.routes),
     policies: byId(doc.policies),
     certificates: byId(doc.certificates).map(withoutReadOnly),
-    consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts.storedPassword)),
+    consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts)),
   };
 }
 

@@ -49,6 +49,12 @@ describe('consumers: secrets at rest', () => {
     assert.notEqual(other.config.consumers[0]!.basic!.password, first);
   });
 
+  it("a client that leaves secrets to the control plane (storedKeys: 'control-plane') sends the password as given, for it to compare", () => {
+    const r = validateDocument({ consumers: [{ id: 'bob', keys: [KEY], basic: { username: 'bob', password: 'pw-one' } }] }, { storedKeys: 'control-plane' });
+    assert.ok(r.ok);
+    assert.deepEqual(r.config.consumers, [{ id: 'bob', keys: [KEY_DIGEST], basic: { username: 'bob', password: 'pw-one' } }]);
+  });
+
   it('a consumer without credentials is valid (a JWT claim names it)', () => {
     assert.deepEqual(valid({ consumers: [{ id: 'carol' }] }).consumers, [{ id: 'carol' }]);
   });
