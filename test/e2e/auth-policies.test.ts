@@ -119,12 +119,14 @@ describe('basic-auth', () => {
 });
 
 describe('rate-limit by consumer', () => {
+  // One token each, refilled after ~1000 s: a second request is limited however slow the machine.
+  const policies = [
+    { id: 'auth', type: 'key-auth' },
+    { id: 'rl', type: 'rate-limit', requestsPerSecond: 0.001, key: 'consumer' },
+  ];
+
   it('each consumer has its own bucket, whatever address it comes from; no consumer: by address', T, async (t) => {
     const { up } = await recorded(t);
-    const policies = [
-      { id: 'auth', type: 'key-auth' },
-      { id: 'rl', type: 'rate-limit', requestsPerSecond: 0.001, key: 'consumer' },
-    ];
     const p = await proxy(t, doc(up.url, policies));
     const as = (key: string, localAddress: string) => send(p.url, '/', { localAddress, headers: { 'x-api-key': key } });
     assert.equal((await as(ALICE_KEY, '127.0.0.1')).status, 200);
@@ -135,10 +137,6 @@ describe('rate-limit by consumer', () => {
 
   it('buckets survive a swap that changes only the consumers', T, async (t) => {
     const { up } = await recorded(t);
-    const policies = [
-      { id: 'auth', type: 'key-auth' },
-      { id: 'rl', type: 'rate-limit', requestsPerSecond: 0.001, key: 'consumer' },
-    ];
     const p = await proxy(t, doc(up.url, policies));
     assert.equal((await send(p.url, '/', { headers: { 'x-api-key': ALICE_KEY } })).status, 200);
     p.swap(doc(up.url, policies, { consumers: [...consumers, { id: 'dave', keys: ['dave-key-0123456789abcdef'] }] }));
