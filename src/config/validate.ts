@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind } from './schema.js';
-import { fingerprint, keyDigest, passwordHashOf } from './secrets.js';
+import { PASSWORD_HASH_PREFIX, fingerprint, keyDigest, passwordHashOf } from './secrets.js';
 
 export type PathSegment = string | number;
 
@@ -265,10 +265,17 @@ export function* semanticIssues(
   yield* consumerIssues(doc.consumers ?? []);
 }
 
+/**
+ * Plain passwords one document may hold: each costs an scrypt hash (about 50 ms of CPU) when it
+ * is written, so a document of thousands would hold the control plane for minutes.
+ */
+export const MAX_PLAIN_PASSWORDS = 64;
+
 /** Keys and basic usernames belong to one consumer each; a key is compared in its stored form. */
 function* consumerIssues(consumers: readonly Consumer[]): Generator<RawIssue> {
   const keyOwner = new Map<string, string>();
   const userOwner = new Map<string, string>();
+  let plainPasswords = 0;
   for (let i = 0; i < consumers.length; i++) {
     const c = consumers[i]!;
     const keys = c.keys ?? [];
@@ -283,6 +290,9 @@ function* consumerIssues(consumers: readonly Consumer[]): Generator<RawIssue> {
       const owner = userOwner.get(c.basic.username);
       if (owner !== undefined) yield { path: ['consumers', i, 'basic', 'username'], message: `username "${c.basic.username}" already belongs to consumer "${owner}"` };
       else userOwner.set(c.basic.username, c.id);
+      if (!c.basic.password.startsWith(PASSWORD_HASH_PREFIX) && ++plainPasswords === MAX_PLAIN_PASSWORDS + 1) {
+        yield { path: ['consumers', i, 'basic', 'password'], message: `more than ${MAX_PLAIN_PASSWORDS} plain passwords in one document (each is hashed with scrypt); give the others as their stored hashes, or write them in more than one change` };
+      }
     }
   }
 }

@@ -57,7 +57,7 @@ test('write then readCommitted returns the same config, version 1 with hash and 
   assert.equal(read.revision, res.revision);
   assert.equal(read.version?.version, 1);
   assert.equal(read.version?.hash, configHash(normalize(config)));
-  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0 });
+  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0, consumers: 0 });
   assert.equal(read.version?.author, 'test');
 });
 

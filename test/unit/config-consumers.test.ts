@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parsePasswordHash, passwordMatchesSync } from '../../src/config/secrets.js';
-import { validateDocument } from '../../src/config/validate.js';
+import { MAX_PLAIN_PASSWORDS, validateDocument } from '../../src/config/validate.js';
 
 const KEY = 'alice-secret-key-0001';
 const KEY_DIGEST = `sha256:${createHash('sha256').update(KEY).digest('hex')}`;
@@ -81,6 +81,12 @@ describe('consumers: bad input', () => {
     assert.equal(found[0]!.path, 'consumers[1].keys[1]');
     assert.match(found[0]!.message, /already belongs to consumer "alice"/);
     assert.ok(!found[0]!.message.includes(KEY) && !found[0]!.message.includes(KEY_DIGEST.slice(7)), found[0]!.message);
+  });
+
+  it('more plain passwords than MAX_PLAIN_PASSWORDS in one document are refused at the first one too many, before any is hashed', () => {
+    const consumers = Array.from({ length: MAX_PLAIN_PASSWORDS + 2 }, (_, i) => ({ id: `c${i}`, basic: { username: `u${i}`, password: 'pw' } }));
+    const found = issues({ consumers });
+    assert.deepEqual(found.map((i) => i.path), [`consumers[${MAX_PLAIN_PASSWORDS}].basic.password`]);
   });
 
   it('the same basic username on two consumers is an error with its path', () => {
