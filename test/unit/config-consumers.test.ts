@@ -94,3 +94,16 @@ describe('consumers: bad input', () => {
     assert.deepEqual(found.map((i) => [i.path, i.message]), [['consumers[1].basic.username', 'username "same" already belongs to consumer "a"']]);
   });
 });
+
+describe('auth policies: settings', () => {
+  it('a consumerHeader the proxy sets itself, and a key-auth with both header and query, are refused where they are', () => {
+    const found = issues({
+      policies: [
+        { id: 'a', type: 'key-auth', consumerHeader: 'Host' },
+        { id: 'b', type: 'basic-auth', consumerHeader: 'x-forwarded-for' },
+        { id: 'c', type: 'key-auth', header: 'x-key', query: 'key' },
+      ],
+    });
+    assert.deepEqual(found.map((i) => i.path), ['policies[0].consumerHeader', 'policies[1].consumerHeader', 'policies[2].query']);
+  });
+});
