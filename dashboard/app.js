@@ -7,7 +7,7 @@ import { chart, METRICS } from './charts.js';
 
 const API = '/api/v1';
 const TOKEN_KEY = 'signalbox.token';
-const KINDS = ['upstreams', 'routes', 'policies', 'certificates'];
+const KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers'];
 const OP_LABEL = { add: 'added', change: 'changed', remove: 'removed' };
 const VALIDATE_DELAY_MS = 300;
 const REFRESH_MS = 5000;
@@ -119,6 +119,7 @@ const VIEWS = {
   upstreams: () => objectsView('upstreams'),
   policies: () => objectsView('policies'),
   certificates: () => objectsView('certificates'),
+  consumers: () => objectsView('consumers'),
   editor: () => editorView(),
   history: (arg) => historyView(Number(arg) || null),
   fleet: () => fleetView(),
@@ -247,6 +248,12 @@ const COLUMNS = {
     ['Expires', (c) => (c.notAfter ? c.notAfter.slice(0, 10) : muted('—'))],
     // The control plane never sends keys; their digest tells two keys apart.
     ['Key (SHA-256)', (c) => (c.keySha256 ? h('code', { title: c.keySha256 }, `${c.keySha256.slice(0, 12)}…`) : muted('—'))],
+  ],
+  // Secrets are held only as hashes; a count and the username are what a person scans for.
+  consumers: [
+    ['ID', (c) => h('code', {}, c.id)],
+    ['Keys', (c) => String((c.keys || []).length)],
+    ['Basic username', (c) => (c.basic ? h('code', {}, c.basic.username) : muted('—'))],
   ],
 };
 
@@ -379,7 +386,7 @@ function renderChanges(changes) {
 }
 
 const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
-const SINGULAR = { upstreams: 'upstream', routes: 'route', policies: 'policy', certificates: 'certificate' };
+const SINGULAR = { upstreams: 'upstream', routes: 'route', policies: 'policy', certificates: 'certificate', consumers: 'consumer' };
 const countOf = (n, kind) => `${n} ${n === 1 ? SINGULAR[kind] : kind}`;
 
 function localTime(iso) {
@@ -609,7 +616,7 @@ async function historyView(selected) {
     h('td', {}, v.source),
     h('td', {}, v.author),
     h('td', {}, v.message),
-    h('td', { class: 'muted' }, ['routes', 'upstreams', 'policies', 'certificates'].filter((k) => v.counts[k] || k !== 'certificates').map((k) => countOf(v.counts[k], k)).join(', ')),
+    h('td', { class: 'muted' }, ['routes', 'upstreams', 'policies', 'certificates', 'consumers'].filter((k) => v.counts[k] || (k !== 'certificates' && k !== 'consumers')).map((k) => countOf(v.counts[k], k)).join(', ')),
     h('td', { class: 'row-actions' },
       h('a', { href: `#/history/${v.version}`, 'aria-label': `Changes in version ${v.version}` }, 'Changes'),
       v.version === live ? null : h('button', { type: 'button', class: 'secondary', onclick: () => rollback(v.version, live) }, `Roll back to ${v.version}`))));

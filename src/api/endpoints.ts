@@ -281,7 +281,7 @@ export const endpoints = {
 /** A JSON merge patch (RFC 7396): the fields to change, null to remove one. */
 export const mergePatchSchema = z.record(z.string(), z.unknown()).meta({ description: 'the fields to change; null removes one' });
 
-const SINGULAR: Record<Kind, string> = { routes: 'route', upstreams: 'upstream', policies: 'policy', certificates: 'certificate' };
+const SINGULAR: Record<Kind, string> = { routes: 'route', upstreams: 'upstream', policies: 'policy', certificates: 'certificate', consumers: 'consumer' };
 
 /** The five endpoints of one kind of object: list, get, put, patch, delete. */
 function objectEndpoints<K extends Kind>(kind: K) {

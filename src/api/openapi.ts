@@ -1,7 +1,7 @@
 // The OpenAPI description, derived from the endpoint declarations and their zod schemas: the same
 // ones the server checks requests with, so what it documents is what it enforces.
 import { z } from 'zod';
-import { certificateSchema, policySchema, routeSchema, upstreamSchema } from '../config/schema.js';
+import { certificateSchema, consumerSchema, policySchema, routeSchema, upstreamSchema } from '../config/schema.js';
 import { API_BASE, REQUEST_HEADERS, allEndpoints, mergePatchSchema, type Endpoint } from './endpoints.js';
 import * as s from './schemas.js';
 
@@ -13,6 +13,7 @@ const NAMED: [z.ZodType, string][] = [
   [upstreamSchema, 'Upstream'],
   [policySchema, 'Policy'],
   [certificateSchema, 'Certificate'],
+  [consumerSchema, 'Consumer'],
   [s.errorBodySchema, 'Error'],
   [s.versionSchema, 'Version'],
   [s.changeSummarySchema, 'ChangeSummary'],

@@ -2,7 +2,7 @@
 // with them, the CLI and the GitOps agent read answers by their inferred types, and the OpenAPI
 // document is generated from them. Nothing here knows the server or the CLI.
 import { z } from 'zod';
-import { ID_PATTERN, KINDS, certificateSchema, documentSchema, policySchema, routeSchema, upstreamSchema, type ConfigObject } from '../config/schema.js';
+import { ID_PATTERN, KINDS, certificateSchema, consumerSchema, perKind, documentSchema, policySchema, routeSchema, upstreamSchema, type ConfigObject } from '../config/schema.js';
 
 /** Ordered: viewer reads, editor also writes the config, admin also manages tokens. */
 export const ROLES = ['viewer', 'editor', 'admin'] as const;
@@ -32,7 +32,7 @@ export const versionSchema = z.object({
   source: z.string().meta({ description: `one of ${SOURCES.join(', ')}` }),
   message: z.string(),
   at: z.string(),
-  counts: z.object({ routes: z.number().int(), upstreams: z.number().int(), policies: z.number().int(), certificates: z.number().int() }),
+  counts: z.object(perKind(() => z.number().int())),
 });
 export type Version = z.infer<typeof versionSchema>;
 
@@ -41,7 +41,7 @@ export const CHANGE_OPS = ['add', 'change', 'remove'] as const;
 export const changeSummarySchema = z.strictObject({ kind: z.enum(KINDS), id: z.string(), op: z.enum(CHANGE_OPS) });
 export type ChangeSummary = z.infer<typeof changeSummarySchema>;
 
-const configObject = z.custom<ConfigObject>().meta({ description: 'a route, upstream, policy or certificate (keys redacted)' });
+const configObject = z.custom<ConfigObject>().meta({ description: 'a route, upstream, policy, certificate or consumer (certificate keys redacted, consumer secrets as their hashes)' });
 
 /** A change with the object before and after (each present where it exists). */
 export const changeSchema = changeSummarySchema.extend({ before: configObject.optional(), after: configObject.optional() });
@@ -73,6 +73,7 @@ export const liveConfigSchema = z.object({
   routes: z.array(routeSchema),
   policies: z.array(policySchema),
   certificates: z.array(certificateSchema),
+  consumers: z.array(consumerSchema),
 });
 
 export const versionListSchema = z.object({ versions: z.array(versionSchema) });

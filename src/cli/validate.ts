@@ -19,6 +19,6 @@ export function register(program: Command): void {
         return;
       }
       const c = result.config;
-      process.stdout.write(`valid: ${c.routes.length} routes, ${c.upstreams.length} upstreams, ${c.policies.length} policies, ${c.certificates.length} certificates\n`);
+      process.stdout.write(`valid: ${c.routes.length} routes, ${c.upstreams.length} upstreams, ${c.policies.length} policies, ${c.certificates.length} certificates, ${c.consumers.length} consumers\n`);
     });
 }

@@ -5,9 +5,10 @@ import { LinearRegex, regexProblem } from '../util/linear-regex.js';
 import { HEADER_NAME, id } from './fields.js';
 import { POLICY_SCHEMAS, POLICY_TYPES } from './policies/index.js';
 import { routeProblems } from './route-rules.js';
+import { KEY_DIGEST_PREFIX, MIN_KEY_CHARS, PASSWORD_HASH_PREFIX, isKeyDigest, parsePasswordHash } from './secrets.js';
 
 export { ID_PATTERN } from './fields.js';
-export const KINDS = ['upstreams', 'routes', 'policies', 'certificates'] as const;
+export const KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** A record with one value per kind, so no list of the kinds is ever written out by hand. */
@@ -307,11 +308,52 @@ export const certificateSchema = z.strictObject({
   notAfter: z.string().optional().meta({ readOnly: true, description: 'expiry of cert (ISO 8601)' }),
 });
 
+// Messages here never quote the value: it may be a secret.
+const VISIBLE = /^[\x21-\x7e]+$/;
+const consumerKey = z
+  .string()
+  .max(4096)
+  .superRefine((key, ctx) => {
+    if (key.startsWith(KEY_DIGEST_PREFIX)) {
+      if (!isKeyDigest(key)) ctx.addIssue({ code: 'custom', message: `starts with "${KEY_DIGEST_PREFIX}" but is not "${KEY_DIGEST_PREFIX}" and 64 lowercase hex digits (the stored form of a key)` });
+    } else if (key.length < MIN_KEY_CHARS) {
+      ctx.addIssue({ code: 'custom', message: `a key must be at least ${MIN_KEY_CHARS} characters (its sha256 is shown, so a short key could be guessed from it)` });
+    } else if (!VISIBLE.test(key)) {
+      ctx.addIssue({ code: 'custom', message: 'a key must be visible ASCII, without spaces (it is sent in a header or a query parameter)' });
+    }
+  })
+  .meta({ description: `a plain key on input, stored and shown only as "${KEY_DIGEST_PREFIX}<hex>" (accepted back as it is)` });
+
+const basicCredentials = z.strictObject({
+  username: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[\x21-\x39\x3b-\x7e\x80-\uffff]+$/, 'must not hold ":", spaces or control characters'),
+  password: z
+    .string()
+    .min(1)
+    .max(1024)
+    .superRefine((password, ctx) => {
+      if (password.startsWith(PASSWORD_HASH_PREFIX) && parsePasswordHash(password) === null) {
+        ctx.addIssue({ code: 'custom', message: `starts with "${PASSWORD_HASH_PREFIX}" but is not a stored hash this version can check (scrypt$N$r$p$salt$hash, N a power of 2 up to 131072, r up to 16, p up to 4)` });
+      }
+    })
+    .meta({ description: `a plain password on input, stored and shown only as its scrypt hash "${PASSWORD_HASH_PREFIX}N$r$p$salt$hash" (accepted back as it is)` }),
+});
+
+export const consumerSchema = z.strictObject({
+  id,
+  keys: z.array(consumerKey).max(100).optional(),
+  basic: basicCredentials.optional(),
+});
+
 export const documentSchema = z.strictObject({
   upstreams: z.array(upstreamSchema).optional(),
   routes: z.array(routeSchema).optional(),
   policies: z.array(policySchema).optional(),
   certificates: z.array(certificateSchema).optional(),
+  consumers: z.array(consumerSchema).optional(),
 });
 
 export const objectSchemas = {
@@ -319,6 +361,7 @@ export const objectSchemas = {
   routes: routeSchema,
   policies: policySchema,
   certificates: certificateSchema,
+  consumers: consumerSchema,
 } as const;
 
 export type Upstream = z.infer<typeof upstreamSchema>;
@@ -329,7 +372,8 @@ export type BalancerName = (typeof BALANCERS)[number];
 export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type Certificate = z.infer<typeof certificateSchema>;
-export type ConfigObject = Upstream | Route | Policy | Certificate;
+export type Consumer = z.infer<typeof consumerSchema>;
+export type ConfigObject = Upstream | Route | Policy | Certificate | Consumer;
 
 /** A whole, normalized configuration: every kind present, objects sorted by id. */
 export interface Config {
@@ -337,6 +381,7 @@ export interface Config {
   routes: Route[];
   policies: Policy[];
   certificates: Certificate[];
+  consumers: Consumer[];
 }
 
 export const DEFAULT_WEIGHT = 1;

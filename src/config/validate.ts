@@ -5,7 +5,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Kind } from './schema.js';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind } from './schema.js';
+import { PASSWORD_HASH_PREFIX, fingerprint, keyDigest, passwordHashOf } from './secrets.js';
 
 export type PathSegment = string | number;
 
@@ -20,8 +21,10 @@ export type ValidationResult = { ok: true; config: Config } | { ok: false; issue
 
 /**
  * Where a certificate left without `key` gets one. The control plane passes the keys it stores,
- * by id; the CLI, which never sees keys, passes 'control-plane' to leave that check to it. Without
- * it a key is required: etcd and proxies only ever hold complete certificates.
+ * by id; the CLI, which never sees keys, passes 'control-plane' to leave that check to it (and
+ * consumers' plain passwords too: only the control plane, which holds the stored hashes, can tell
+ * a password that did not change). Without it a key is required: etcd and proxies only ever hold
+ * complete certificates.
  */
 export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
 
@@ -32,6 +35,11 @@ export interface ValidateOptions {
    * schema check is skipped and it stands in for `object`. undefined: check `object`.
    */
   known?: (kind: Kind, object: unknown) => ConfigObject | undefined;
+  /**
+   * The password hash stored for a consumer id (the control plane's live config): a plain
+   * password that matches it keeps it, so applying the same document again changes nothing.
+   */
+  storedPassword?: (consumerId: string) => string | undefined;
 }
 
 /** `routes[2].match.paths[0]`: the notation every error message uses. */
@@ -121,7 +129,15 @@ function withoutReadOnly(cert: Certificate): Certificate {
   return copy;
 }
 
-export function normalize(doc: z.infer<typeof documentSchema>): Config {
+/** A consumer with its secrets in their stored forms (secrets.ts). */
+function withHashedSecrets(consumer: Consumer, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'>): Consumer {
+  const out: Consumer = { ...consumer };
+  if (consumer.keys !== undefined) out.keys = consumer.keys.map(keyDigest);
+  if (consumer.basic !== undefined && opts.storedKeys !== 'control-plane') out.basic = { username: consumer.basic.username, password: passwordHashOf(consumer.basic.password, opts.storedPassword?.(consumer.id)) };
+  return out;
+}
+
+export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'> = {}): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -129,6 +145,7 @@ export function normalize(doc: z.infer<typeof documentSchema>): Config {
     routes: byId(doc.routes),
     policies: byId(doc.policies),
     certificates: byId(doc.certificates).map(withoutReadOnly),
+    consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts)),
   };
 }
 
@@ -243,6 +260,39 @@ export function* semanticIssues(
       const owner = sniOwner.get(sni);
       if (owner !== undefined) yield { path: ['certificates', i, 'snis', j], message: `SNI "${sni}" is already served by certificate "${owner}"` };
       else sniOwner.set(sni, cert.id);
+    }
+  }
+  yield* consumerIssues(doc.consumers ?? []);
+}
+
+/**
+ * Plain passwords one document may hold: each costs an scrypt hash (about 50 ms of CPU) when it
+ * is written, so a document of thousands would hold the control plane for minutes.
+ */
+export const MAX_PLAIN_PASSWORDS = 64;
+
+/** Keys and basic usernames belong to one consumer each; a key is compared in its stored form. */
+function* consumerIssues(consumers: readonly Consumer[]): Generator<RawIssue> {
+  const keyOwner = new Map<string, string>();
+  const userOwner = new Map<string, string>();
+  let plainPasswords = 0;
+  for (let i = 0; i < consumers.length; i++) {
+    const c = consumers[i]!;
+    const keys = c.keys ?? [];
+    for (let j = 0; j < keys.length; j++) {
+      const digest = keyDigest(keys[j]!);
+      const owner = keyOwner.get(digest);
+      // The fingerprint names the key without giving it (or its digest) away.
+      if (owner !== undefined) yield { path: ['consumers', i, 'keys', j], message: `key ${fingerprint(digest)} already belongs to consumer "${owner}"` };
+      else keyOwner.set(digest, c.id);
+    }
+    if (c.basic !== undefined) {
+      const owner = userOwner.get(c.basic.username);
+      if (owner !== undefined) yield { path: ['consumers', i, 'basic', 'username'], message: `username "${c.basic.username}" already belongs to consumer "${owner}"` };
+      else userOwner.set(c.basic.username, c.id);
+      if (!c.basic.password.startsWith(PASSWORD_HASH_PREFIX) && ++plainPasswords === MAX_PLAIN_PASSWORDS + 1) {
+        yield { path: ['consumers', i, 'basic', 'password'], message: `more than ${MAX_PLAIN_PASSWORDS} plain passwords in one document (each is hashed with scrypt); give the others as their stored hashes, or write them in more than one change` };
+      }
     }
   }
 }
@@ -420,7 +470,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     if (issues.done) break;
     addNew(r);
   }
-  return issues.empty ? { ok: true, config: normalize(doc) } : { ok: false, issues: issues.list() };
+  return issues.empty ? { ok: true, config: normalize(doc, opts) } : { ok: false, issues: issues.list() };
 }
 
 /** Validate a single parsed document (no file context). */

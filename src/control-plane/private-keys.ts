@@ -3,7 +3,7 @@
 // (both fields are read-only in the schema, so what a read shows can be written back as it is).
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { ObjectChange } from '../config/diff.js';
-import type { Certificate, Config, ConfigObject, Kind } from '../config/schema.js';
+import type { Certificate, Config, ConfigObject, Consumer, Kind } from '../config/schema.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -48,4 +48,14 @@ export function redactChange(change: ObjectChange): ObjectChange {
 /** What a document's certificate without key is given (validate.ts): the stored key of its id. */
 export function storedKeys(certificates: readonly Certificate[]): Map<string, string> {
   return new Map(certificates.flatMap((c) => (c.key === undefined ? [] : [[c.id, c.key] as const])));
+}
+
+/**
+ * What a document's consumer with a plain password is checked against (validate.ts): the hash
+ * stored for its id, so the same password applied again keeps it. Consumers' other secrets need
+ * no redaction: the config only ever holds their hashes (src/config/secrets.ts).
+ */
+export function storedPasswords(consumers: readonly Consumer[]): (id: string) => string | undefined {
+  const byId = new Map(consumers.flatMap((c) => (c.basic === undefined ? [] : [[c.id, c.basic.password] as const])));
+  return (id) => byId.get(id);
 }

@@ -29,6 +29,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { PickContext } from './balancers/index.js';
 import { asHttp2Response, isPseudoHeader } from './http2-compat.js';
+import { DEFAULT_CONSUMER_HEADER } from '../config/fields.js';
 import { editHeaderList, editHeaderObject, type HeaderEdit, type PolicyContext } from './policies/index.js';
 import { BAD_GATEWAY, BODY_TOO_LARGE, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import {
@@ -178,10 +179,12 @@ export function upstreamRequestHeaders(
         cookie = cookie === null ? raw[i + 1]! : `${cookie}; ${raw[i + 1]!}`;
         continue;
       // Set once below. Expect: Node already answered "100 Continue"; undici refuses to send it.
+      // X-Consumer-Id: only an auth policy says who the consumer is (handler.ts), on any route.
       case 'host':
       case 'expect':
       case 'x-request-id':
       case 'traceparent':
+      case DEFAULT_CONSUMER_HEADER:
         continue;
       case 'tracestate':
         if (!from.trace.keepsState) continue;

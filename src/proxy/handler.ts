@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AccessEntry, AccessLog } from './access-log.js';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
+import { withoutQueryParams } from './query-params.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { requestAuthority } from './http2-compat.js';
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
@@ -198,10 +199,13 @@ export function routeAction(req: IncomingMessage, res: ServerResponse, a: Admiss
   }
   const forward = route.forward!;
   const rewrite = forward.rewrite;
+  const policy = a.policy;
+  const removals = policy?.queryRemovals ?? null;
+  const path = removals === null ? a.path : withoutQueryParams(a.path, removals);
   return {
     arm: pickArm(forward),
-    path: rewrite === null ? a.path : rewrite.path(a.path),
-    headers: upstreamRequestHeaders(req, a, rewrite === null ? null : rewrite.host, a.policy?.upstreamEdits ?? null),
+    path: rewrite === null ? path : rewrite.path(path),
+    headers: upstreamRequestHeaders(req, a, rewrite === null ? null : rewrite.host, policy === null ? null : policy.upstreamEditsFor(route.consumerHeaders)),
   };
 }
 

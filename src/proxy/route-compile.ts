@@ -13,6 +13,8 @@ export interface CompiledRoute {
   readonly compiledMatch: CompiledMatch;
   readonly priority: number;
   readonly policies: readonly PolicyInstance[];
+  /** The headers its auth policies carry the consumer's id in (never the client's own). */
+  readonly consumerHeaders: readonly string[];
   /** Paths with an encoded slash or backslash may take this route (path.ts). */
   readonly allowEncodedSlashes: boolean;
   /** TRACE is refused unless the route lists it in match.methods. */
@@ -49,6 +51,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     compiledMatch: compileMatch(def.match),
     priority: def.priority ?? DEFAULT_PRIORITY,
     policies,
+    consumerHeaders: [...new Set(policies.flatMap((p) => (p.consumerHeader === undefined ? [] : [p.consumerHeader])))],
     allowEncodedSlashes: def.allowEncodedSlashes === true,
     allowsTrace: def.match.methods?.includes('TRACE') === true,
     upgrades: def.websocket !== false,

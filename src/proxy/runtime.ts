@@ -2,7 +2,7 @@
 //
 // compileRuntime is pure apart from reusing stateful objects of the previous runtime whose
 // definitions are byte-identical (stableStringify): upstream pools (balancer position), policy
-// instances (rate-limit buckets) and TLS contexts; and from the TargetRegistry, where a changed
+// instances (rate-limit buckets), TLS contexts and the consumers (passwords checked); and from the TargetRegistry, where a changed
 // upstream finds the targets it kept with their connections and health (target-registry.ts).
 //
 // Lifetimes: a request reads `holder.current` once and acquires that runtime; `swap` is one
@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
 import type { Config } from '../config/schema.js';
-import { NO_CONSUMERS, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
+import { CompiledConsumers, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
 import { compileRoute, type CompiledRoute } from './route-compile.js';
 import { compileRouter, type Router } from './router.js';
 import { TargetRegistry } from './target-registry.js';
@@ -51,6 +51,7 @@ export class Runtime {
   readonly targets: TargetRegistry;
   /** Who a request can be, for the auth policies. */
   readonly consumers: ConsumerIndex;
+  private readonly consumersKeyed: Keyed<CompiledConsumers>;
   /** Resolves once this runtime was retired, its last request ended and its pools let go. */
   readonly released: Promise<void>;
   private readonly router: Router<CompiledRoute>;
@@ -75,7 +76,7 @@ export class Runtime {
     sniExact: Map<string, SecureContext>;
     sniWildcard: Map<string, SecureContext>;
     defaultContext: SecureContext | null;
-    consumers?: ConsumerIndex;
+    consumers: Keyed<CompiledConsumers>;
   }) {
     this.meta = Object.freeze({ ...parts.meta });
     this.routeCount = parts.routes.length;
@@ -87,7 +88,8 @@ export class Runtime {
     this.sniExact = parts.sniExact;
     this.sniWildcard = parts.sniWildcard;
     this.defaultContext = parts.defaultContext;
-    this.consumers = parts.consumers ?? NO_CONSUMERS;
+    this.consumersKeyed = parts.consumers;
+    this.consumers = parts.consumers.value;
     this.released = new Promise((resolve) => (this.resolveReleased = resolve));
   }
 
@@ -177,6 +179,11 @@ export class Runtime {
     return p !== undefined && p.key === key ? p.value : undefined;
   }
 
+  /** @internal compileRuntime: the same consumers keep what they remember (checked passwords). */
+  reusableConsumers(key: string): CompiledConsumers | undefined {
+    return this.consumersKeyed.key === key ? this.consumersKeyed.value : undefined;
+  }
+
   /** @internal */
   reusableUpstream(id: string, key: string): UpstreamPool | undefined {
     const u = this.upstreams.get(id);
@@ -242,7 +249,10 @@ export function compileRuntime(
     }
   }
 
-  return new Runtime({ meta, routes, upstreams, targets, policies, certs, sniExact, sniWildcard, defaultContext });
+  const consumersKey = stableStringify(config.consumers);
+  const consumers = { key: consumersKey, value: previous?.reusableConsumers(consumersKey) ?? new CompiledConsumers(config.consumers) };
+
+  return new Runtime({ meta, routes, upstreams, targets, policies, certs, sniExact, sniWildcard, defaultContext, consumers });
 }
 
 /** The one mutable reference of the data plane. */

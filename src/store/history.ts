@@ -30,17 +30,11 @@ export const SNAPSHOT_EVERY = 100;
 export const snapshotPointAtOrBelow = (n: number, every = SNAPSHOT_EVERY): number => n - ((n - 1) % every);
 
 /**
- * A diff from version `diffFrom`: per kind, id → the object as it is now, or null (removed).
- * Every kind is an object, never a list, so a reader that only knows snapshots refuses a diff
- * instead of reading it as an empty config.
+ * A diff from version `diffFrom`: per kind it changes, id → the object as it is now, or null
+ * (removed). Each kind is an object, never a list, so a reader that only knows snapshots refuses
+ * a diff instead of reading it as an empty config.
  */
-interface DiffDoc {
-  diffFrom: number;
-  upstreams: Record<string, unknown>;
-  routes: Record<string, unknown>;
-  policies: Record<string, unknown>;
-  certificates: Record<string, unknown>;
-}
+type DiffDoc = { diffFrom: number } & Partial<Record<Kind, Record<string, unknown>>>;
 
 function isDiff(doc: unknown): doc is DiffDoc {
   return typeof doc === 'object' && doc !== null && typeof (doc as { diffFrom?: unknown }).diffFrom === 'number';
@@ -53,11 +47,17 @@ export interface ObjectWrite {
   value: string | null;
 }
 
-/** The JSON of a diff from version `from` (object values go in as they are stored: JSON already). */
+/**
+ * The JSON of a diff from version `from` (object values go in as they are stored: JSON already).
+ * Only the kinds it changes (a reader takes a missing kind as unchanged), so a kind added to the
+ * config later costs nothing in the diffs of configs that do not change it; every kind, each
+ * empty, when it changes none, so a diff never reads as an empty config.
+ */
 export function diffJson(from: number, writes: Iterable<ObjectWrite>): string {
   const parts = perKind<string[]>(() => []);
   for (const w of writes) parts[w.kind].push(`${JSON.stringify(w.id)}:${w.value ?? 'null'}`);
-  return `{"diffFrom":${from},${KINDS.map((kind) => `"${kind}":{${parts[kind].join(',')}}`).join(',')}}`;
+  const changed = KINDS.filter((kind) => parts[kind].length > 0);
+  return `{"diffFrom":${from},${(changed.length > 0 ? changed : KINDS).map((kind) => `"${kind}":{${parts[kind].join(',')}}`).join(',')}}`;
 }
 
 export interface HistoryEntryInput {

@@ -28,6 +28,7 @@ function largeConfig(n: number) {
     })),
     policies: [],
     certificates: [],
+    consumers: [],
   };
 }
 

@@ -165,7 +165,7 @@ describe('dashboard', () => {
     assert.match(await page.locator('#version-diff').textContent() ?? '', /changed routes\/users.*"green""blue"/);
 
     assert.deepEqual(await configOf(3), await configOf(1));
-    assert.deepEqual(await configOf(1), { ...start, policies: [], certificates: [] });
+    assert.deepEqual(await configOf(1), { ...start, policies: [], certificates: [], consumers: [] });
     assert.equal(await waitFor('the proxy to serve version 3', async () => (await servedBy('/users/7')) === 'blue' || undefined), true);
 
     // The fleet view: the proxy, the version it runs, in sync.
@@ -189,7 +189,7 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Apply…' }).click();
     await preview.getByRole('button', { name: 'Apply on top of version 3' }).click();
     await preview.getByText('Not applied: someone changed the config first (409: config changed meanwhile: expected version 3, live version is 4).').waitFor();
-    assert.deepEqual(await configOf(4), { ...meanwhile, policies: [], certificates: [] });
+    assert.deepEqual(await configOf(4), { ...meanwhile, policies: [], certificates: [], consumers: [] });
     assert.equal((await call('GET', '/versions/5')).status, 404);
     assert.deepEqual(pageErrors, []);
     await page.close();

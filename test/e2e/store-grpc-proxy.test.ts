@@ -28,6 +28,7 @@ function makeConfig(routes: number, variant: string): Config {
     routes: Array.from({ length: routes }, (_, i) => ({ id: `r-${i}`, match: { paths: [`/${variant}/${i}`] }, upstream: 'users' })),
     policies: [],
     certificates: [],
+    consumers: [],
   };
 }
 

@@ -35,6 +35,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     })),
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 100, burst: 200 }],
     certificates: [],
+    consumers: [],
   };
 }
 

@@ -28,6 +28,7 @@ function config(variant: string): Config {
     routes: [{ id: variant, match: { paths: [`/${variant}`] }, upstream: 'users' }],
     policies: [],
     certificates: [],
+    consumers: [],
   };
 }
 

@@ -26,6 +26,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     })),
     policies: [],
     certificates: [],
+    consumers: [],
   };
 }
 

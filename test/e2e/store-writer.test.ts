@@ -23,6 +23,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     })),
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 10 }],
     certificates: [],
+    consumers: [],
   };
 }
 
@@ -40,7 +41,7 @@ test('write then readCommitted returns the same config, version 1 with hash and 
   const empty = await writer.readCommitted();
   assert.equal(empty.version, null);
   assert.equal(empty.revision, 0);
-  assert.deepEqual(empty.config, { upstreams: [], routes: [], policies: [], certificates: [] });
+  assert.deepEqual(empty.config, { upstreams: [], routes: [], policies: [], certificates: [], consumers: [] });
 
   const config = makeConfig(3);
   const res = await writer.write(config, meta);
@@ -56,7 +57,7 @@ test('write then readCommitted returns the same config, version 1 with hash and 
   assert.equal(read.revision, res.revision);
   assert.equal(read.version?.version, 1);
   assert.equal(read.version?.hash, configHash(normalize(config)));
-  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0 });
+  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0, consumers: 0 });
   assert.equal(read.version?.author, 'test');
 });
 

@@ -21,6 +21,7 @@ function config(target: string, over: Partial<Config> = {}): Config {
     routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'svc', policies: ['rl'] }],
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 10 }],
     certificates: [],
+    consumers: [],
     ...over,
   };
 }

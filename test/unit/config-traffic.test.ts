@@ -48,13 +48,13 @@ describe('config: data plane fields', () => {
     for (const bad of [-1, 101, 12.5, '50']) assert.match(check(up(bad)).join(), /upstreams\[0\]\.maxEjectionPercent/, String(bad));
   });
 
-  it('takes rate-limit keys "ip" and "header:<name>"; refuses "consumer" with a reason', () => {
+  it('takes rate-limit keys "ip", "consumer" and "header:<name>"', () => {
     const rl = (key: string) => base({}, { policies: [{ id: 'p', type: 'rate-limit', requestsPerSecond: 1, key }] });
     assert.deepEqual(check(rl('ip')), []);
     assert.deepEqual(check(rl('header:X-Api-Key')), []);
-    assert.deepEqual(check(rl('consumer')), ['a.json:1: policies[0].key: key "consumer" needs consumers, which this version does not have yet; use "ip" or "header:<name>"']);
+    assert.deepEqual(check(rl('consumer')), []);
     assert.deepEqual(check(rl('header:')), ['a.json:1: policies[0].key: "header:": a header name must follow "header:"']);
-    assert.deepEqual(check(rl('cookie')), ['a.json:1: policies[0].key: must be "ip" or "header:<name>"']);
+    assert.deepEqual(check(rl('cookie')), ['a.json:1: policies[0].key: must be "ip", "consumer" or "header:<name>"']);
   });
 
   it('refuses path patterns that no normalized request path can match', () => {

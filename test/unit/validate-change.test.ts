@@ -30,6 +30,7 @@ const live: Config = normalize({
     { id: 'unused', type: 'rate-limit', requestsPerSecond: 5 },
   ],
   certificates: [{ id: 'a', snis: ['a.example.test'], cert: CERT_A, key: KEY_A }],
+  consumers: [{ id: 'alice', keys: ['alice-key-0123456789'] }],
 });
 assert.ok(validateDocument(live).ok);
 
@@ -68,6 +69,9 @@ const cases: [string, Kind, string, ConfigObject | null][] = [
   ['a certificate given a cert the stored key does not fit', 'certificates', 'a', { id: 'a', snis: ['a.example.test'], cert: CERT_B }],
   ['a certificate with read-only fields', 'certificates', 'a', { id: 'a', snis: ['a.example.test'], cert: CERT_A, key: KEY_A, keySha256: 'x', notAfter: 'y' }],
   ['a certificate removed', 'certificates', 'a', null],
+  ['a new consumer with a key', 'consumers', 'bob', { id: 'bob', keys: ['bob-key-0123456789ab'] }],
+  ['a new consumer with the key of another', 'consumers', 'bob', { id: 'bob', keys: ['alice-key-0123456789'] }],
+  ['a consumer removed', 'consumers', 'alice', null],
 ];
 
 describe('validateChange gives what validating the whole changed config gives', () => {

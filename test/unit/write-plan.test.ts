@@ -97,7 +97,7 @@ describe('planWrite', () => {
   it('the next version: counts, author, the version key carrying the write id, history, marker removal', () => {
     const plan = planWrite(keys, base(config(['a']), v1), whole(config(['a', 'b'])), meta, opts)!;
     assert.equal(plan.version.version, 2);
-    assert.deepEqual(plan.version.counts, { upstreams: 1, routes: 2, policies: 0, certificates: 0 });
+    assert.deepEqual(plan.version.counts, { upstreams: 1, routes: 2, policies: 0, certificates: 0, consumers: 0 });
     assert.equal(plan.version.author, 'alice');
     assert.equal(plan.version.at, opts.at);
     assert.deepEqual(puts(plan.objectOps), [keys.object('routes', 'b')]);
@@ -132,7 +132,7 @@ describe('planWrite', () => {
       const others = Array.from({ length: 20 }, (_, i) => `r${i}`);
       const plan = planWrite(keys, base(config(['a', 'b', ...others]), at(7), { snapshot: 1, bytes: 40 }), whole(config(['b', 'c', ...others])), meta, opts)!;
       const entry = entryOf(plan) as Record<string, unknown>;
-      assert.deepEqual(entry, { diffFrom: 7, upstreams: {}, routes: { a: null, c: config(['c']).routes[0] }, policies: {}, certificates: {} });
+      assert.deepEqual(entry, { diffFrom: 7, routes: { a: null, c: config(['c']).routes[0] } });
       const bytes = plan.commitOps[1]!.request_put!.value!.length;
       assert.deepEqual(chainOf(plan), { snapshot: 1, bytes: 40 + bytes });
       const info = JSON.parse(plan.commitOps[2]!.request_put!.value!.toString()) as { chain: HistoryChain };

@@ -1,4 +1,6 @@
-// rate-limit: requests per second per key, with a burst (src/proxy/policies/rate-limit.ts).
+// rate-limit: requests per second per key, with a burst (src/proxy/policies/rate-limit.ts). The key
+// is the client's address (ip), the consumer an auth policy before it identified (consumer; the
+// address without one), or a header's value.
 import { z } from 'zod';
 import { HEADER_NAME, id } from '../fields.js';
 
@@ -10,8 +12,8 @@ function rateLimitKeyProblem(key: string): string | null {
   if (key.startsWith(HEADER_KEY)) {
     return HEADER_NAME.test(key.slice(HEADER_KEY.length)) ? null : `"${key}": a header name must follow "header:"`;
   }
-  if (key === 'consumer') return 'key "consumer" needs consumers, which this version does not have yet; use "ip" or "header:<name>"';
-  return 'must be "ip" or "header:<name>"';
+  if (key === 'consumer') return null;
+  return 'must be "ip", "consumer" or "header:<name>"';
 }
 
 export const rateLimitPolicy = z.strictObject({

@@ -1,6 +1,7 @@
 // rate-limit: a token bucket per key and policy, per proxy, shared by every route that lists the
 // policy. The key is the client's address (`ip`, the default; see forwarded.ts for proxies in
-// front) or a request header's value (`header:<name>`; without that header, the address).
+// front), the consumer (`consumer`; without one, the address) or a request header's value
+// (`header:<name>`; without that header, the address).
 //
 // Memory is bounded: at most MAX_KEYS buckets per policy, kept in two generations (a new key
 // enters the young one; when it is full the old one is dropped whole and the young one becomes
@@ -14,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from '../../config/policies/index.js';
 import { RATE_LIMITED, sendJson } from '../respond.js';
+import { RecentMap } from '../../util/recent-map.js';
 import { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
 
 export const MAX_KEYS = 100_000;
@@ -62,31 +64,24 @@ export function defaultBurst(requestsPerSecond: number): number {
 
 /** At most `max` buckets; the least recently used generation is dropped first (see above). */
 export class BoundedBuckets {
-  private young = new Map<string, TokenBucket>();
-  private old = new Map<string, TokenBucket>();
-  private readonly generation: number;
+  private readonly buckets: RecentMap<TokenBucket>;
 
   constructor(
     max: number,
     private readonly create: (now: number) => TokenBucket,
   ) {
-    this.generation = Math.max(1, Math.floor(max / 2));
+    this.buckets = new RecentMap(max);
   }
 
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.buckets.size;
   }
 
   get(key: string, now: number): TokenBucket {
-    let bucket = this.young.get(key);
-    if (bucket !== undefined) return bucket;
-    bucket = this.old.get(key);
-    if (bucket !== undefined) this.old.delete(key);
-    else bucket = this.create(now);
-    this.young.set(key, bucket);
-    if (this.young.size >= this.generation) {
-      this.old = this.young;
-      this.young = new Map();
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = this.create(now);
+      this.buckets.set(key, bucket);
     }
     return bucket;
   }
@@ -98,8 +93,10 @@ export class RateLimit implements PolicyInstance {
   /** The burst: RateLimit-Limit. */
   readonly limit: number;
   readonly buckets: BoundedBuckets;
-  /** Lowercased header name for `header:<name>` keys; null keys by address. */
+  /** Lowercased header name for `header:<name>` keys; null keys by address (or consumer). */
   private readonly header: string | null;
+  /** `consumer`: keyed by the consumer an auth policy before this one identified. */
+  private readonly byConsumer: boolean;
   private readonly limitText: string;
 
   constructor(def: RateLimitPolicy, maxKeys: number = MAX_KEYS) {
@@ -108,11 +105,14 @@ export class RateLimit implements PolicyInstance {
     this.limitText = String(this.limit);
     const key = def.key ?? DEFAULT_RATE_LIMIT_KEY;
     this.header = key.startsWith('header:') ? key.slice('header:'.length).toLowerCase() : null;
+    this.byConsumer = key === 'consumer';
     this.buckets = new BoundedBuckets(maxKeys, (now) => new TokenBucket(def.requestsPerSecond, this.limit, now));
   }
 
   /** The bucket key of a request. Header values and addresses never share a bucket. */
   keyOf(req: IncomingMessage, ctx: PolicyContext): string {
+    // Without a consumer (no auth policy before this one let it through as one), the address.
+    if (this.byConsumer) return ctx.consumer === null ? ctx.clientIp : `\x02${ctx.consumer}`;
     if (this.header === null) return ctx.clientIp;
     const value = req.headers[this.header];
     if (typeof value !== 'string') return `\0${ctx.clientIp}`;

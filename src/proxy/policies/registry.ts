@@ -2,6 +2,8 @@
 // its schema in src/config/policies/index.ts (the CLI and the control plane validate with the
 // schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
+import { BasicAuth } from './basic-auth.js';
+import { KeyAuth } from './key-auth.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
 
@@ -29,3 +31,5 @@ export function createPolicy(def: Policy): PolicyInstance {
 }
 
 registerPolicyType('rate-limit', (def) => new RateLimit(def));
+registerPolicyType('key-auth', (def) => new KeyAuth(def));
+registerPolicyType('basic-auth', (def) => new BasicAuth(def));

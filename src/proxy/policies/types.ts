@@ -32,6 +32,8 @@ export class PolicyContext {
   responseEdits: HeaderEdit[] | null = null;
   /** Request body bytes a policy allows (body-limit); Infinity without a limit. */
   maxBodyBytes = Infinity;
+  /** Query parameters removed before forwarding (a key read from one); null until a policy removes one. */
+  queryRemovals: string[] | null = null;
 
   constructor(
     readonly routeId: string,
@@ -66,6 +68,24 @@ export class PolicyContext {
     }
   }
 
+  /** Forward the request without query parameter `name` (every occurrence). */
+  removeQuery(name: string): void {
+    (this.queryRemovals ??= []).push(name);
+  }
+
+  /**
+   * The request header changes to send upstream, with the consumer's id last under each of
+   * `consumerHeaders` (the route's auth policies' names): set when a policy identified one,
+   * else removed, so a client can never send its own.
+   */
+  upstreamEditsFor(consumerHeaders: readonly string[]): readonly HeaderEdit[] | null {
+    if (consumerHeaders.length === 0) return this.upstreamEdits;
+    const edits = this.upstreamEdits ?? [];
+    const consumer = this.consumer;
+    for (const name of consumerHeaders) edits.push(consumer === null ? { op: 'remove', name, value: '' } : { op: 'set', name, value: consumer });
+    return edits;
+  }
+
   /** The request body may not exceed `bytes` (the smallest of every limit asked for wins). */
   limitBody(bytes: number): void {
     if (bytes < this.maxBodyBytes) this.maxBodyBytes = bytes;
@@ -75,6 +95,12 @@ export class PolicyContext {
 export interface PolicyInstance {
   readonly id: string;
   readonly type: string;
+  /**
+   * An auth policy's header for the consumer's id upstream (lowercase): a route whose chain has
+   * the policy strips it from what the client sent, and sets it to `ctx.consumer` once a policy
+   * set that (handler.ts). Undefined for other policies.
+   */
+  readonly consumerHeader?: string;
   /**
    * Answer `res` and return HANDLED, or return CONTINUE; or a promise of either. Must not throw,
    * and a promise must not reject: a policy answers its own failures (an auth service that does
