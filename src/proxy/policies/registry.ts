@@ -2,6 +2,8 @@
 // its schema in src/config/policies/index.ts (the CLI and the control plane validate with the
 // schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
+import { ForwardAuth } from './forward-auth.js';
+import { Jwt } from './jwt.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
 
@@ -29,3 +31,5 @@ export function createPolicy(def: Policy): PolicyInstance {
 }
 
 registerPolicyType('rate-limit', (def) => new RateLimit(def));
+registerPolicyType('jwt', (def) => new Jwt(def));
+registerPolicyType('forward-auth', (def) => new ForwardAuth(def));
