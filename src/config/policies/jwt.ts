@@ -5,7 +5,7 @@
 // classic algorithm confusion, has no key to verify with), and `none` is not an algorithm here.
 import { createPublicKey, type JsonWebKeyInput } from 'node:crypto';
 import { z } from 'zod';
-import { HEADER_NAME, id } from '../fields.js';
+import { HEADER_NAME, id, serviceUrl } from '../fields.js';
 
 export const SECRET_ALGORITHMS = ['HS256'] as const;
 export const PUBLIC_KEY_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -48,7 +48,7 @@ export const jwtPolicy = z
     audience: stringOrList.optional(),
     clockSkewS: z.number().int().min(0).max(300).optional(),
     // Never shown: answers carry secretSha256 instead; left out, the secret stored for this id is kept.
-    secret: z.string().min(32, 'must be at least 32 characters (RFC 7518 §3.2: a key as long as the hash)').max(1024).optional().meta({ writeOnly: true }),
+    secret: z.string().min(32, 'must be at least 32 characters (RFC 7518 §3.2: a key as long as the hash)').max(1024).optional().meta({ writeOnly: true, description: 'HS256 secret; leave out to keep the secret stored for this id' }),
     secretSha256: z.string().optional().meta({ readOnly: true, description: 'sha256 (hex) of secret' }),
     publicKey: z
       .string()
@@ -58,19 +58,7 @@ export const jwtPolicy = z
       })
       .optional(),
     jwks: z.strictObject({ keys: z.array(jwk).min(1).max(100) }).optional(),
-    jwksUrl: z
-      .string()
-      .superRefine((u, ctx) => {
-        let url: URL;
-        try {
-          url = new URL(u);
-        } catch {
-          return ctx.addIssue({ code: 'custom', message: 'must be a URL such as https://id.example.com/.well-known/jwks.json' });
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'scheme must be http or https' });
-        if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-      })
-      .optional(),
+    jwksUrl: serviceUrl('https://id.example.com/.well-known/jwks.json').optional(),
     jwksCooldownS: z.number().int().min(1).max(3600).optional(),
     cookie: z.string().regex(HEADER_NAME, 'must be a cookie name').optional(),
     claimsToHeaders: z.record(z.string().regex(CLAIM, 'must be a claim name'), z.string().regex(HEADER_NAME, 'must be a header name')).optional(),
