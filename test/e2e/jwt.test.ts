@@ -185,6 +185,33 @@ describe('jwt policy with jwksUrl', () => {
     assert.equal(g.reached(), 0);
   });
 
+  it('stale after Cache-Control max-age: the next request is served with the keys held and starts a refetch', T, async (t) => {
+    const jwks = await jwksServer(t);
+    const k1 = await keyWithKid('k1');
+    jwks.state.keys = [k1.jwk];
+    jwks.state.cacheControl = 'public, max-age=1';
+    const g = await guarded(t, { ...base, jwksUrl: jwks.url, jwksCooldownS: 1 });
+    const token = await sign(k1.privateKey, 'ES256', {}, { kid: 'k1' });
+    assert.equal((await g.get(token)).status, 200);
+    assert.equal(jwks.state.fetches, 1);
+    jwks.state.up = false;
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await g.get(token)).status, 200, 'stale keys still verify while the refetch runs (and fails)');
+    for (let i = 0; i < 100 && jwks.state.fetches < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(jwks.state.fetches, 2, 'the stale set was refetched');
+    assert.equal((await g.get(token)).status, 200, 'the failed refetch kept the keys');
+  });
+
+  it('a key set endpoint that never answers: the first requests get 503 once the fetch gives up, not a hang', T, async (t) => {
+    const silent = await upstream(t, () => {});
+    const k1 = await keyWithKid('k1');
+    const g = await guarded(t, { ...base, jwksUrl: `${silent.url}/jwks`, jwksCooldownS: 3600 });
+    const token = await sign(k1.privateKey, 'ES256', {}, { kid: 'k1' });
+    const replies = await Promise.all([g.get(token), g.get(token)]);
+    assert.deepEqual(replies.map((r) => r.status), [503, 503]);
+    assert.equal(g.reached(), 0);
+  });
+
   it('the cached keys survive a config swap that leaves the policy as it was', T, async (t) => {
     const jwks = await jwksServer(t);
     const k1 = await keyWithKid('k1');
