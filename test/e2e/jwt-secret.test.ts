@@ -61,6 +61,9 @@ describe('jwt secret through the control plane', () => {
     assert.equal(exported.code, 0, exported.stderr);
     const json = await cli(['export', '-o', 'json']);
     noSecret(json.stdout, 'export -o json');
+    const table = await cli(['get', 'policies', '-o', 'table']);
+    noSecret(table.stdout, 'get policies -o table');
+    assert.match(table.stdout, new RegExp(`auth +jwt +issuer=https://id.test audience=app secretSha256=${sha(SECRET).slice(0, 20)}`));
     const again = await cli(['apply', '-f', file]);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, 'unchanged: version 1\n');
