@@ -122,7 +122,8 @@ function build(list: Endpoint[]): OpenApiDocument {
       version: '1',
       description:
         `Bearer tokens with roles ${s.ROLES.join(' < ')}: viewer reads, editor also writes the config, admin also manages tokens. ` +
-        'Certificate keys are never returned: reads show keySha256 and notAfter instead, and a certificate written without key keeps the key stored for its id.',
+        'Certificate keys are never returned: reads show keySha256 and notAfter instead, and a certificate written without key keeps the key stored for its id. ' +
+        'Likewise a jwt policy\'s secret: reads show secretSha256, and a jwt policy written without key source keeps the secret stored for its id.',
     },
     servers: [{ url: API_BASE }],
     security: [{ bearer: [] }],

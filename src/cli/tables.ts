@@ -31,8 +31,15 @@ const upstreams: Columns<Upstream> = {
 const policies: Columns<Policy> = {
   header: ['ID', 'TYPE', 'SETTINGS'],
   // Every field but id and type, so a policy type added later shows without a change here.
-  row: ({ id, type, ...settings }) => [id, type, Object.entries(settings).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '-'],
+  row: ({ id, type, ...settings }) => [id, type, Object.entries(settings).map(([k, v]) => `${k}=${setting(v)}`).join(' ') || '-'],
 };
+
+/** A setting on one line of a table cell: objects as JSON, and long values (PEM keys, key sets) cut. */
+function setting(v: unknown): string {
+  const text = (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\s+/g, ' ');
+  return text.length > MAX_SETTING ? `${text.slice(0, MAX_SETTING - 1)}…` : text;
+}
+const MAX_SETTING = 48;
 
 const certificates: Columns<Certificate> = {
   header: ['ID', 'SNIS', 'NOT-AFTER', 'KEY-SHA256'],

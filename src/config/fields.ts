@@ -18,3 +18,20 @@ export const consumerHeader = z
   .regex(HEADER_NAME, 'must be a header name')
   .refine((name) => !PROXY_HEADERS.has(name.toLowerCase()), 'is a header the proxy sets or reads itself; name another (default x-consumer-id)')
   .meta({ description: `the request header that carries the consumer's id upstream (default ${DEFAULT_CONSUMER_HEADER}); one a client sends is always removed` });
+/**
+ * The URL of a service the proxy asks (an auth service, a key set): http(s), without credentials
+ * (they would show wherever the config does) or #fragment. `example` goes into the error.
+ */
+export function serviceUrl(example: string) {
+  return z.string().superRefine((u, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      return ctx.addIssue({ code: 'custom', message: `must be a URL such as ${example}` });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'scheme must be http or https' });
+    if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
+    if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
+  });
+}

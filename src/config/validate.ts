@@ -5,7 +5,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind } from './schema.js';
+import { JWT_KEY_SOURCES, jwtPolicy } from './policies/index.js';
+import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind, type Policy } from './schema.js';
 import { PASSWORD_HASH_PREFIX, fingerprint, keyDigest, passwordHashOf } from './secrets.js';
 
 export type PathSegment = string | number;
@@ -30,6 +31,12 @@ export type StoredKeys = ReadonlyMap<string, string> | 'control-plane';
 
 export interface ValidateOptions {
   storedKeys?: StoredKeys;
+  /**
+   * The jwt policies' secrets the control plane stores, by policy id: a jwt policy left without
+   * any key source gets its stored secret, as a certificate gets its stored key. With storedKeys
+   * 'control-plane', that check is left to the control plane too.
+   */
+  storedSecrets?: ReadonlyMap<string, string>;
   /**
    * The valid object of this kind equal to `object`, when one is known (the live config's): its
    * schema check is skipped and it stands in for `object`. undefined: check `object`.
@@ -137,13 +144,21 @@ function withHashedSecrets(consumer: Consumer, opts: Pick<ValidateOptions, 'stor
   return out;
 }
 
+/** A jwt policy's secretSha256 is shown by the control plane and ignored on input, like keySha256. */
+function withoutSecretSha256(policy: Policy): Policy {
+  if (policy.type !== 'jwt' || policy.secretSha256 === undefined) return policy;
+  const copy = { ...policy };
+  delete copy.secretSha256;
+  return copy;
+}
+
 export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'> = {}): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
     upstreams: byId(doc.upstreams),
     routes: byId(doc.routes),
-    policies: byId(doc.policies),
+    policies: byId(doc.policies).map(withoutSecretSha256),
     certificates: byId(doc.certificates).map(withoutReadOnly),
     consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts)),
   };
@@ -227,6 +242,28 @@ function fillStoredKeys(certificates: unknown[], stored: StoredKeys | undefined,
     }
   }
   return filled;
+}
+
+/**
+ * Give each jwt policy left without a key source the secret stored for its id (replacing the
+ * element, never the caller's object), and check it again with that secret (its algorithms must
+ * suit it). An issue for each that stays without a key while one is required.
+ */
+function fillStoredSecrets(policies: unknown[], opts: ValidateOptions, onIssue: (issue: RawIssue) => void): void {
+  if (opts.storedKeys === 'control-plane') return;
+  for (let i = 0; i < policies.length; i++) {
+    const policy = policies[i] as Record<string, unknown> | null;
+    if (typeof policy !== 'object' || policy === null || policy.type !== 'jwt' || JWT_KEY_SOURCES.some((f) => policy[f] !== undefined)) continue;
+    const secret = typeof policy.id === 'string' ? opts.storedSecrets?.get(policy.id) : undefined;
+    if (secret === undefined) {
+      const stored = opts.storedSecrets ? `; the control plane stores no secret for policy "${String(policy.id)}"` : '';
+      onIssue({ path: ['policies', i], message: `required: one of ${JWT_KEY_SOURCES.join(', ')}${stored}` });
+      continue;
+    }
+    policies[i] = { ...policy, secret };
+    const again = jwtPolicy.safeParse(policies[i]);
+    if (!again.success) for (const r of schemaIssues(again.error)) onIssue({ path: ['policies', i, ...r.path], message: `${r.message} (with the secret stored for "${String(policy.id)}")` });
+  }
 }
 
 /**
@@ -466,6 +503,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     if (!issues.has(place)) issues.add(place, () => o.source.place(raw));
   };
   const filled = fillStoredKeys(merged.certificates, opts.storedKeys, addNew);
+  fillStoredSecrets(merged.policies, opts, addNew);
   for (const r of wellFormed ? semanticIssues(doc, describe, filled) : referenceIssues(merged, describe)) {
     if (issues.done) break;
     addNew(r);

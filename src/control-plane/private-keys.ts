@@ -1,9 +1,10 @@
-// Certificates' private keys never leave the control plane: every answer shows a key as its
-// sha256 and the cert's expiry instead, and a write that leaves a key out keeps the stored one
-// (both fields are read-only in the schema, so what a read shows can be written back as it is).
+// Certificates' private keys and jwt policies' secrets never leave the control plane: every
+// answer shows a key as its sha256 (and the cert's expiry) instead, and a write that leaves a
+// key out keeps the stored one (the shown fields are read-only in the schema, so what a read
+// shows can be written back as it is).
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { ObjectChange } from '../config/diff.js';
-import type { Certificate, Config, ConfigObject, Consumer, Kind } from '../config/schema.js';
+import type { Certificate, Config, ConfigObject, Consumer, Kind, Policy } from '../config/schema.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -30,12 +31,19 @@ export function redactCertificate(cert: Certificate): Certificate {
   return { ...shown, ...(key === undefined ? {} : { keySha256: keySha256(key) }), notAfter: notAfter(cert.cert) };
 }
 
+export function redactPolicy(policy: Policy): Policy {
+  if (policy.type !== 'jwt' || policy.secret === undefined) return policy;
+  const { secret, ...shown } = policy;
+  return { ...shown, secretSha256: sha256(secret) };
+}
+
 export function redactObject(kind: Kind, obj: ConfigObject): ConfigObject {
-  return kind === 'certificates' ? redactCertificate(obj as Certificate) : obj;
+  if (kind === 'certificates') return redactCertificate(obj as Certificate);
+  return kind === 'policies' ? redactPolicy(obj as Policy) : obj;
 }
 
 export function redactConfig(config: Config): Config {
-  return { ...config, certificates: config.certificates.map(redactCertificate) };
+  return { ...config, policies: config.policies.map(redactPolicy), certificates: config.certificates.map(redactCertificate) };
 }
 
 export function redactChange(change: ObjectChange): ObjectChange {
@@ -58,4 +66,9 @@ export function storedKeys(certificates: readonly Certificate[]): Map<string, st
 export function storedPasswords(consumers: readonly Consumer[]): (id: string) => string | undefined {
   const byId = new Map(consumers.flatMap((c) => (c.basic === undefined ? [] : [[c.id, c.basic.password] as const])));
   return (id) => byId.get(id);
+}
+
+/** What a document's jwt policy without key source is given (validate.ts): the stored secret of its id. */
+export function storedSecrets(policies: readonly Policy[]): Map<string, string> {
+  return new Map(policies.flatMap((p) => (p.type === 'jwt' && p.secret !== undefined ? [[p.id, p.secret] as const] : [])));
 }

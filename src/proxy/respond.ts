@@ -23,6 +23,7 @@ export const HEADERS_TOO_LARGE = body('headers_too_large');
 export const REQUEST_TIMEOUT = body('request_timeout');
 export const UNAUTHORIZED = body('unauthorized');
 export const FORBIDDEN = body('forbidden');
+export const AUTH_UNAVAILABLE = body('auth_unavailable');
 export const BODY_TOO_LARGE = body('body_too_large');
 
 const JSON_TYPE = 'application/json; charset=utf-8';

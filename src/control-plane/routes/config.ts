@@ -5,7 +5,7 @@ import { validateSources } from '../../config/load.js';
 import { configToYaml } from '../../config/yaml.js';
 import type { ApiContext, Handlers } from '../context.js';
 import { issueDetails } from '../http.js';
-import { redactChange, redactConfig, storedKeys, storedPasswords } from '../private-keys.js';
+import { redactChange, redactConfig, storedKeys, storedPasswords, storedSecrets } from '../private-keys.js';
 import { requireValid, summarize, versionETag, writeVersion } from '../writes.js';
 
 export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'putConfig' | 'validateConfig'> {
@@ -16,7 +16,8 @@ export function configHandlers(ctx: ApiContext): Pick<Handlers, 'getConfig' | 'p
     const live = view.objects.config();
     // Objects equal to live ones were valid on their own when they were written: not checked again.
     const known = (kind: Kind, object: unknown) => view.objects.same(kind, object);
-    return { snapshot, view, live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { storedKeys: storedKeys(live.certificates), storedPassword: storedPasswords(live.consumers), known }) };
+    const stored = { storedKeys: storedKeys(live.certificates), storedPassword: storedPasswords(live.consumers), storedSecrets: storedSecrets(live.policies) };
+    return { snapshot, view, live, result: validateSources([{ file: 'request body', text: raw.toString('utf8') }], { ...stored, known }) };
   };
   return {
     getConfig: async ({ accept }) => {

@@ -4,7 +4,7 @@
 // validates, only the object and what it can affect are checked (validate-change.ts), with the
 // issues a whole validation would give; against one that does not (keys written by hand), the
 // whole changed config is validated and written, as the whole-config endpoint does.
-import { objectSchemas, type Certificate, type ConfigObject, type Consumer, type Kind } from '../../config/schema.js';
+import { objectSchemas, type Certificate, type ConfigObject, type Consumer, type Kind, type Policy } from '../../config/schema.js';
 import { referrers, type Referrer } from '../../config/references.js';
 import { validateChange } from '../../config/validate-change.js';
 import { formatPath, schemaIssues, validateDocument } from '../../config/validate.js';
@@ -14,7 +14,7 @@ import type { Principal } from '../auth.js';
 import type { ApiContext, ObjectHandlers } from '../context.js';
 import { HttpError, issueDetails } from '../http.js';
 import { applyMergePatch } from '../merge-patch.js';
-import { redactObject, storedKeys, storedPasswords } from '../private-keys.js';
+import { redactObject, storedKeys, storedPasswords, storedSecrets } from '../private-keys.js';
 import type { WriteHeaders } from '../request-headers.js';
 import { requireValid, versionETag, writeAnswer, writeMeta } from '../writes.js';
 
@@ -38,7 +38,11 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
     const { kind, id, next } = target;
     const { view } = base;
     const meta = writeMeta(principal, headers, { expectVersion: headers.expectVersion ?? view.state.version?.version ?? 0, message: `${target.verb} ${kind}/${id}` });
-    const opts = { storedKeys: storedKeys(view.objects.objects('certificates') as Certificate[]), storedPassword: storedPasswords(view.objects.objects('consumers') as Consumer[]) };
+    const opts = {
+      storedKeys: storedKeys(view.objects.objects('certificates') as Certificate[]),
+      storedPassword: storedPasswords(view.objects.objects('consumers') as Consumer[]),
+      storedSecrets: storedSecrets(view.objects.objects('policies') as Policy[]),
+    };
     if (view.valid) {
       const checked = validateChange(view.objects, kind, id, next, opts);
       if (!checked.ok) throw new HttpError(400, 'invalid config', issueDetails(checked.issues));

@@ -4,6 +4,8 @@
 import type { Policy } from '../../config/schema.js';
 import { BasicAuth } from './basic-auth.js';
 import { KeyAuth } from './key-auth.js';
+import { ForwardAuth } from './forward-auth.js';
+import { Jwt } from './jwt.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
 
@@ -33,3 +35,5 @@ export function createPolicy(def: Policy): PolicyInstance {
 registerPolicyType('rate-limit', (def) => new RateLimit(def));
 registerPolicyType('key-auth', (def) => new KeyAuth(def));
 registerPolicyType('basic-auth', (def) => new BasicAuth(def));
+registerPolicyType('jwt', (def) => new Jwt(def));
+registerPolicyType('forward-auth', (def) => new ForwardAuth(def));
