@@ -223,11 +223,11 @@ export class ProxyPool {
 
   /** GET /status: fresh statuses from the workers; `upstreams` as the most lagging worker sees them. */
   async status(): Promise<PoolStatus & Pick<ProxyAdminStatus, 'upstreams'>> {
-    const answers = await this.ask({ what: 'status' });
-    for (const { slot, body } of answers) slot.status = body as ProxyAdminStatus;
-    const combined = poolStatus(this.facts(), this.slots);
-    const byPid = answers.map((a) => a.body as ProxyAdminStatus).find((s) => s.revision === combined.revision);
-    return { ...combined, upstreams: byPid?.upstreams ?? [] };
+    const answers = new Map((await this.ask({ what: 'status' })).map(({ slot, body }) => [slot, body as ProxyAdminStatus]));
+    // A worker that did not answer in time shows its last status.
+    const combined = poolStatus(this.facts(), this.slots.map((slot) => ({ worker: slot.worker, restarts: slot.restarts, status: answers.get(slot) ?? slot.status })));
+    const lagging = [...answers.values()].find((s) => s.revision === combined.revision);
+    return { ...combined, upstreams: lagging?.upstreams ?? [] };
   }
 
   private async metrics(): Promise<string> {

@@ -103,6 +103,7 @@ it('--workers 2: both workers serve one port; /status, /metrics and the registry
   assert.deepEqual(listed.map((p) => p.id), ['pool-serve'], 'one registry entry for the pool');
   const entry = listed[0]!.status as PoolStatus;
   assert.deepEqual(entry.workers.map((w) => w.pid).sort(), s.workers.map((w) => w.pid).sort());
+  assert.ok(entry.workers.every((w) => w.requests === undefined), 'no request counts in etcd, where they would be stale');
 });
 
 it('a version counts as applied (registry, /status) only once every worker serves it', async () => {
@@ -212,6 +213,13 @@ it('SIGTERM to the primary: readyz 503, requests in flight finish, every worker 
   assert.equal(code, 0);
   for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
   assert.equal((await ProxyRegistry.list(client, keys)).some((p) => p.id === 'pool-drain'), false);
+});
+
+it('workers whose primary died (kill -9) drain and exit by themselves', async () => {
+  const { proxy, status } = await pool('pool-orphans');
+  const pids = (await status()).workers.map((w) => w.pid);
+  proxy.proc.kill('SIGKILL');
+  await waitFor('every worker gone', () => pids.every((pid) => !alive(pid)), 20_000);
 });
 
 it('--workers must be a whole number from 1 to 64 or "auto"', async () => {
