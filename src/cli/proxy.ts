@@ -49,9 +49,11 @@ export function register(program: Command): void {
         // A worker of a pool (the primary forked it with the same arguments) has no admin port
         // of its own and drains when the primary says so.
         const { PrimaryLink } = await import('../proxy/worker-ipc.js');
-        const primary = cluster.isWorker ? new PrimaryLink(() => void started.then((p) => p.close(), () => undefined).then(() => process.exit(0))) : undefined;
-        const started = startProxy({ ...common, listen, tlsListen, adminListen: primary ? undefined : adminListen, primary, cacheDir: opts.cacheDir, trustedProxies });
-        proxy = await started.catch((err: Error) => {
+        let serving: { close(): Promise<void> } | null = null;
+        // Told to drain before it serves (another worker failed at start): nothing to drain.
+        const drain = () => void (serving ?? { close: async () => {} }).close().then(() => process.exit(0));
+        const primary = cluster.isWorker ? new PrimaryLink(drain) : undefined;
+        serving = proxy = await startProxy({ ...common, listen, tlsListen, adminListen: primary ? undefined : adminListen, primary, cacheDir: opts.cacheDir, trustedProxies }).catch((err: Error) => {
           // A start-up problem the user fixes (a port in use, an insecure cache folder): one line.
           throw new CliError(`proxy: ${err.message}`);
         });

@@ -13,7 +13,8 @@ import type { WorkerDetail } from '../../src/proxy/worker-status.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { freeze } from '../helpers/launch.js';
-import { startProxyProcess, waitFor, type ProxyProcess } from '../helpers/processes.js';
+import { freePort } from '../../src/util/ports.js';
+import { spawnSignalbox, startProxyProcess, waitFor, type ProxyProcess } from '../helpers/processes.js';
 import { singleRouteDoc, startUpstream } from '../helpers/upstreams.js';
 
 const keys = new Keys();
@@ -220,6 +221,17 @@ it('workers whose primary died (kill -9) drain and exit by themselves', async ()
   const pids = (await status()).workers.map((w) => w.pid);
   proxy.proc.kill('SIGKILL');
   await waitFor('every worker gone', () => pids.every((pid) => !alive(pid)), 20_000);
+});
+
+it('a worker that cannot start (its port is taken) fails the start: exit 1, naming the worker and the cause', async () => {
+  const etcd = await startTestEtcd();
+  const taken = await startUpstream('taken');
+  const port = new URL(taken.url).port;
+  const proxy = spawnSignalbox(['proxy', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${await freePort()}`, '--workers', '2']);
+  const code = await waitFor('exit', () => (proxy.proc.exitCode ?? undefined) as number | undefined, 20_000);
+  assert.equal(code, 1);
+  assert.match(proxy.output(), /EADDRINUSE 127\.0\.0\.1:\d+/);
+  assert.match(proxy.output(), /signalbox: proxy: worker \d \(pid \d+\) exited with code 1 before every worker served/);
 });
 
 it('--workers must be a whole number from 1 to 64 or "auto"', async () => {
