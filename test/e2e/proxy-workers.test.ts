@@ -14,7 +14,7 @@ import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { freeze } from '../helpers/launch.js';
 import { freePort } from '../../src/util/ports.js';
-import { spawnSignalbox, startProxyProcess, waitFor, type ProxyProcess } from '../helpers/processes.js';
+import { runCli, spawnSignalbox, startControlPlaneProcess, startProxyProcess, waitFor, type ProxyProcess } from '../helpers/processes.js';
 import { singleRouteDoc, startUpstream } from '../helpers/upstreams.js';
 
 const keys = new Keys();
@@ -49,7 +49,7 @@ async function pool(id: string, args: string[] = []) {
   const first = await write(singleRouteDoc(up.url), 'first');
   const proxy = await startProxyProcess(etcd.endpoint, { id, args: ['--workers', '2', ...args] });
   const status = async () => (await proxy.status()) as unknown as PoolStatus;
-  return { client, write, up, first, proxy, status, release };
+  return { etcd: etcd.endpoint, client, write, up, first, proxy, status, release };
 }
 
 /** GET on `agent` (a keep-alive agent of one socket): the body and the socket's local port. */
@@ -78,7 +78,7 @@ const alive = (pid: number) => {
 const requestsOf = (s: PoolStatus) => new Map(s.workers.map((w) => [w.pid, w.requests ?? 0]));
 
 it('--workers 2: both workers serve one port; /status, /metrics and the registry show one proxy with per-worker detail', async () => {
-  const { client, up, first, proxy, status } = await pool('pool-serve');
+  const { etcd, client, up, first, proxy, status } = await pool('pool-serve');
   const s = await status();
   assert.equal(s.id, 'pool-serve');
   assert.equal(s.version, first);
@@ -105,6 +105,15 @@ it('--workers 2: both workers serve one port; /status, /metrics and the registry
   const entry = listed[0]!.status as PoolStatus;
   assert.deepEqual(entry.workers.map((w) => w.pid).sort(), s.workers.map((w) => w.pid).sort());
   assert.ok(entry.workers.every((w) => w.requests === undefined), 'no request counts in etcd, where they would be stale');
+
+  const stack = await startControlPlaneProcess(etcd);
+  const res = await fetch(`${stack.api}/api/v1/proxies`, { headers: { authorization: `Bearer ${stack.token}` } });
+  const fleet = (await res.json()) as { proxies: { id: string; inSync: boolean; workers: WorkerDetail[] }[] };
+  assert.deepEqual(fleet.proxies.map((p) => [p.id, p.inSync, p.workers.length]), [['pool-serve', true, 2]], 'GET /proxies: one entry');
+  const cli = await runCli(['status'], stack.env);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /; 1 proxy, 1 in sync/);
+  assert.match(cli.stdout, new RegExp(`^pool-serve +${first} +in sync +connected +1 +2/2 `, 'm'));
 });
 
 it('a version counts as applied (registry, /status) only once every worker serves it', async () => {
