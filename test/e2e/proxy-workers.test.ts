@@ -197,6 +197,29 @@ it('kill -9 of one worker: the other keeps its keep-alive connection and serves;
   assert.equal(second.localPort, c1.localPort);
 });
 
+it('a worker that keeps dying is restarted later each time (no crash loop spinning the CPU)', async () => {
+  const { proxy, status } = await pool('pool-loop');
+  for (let i = 0; i < 3; i++) {
+    const dying = (await status()).workers.find((w) => w.worker === 1)!;
+    process.kill(dying.pid, 'SIGKILL');
+    await waitFor(`replacement ${i + 1} serving`, async () => {
+      const w = (await status()).workers.find((x) => x.worker === 1);
+      return w !== undefined && w.pid !== dying.pid && w.ready;
+    }, 30_000);
+  }
+  const delays = proxy
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('proxy worker died'))
+    .map((l) => JSON.parse(l) as { worker: number; restartInMs: number })
+    .filter((l) => l.worker === 1)
+    .map((l) => l.restartInMs);
+  assert.equal(delays.length, 3);
+  assert.ok(delays[0]! < delays[1]! && delays[1]! < delays[2]!, `each restart waits longer: ${delays.join(', ')} ms`);
+  assert.match(await (await fetch(`${proxy.admin}/metrics`)).text(), /^signalbox_worker_restarts_total 3$/m);
+  assert.equal((await status()).workers.find((w) => w.worker === 2)!.restarts, 0, 'the other worker was left alone');
+});
+
 it('SIGTERM to the primary: readyz 503, requests in flight finish, every worker exits, the registry entry goes, exit 0', async () => {
   const { client, up, proxy, status, release } = await pool('pool-drain', ['--drain-timeout-ms', '20000']);
   const pids = (await status()).workers.map((w) => w.pid);
