@@ -34,7 +34,8 @@ export function register(program: Command): void {
       const drainTimeoutMs = wholeNumber('--drain-timeout-ms', opts.drainTimeoutMs, 0);
       const target = etcdTarget(opts);
       const trustedProxies = usage('--trusted-proxies', () => TrustedProxies.parse(opts.trustedProxies));
-      const logger = createLogger('proxy');
+      // A worker's lines say which slot it serves (a replacement keeps the number).
+      const logger = cluster.isWorker ? createLogger('proxy').child({ worker: Number(process.env.SIGNALBOX_WORKER) }) : createLogger('proxy');
       const listen = parseHostPort(opts.listen, '--listen');
       const tlsListen = opts.tlsListen ? parseHostPort(opts.tlsListen, '--tls-listen') : undefined;
       const adminListen = parseHostPort(opts.adminListen, '--admin-listen');
