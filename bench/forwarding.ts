@@ -4,6 +4,7 @@
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
 //                               [--only signalbox,direct,traffic,logged,nginx,node+undici,floor] [--profile DIR]
+//                               [--workers N]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
 //               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
@@ -12,6 +13,10 @@
 //   logged      a second Signalbox proxy with `--access-log all` to a file, paired with the bare
 //               proxy the same way: what writing every request costs
 //   --changes 0 skips the config-change scenario
+//   --workers   Signalbox as `proxy --workers N` and nginx as a master with `worker_processes N`
+//               (default 1: both one process); each proxy's CPU is its processes' together. The
+//               load generator and the upstream share the same cores with the N workers, so on
+//               2 cores 2 workers cannot have a core each: compare the ratio, not the req/s
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
 //
@@ -29,7 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuMeter } from './cpu.js';
+import { childPids, cpuMeter, groupCpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
 import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     loadgen: { type: 'string' },
     only: { type: 'string' },
     profile: { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
 const DURATION = Number(values.duration);
@@ -58,6 +64,8 @@ const INTERVAL_MS = Number(values.interval);
 const TARGETS = ['direct', 'signalbox', 'traffic', 'logged', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
+const WORKERS = Number(values.workers);
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers ${values.workers}: a whole number of at least 1`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
 
 interface Measured extends LoadResult {
@@ -104,11 +112,16 @@ function mean(a: Measured, b: Measured): Measured {
   };
 }
 
+/** CPU of a proxy and the worker processes it started (none when it is one process). */
+function proxyCpuMeter(pid: number | undefined): () => number | null {
+  return pid === undefined ? () => null : groupCpuMeter([pid, ...childPids(pid)]);
+}
+
 async function measure(load: LoadGenerator, url: string, pid: number | undefined): Promise<Measured> {
   await load.run({ url, connections: CONNECTIONS, seconds: WARMUP });
-  const cpu = cpuMeter({ proxy: pid });
+  const cpu = proxyCpuMeter(pid);
   const result = await load.run({ url, connections: CONNECTIONS, seconds: DURATION });
-  const used = cpu().proxy;
+  const used = cpu();
   return { ...result, proxyCores: used === null ? null : used / result.seconds };
 }
 
@@ -135,7 +148,8 @@ async function configApplies(proxy: BenchProxy): Promise<number> {
  */
 async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTable, load: LoadGenerator): Promise<SwapResult> {
   const before = await configApplies(proxy);
-  const cpu = cpuMeter({ proxy: proxy.pid, 'control plane': stack.controlPlanePid, etcd: stack.etcd.pid });
+  const cpu = cpuMeter({ 'control plane': stack.controlPlanePid, etcd: stack.etcd.pid });
+  const proxyCpu = proxyCpuMeter(proxy.pid);
   let endWindow!: () => void;
   const stop = new Promise<void>((resolve) => (endWindow = resolve));
   // A bound far above the window, so a slow machine still gets every change inside it.
@@ -151,7 +165,7 @@ async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTa
   await sleep(INTERVAL_MS);
   endWindow();
   const result = await run;
-  return { load: result, applied: (await configApplies(proxy)) - before, cpu: cpu() };
+  return { load: result, applied: (await configApplies(proxy)) - before, cpu: { proxy: proxyCpu(), ...cpu() } };
 }
 
 function printResults(targets: Target[]): void {
@@ -187,7 +201,7 @@ async function startPeers(children: Children, nginx: string | null, upstream: Up
   const peers: Target[] = [];
   if (ONLY.includes('direct')) peers.push({ name: 'direct', at: { url: upstream.targets[0]! } });
   if (ONLY.includes('nginx')) {
-    peers.push({ name: 'nginx', at: nginx ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path) : { skipped: 'not installed' } });
+    peers.push({ name: 'nginx', at: nginx ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path, WORKERS) : { skipped: 'not installed' } });
   }
   if (ONLY.includes('node+undici')) peers.push({ name: 'node+undici', at: await startNodeProxy(children, 'proxy', upstream.targets, path) });
   if (ONLY.includes('floor')) peers.push({ name: 'floor', at: await startNodeProxy(children, 'floor', upstream.targets, path) });
@@ -205,7 +219,8 @@ async function main(children: Children) {
   const stack = await BenchStack.start(children);
   const traffic = ONLY.includes('traffic');
   await stack.putConfig(traffic ? signalboxTrafficDoc(table) : signalboxDoc(table));
-  const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
+  const workerArgs = WORKERS > 1 ? ['--workers', String(WORKERS)] : [];
+  const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR, workerArgs);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
   // Measured beside the bare proxy, then again after the peers: see the top.
@@ -213,7 +228,7 @@ async function main(children: Children) {
   if (ONLY.includes('logged')) {
     const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
     children.add(() => rm(logDir, { recursive: true, force: true }));
-    const logged = await stack.startProxy('bench-forwarding-logged', undefined, ['--access-log', 'all', '--access-log-file', join(logDir, 'access.log')]);
+    const logged = await stack.startProxy('bench-forwarding-logged', undefined, [...workerArgs, '--access-log', 'all', '--access-log-file', join(logDir, 'access.log')]);
     await waitReady(logged);
     paired.push({ name: 'logged', at: logged });
   }
@@ -222,7 +237,8 @@ async function main(children: Children) {
   const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...paired, ...peers.slice(1)] : [signalbox, ...paired, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
-  console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
+  const processes = WORKERS === 1 ? 'every proxy is one process' : `signalbox --workers ${WORKERS} and nginx worker_processes ${WORKERS} (CPU: all their processes); node+undici and floor stay one process`;
+  console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; ${processes}`);
   console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
@@ -248,7 +264,7 @@ async function main(children: Children) {
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
-    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios, swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios, swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
   }));
 }
 

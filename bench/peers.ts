@@ -39,13 +39,15 @@ export async function tempDir(children: Children, name: string): Promise<string>
 /**
  * nginx from its own temp prefix. `daemon off` keeps it in the foreground and `master_process
  * off` makes it one process (its worker's work, without a master), so it is the PID we spawned
- * and nothing outlives it; one process is also what a Signalbox proxy is.
+ * and nothing outlives it; one process is also what a Signalbox proxy is. With `workers` above 1
+ * it runs a master and that many workers, as `signalbox proxy --workers N` does; the master,
+ * the PID we spawned, stops them when it is stopped (SIGTERM: fast shutdown).
  */
-export async function startNginx(children: Children, nginx: string, name: string, http: string): Promise<Spawned> {
+export async function startNginx(children: Children, nginx: string, name: string, http: string, workers = 1): Promise<Spawned> {
   const dir = await tempDir(children, name);
   const conf = [
     'daemon off;',
-    'master_process off;',
+    ...(workers > 1 ? ['master_process on;', `worker_processes ${workers};`] : ['master_process off;']),
     `pid ${dir}/nginx.pid;`,
     `error_log ${dir}/error.log warn;`,
     'events { worker_connections 4096; }',
@@ -95,10 +97,10 @@ export interface ProxyUnderTest {
 }
 
 /** nginx as the reverse proxy, `http` being its upstreams and server (see routes.ts). */
-export async function startNginxProxy(children: Children, nginx: string, http: (port: number) => string, probePath: string): Promise<ProxyUnderTest> {
+export async function startNginxProxy(children: Children, nginx: string, http: (port: number) => string, probePath: string, workers = 1): Promise<ProxyUnderTest> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const p = await startNginx(children, nginx, 'proxy', http(port));
+  const p = await startNginx(children, nginx, 'proxy', http(port), workers);
   await waitServing('nginx proxy', `${url}${probePath}`, p);
   return { url, pid: p.proc.pid! };
 }

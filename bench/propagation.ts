@@ -1,6 +1,7 @@
 // Propagation: from the control plane's answer to a write until every proxy reports the new
 // version in /status. Real etcd, a real control plane and N real proxy processes on loopback.
-//   npm run bench:propagation -- [--proxies 8] [--routes 2000] [--changes 20]
+//   npm run bench:propagation -- [--proxies 8] [--routes 2000] [--changes 20] [--workers 1]
+//   --workers   each proxy as `proxy --workers N`: a version counts once every worker serves it
 //
 // Each proxy stamps appliedAt (wall clock, ms) when it swaps; all processes share this machine's
 // clock, so appliedAt minus the wall time of the commit answer is the propagation delay, without
@@ -12,8 +13,14 @@ import { BenchStack, runBench, waitReady, waitVersion, type Children } from './s
 import { quantile } from './stats.js';
 
 const { values } = parseArgs({
-  options: { proxies: { type: 'string', default: '8' }, routes: { type: 'string', default: '2000' }, changes: { type: 'string', default: '20' } },
+  options: {
+    proxies: { type: 'string', default: '8' },
+    routes: { type: 'string', default: '2000' },
+    changes: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1' },
+  },
 });
+const WORKERS = Number(values.workers);
 const N = Number(values.proxies);
 const R = Number(values.routes);
 const CHANGES = Number(values.changes);
@@ -26,10 +33,10 @@ async function main(children: Children) {
   console.log(`import of ${R} routes: version ${first} committed in ${(performance.now() - t).toFixed(0)} ms`);
 
   const proxies = [];
-  for (let i = 0; i < N; i++) proxies.push(await stack.startProxy(`bench-${i}`));
+  for (let i = 0; i < N; i++) proxies.push(await stack.startProxy(`bench-${i}`, undefined, WORKERS > 1 ? ['--workers', String(WORKERS)] : []));
   t = performance.now();
   await Promise.all(proxies.map((p) => waitReady(p)));
-  console.log(`${N} proxies started and ready with ${R} routes in ${(performance.now() - t).toFixed(0)} ms`);
+  console.log(`${N} proxies${WORKERS > 1 ? ` of ${WORKERS} workers each` : ''} started and ready with ${R} routes in ${(performance.now() - t).toFixed(0)} ms`);
 
   const samples: number[] = [];
   const slowest: number[] = [];

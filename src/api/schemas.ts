@@ -104,6 +104,10 @@ export const proxyStatusSchema = z.looseObject({
     .array(z.object({ version: z.number().int(), committedAt: z.string().nullable(), appliedAt: z.string(), propagationMs: z.number().nullable() }))
     .optional()
     .meta({ description: 'the last 10 versions it applied, newest first' }),
+  workers: z
+    .array(z.looseObject({ worker: z.number().int(), pid: z.number().int(), version: z.number().int().nullable(), ready: z.boolean(), restarts: z.number().int() }))
+    .optional()
+    .meta({ description: 'a proxy run with --workers N: its worker processes; its version is the one every serving worker serves' }),
 });
 export type ProxyStatus = z.infer<typeof proxyStatusSchema>;
 

@@ -10,13 +10,15 @@ const ms = (n: number | null | undefined) => (n == null ? '-' : n < 1000 ? `${Ma
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
 
 const proxyColumns: Columns<ProxyStatus> = {
-  header: ['ID', 'VERSION', 'SYNC', 'ETCD', 'ROUTES', 'PROPAGATION', 'APPLY', 'LAST-ERROR'],
+  header: ['ID', 'VERSION', 'SYNC', 'ETCD', 'ROUTES', 'WORKERS', 'PROPAGATION', 'APPLY', 'LAST-ERROR'],
   row: (p) => [
     p.id,
     String(p.version ?? '-'),
     p.inSync ? 'in sync' : p.lagging ? 'LAGGING' : 'BEHIND',
     String(p.etcd ?? '-'),
     String(p.routes ?? '-'),
+    // Serving now, of those running (a pool); a proxy without --workers is one process.
+    p.workers ? `${p.workers.filter((w) => w.ready).length}/${p.workers.length}` : '1',
     ms(p.propagationMs),
     ms(p.lastApplyMs),
     p.lastError?.errors[0] ?? '-',

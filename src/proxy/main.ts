@@ -11,7 +11,7 @@ import { errorMessage } from '../util/errors.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
 import type { HostPort } from '../net.js';
 import { AccessLog, type AccessLogMode } from './access-log.js';
-import { startAdminServer } from './admin.js';
+import { startAdminServer, type AdminSources } from './admin.js';
 import { ApplyLog, type RecentApply } from './apply-log.js';
 import { ConfigApplier, type ConfigError, type ConfigSource } from './config-applier.js';
 import { ConfigCache } from './config-cache.js';
@@ -26,6 +26,7 @@ import type { SpanExport } from './span-export.js';
 import { TargetRegistry } from './target-registry.js';
 import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
 import { createUpgradeHandler } from './upgrade.js';
+import type { PrimaryLink } from './worker-ipc.js';
 
 export interface ProxyOptions {
   id: string;
@@ -35,7 +36,10 @@ export interface ProxyOptions {
   prefix: string;
   listen: HostPort;
   tlsListen?: HostPort;
-  adminListen: HostPort;
+  /** Without it the proxy is a worker of a pool: `primary` is then required. */
+  adminListen?: HostPort;
+  /** A worker of a pool (--workers N): its status goes to the primary, which answers the admin port. */
+  primary?: PrimaryLink;
   /** Keep the last good config here and start from it when etcd does not answer at start. */
   cacheDir?: string;
   /** On close: how long requests in flight may finish before they are cut (default 30 s). */
@@ -81,9 +85,10 @@ export interface ProxyStatus extends UnhealthyTargets {
   listen: { http?: string; https?: string; admin: string };
 }
 
-/** GET /status: the entry in etcd, and every target's state. */
+/** GET /status: the entry in etcd, every target's state, and the requests answered so far. */
 export interface ProxyAdminStatus extends ProxyStatus {
   upstreams: UpstreamStatus[];
+  requests: number;
 }
 
 export class ProxyServer {
@@ -93,7 +98,7 @@ export class ProxyServer {
   private readonly holder = new RuntimeHolder();
   private readonly metrics = new ProxyMetrics();
   private readonly targets: TargetRegistry;
-  private readonly registry: ProxyRegistry;
+  private readonly registry: Pick<ProxyRegistry, 'report' | 'stop'>;
   private readonly watcher: ConfigWatcher;
   private readonly applier: ConfigApplier;
   private readonly applies: ApplyLog;
@@ -133,7 +138,7 @@ export class ProxyServer {
     this.accessLog = log === undefined || log.mode.kind === 'off' ? null : new AccessLog(log.mode, log.file);
     this.keys = new Keys(opts.prefix);
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
-    this.registry = new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
+    this.registry = opts.primary ?? new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
     this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
     this.targets = new TargetRegistry({ logger: this.logger });
     this.targets.watch(() => this.reportHealthSoon());
@@ -143,7 +148,7 @@ export class ProxyServer {
   }
 
   status(): ProxyAdminStatus {
-    return { ...this.fleetStatus(), upstreams: upstreamStatus(this.holder.current) };
+    return { ...this.fleetStatus(), upstreams: upstreamStatus(this.holder.current), requests: this.metrics.requestCount() };
   }
 
   private fleetStatus(): ProxyStatus {
@@ -190,9 +195,19 @@ export class ProxyServer {
   }
 
   private async run(): Promise<void> {
-    const admin = await startAdminServer(this.opts.adminListen, { status: () => this.status(), ready: () => this.ready(), metrics: this.metrics });
-    this.admin = admin;
-    this.urls.admin = admin.url;
+    const sources: AdminSources = {
+      status: () => this.status(),
+      ready: () => this.ready(),
+      metrics: () => this.metrics.text(),
+      metricsContentType: this.metrics.contentType,
+      traffic: (top) => this.metrics.traffic.summary(top),
+    };
+    if (this.opts.adminListen) {
+      const admin = await startAdminServer(this.opts.adminListen, sources);
+      this.admin = admin;
+      this.urls.admin = admin.url;
+    }
+    this.opts.primary?.serve(sources);
 
     this.watcher.on('state', (state) => this.onState(state));
     this.watcher.on('connected', () => this.report());

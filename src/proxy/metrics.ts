@@ -134,6 +134,13 @@ export class ProxyMetrics {
     this.traffic.observe(route, status, slot);
   }
 
+  /** Requests answered since the process started. */
+  requestCount(): number {
+    let n = 0;
+    for (const requests of this.byRoute.values()) n += requests.count;
+    return n;
+  }
+
   /**
    * A config revision was applied (ok) or refused. `version` is the version now served: the new
    * one when ok, the one still served when refused.

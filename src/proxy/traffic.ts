@@ -158,3 +158,45 @@ export class TrafficRecorder {
     this.timer.unref();
   }
 }
+
+/** b's counts added into a, bucket by bucket; `shift`: how many buckets b's window starts later. */
+function addSeries(a: TrafficSeries, b: TrafficSeries, shift: number): void {
+  for (let i = 0; i < a.requests.length; i++) {
+    const j = i - shift;
+    if (j < 0 || j >= b.requests.length) continue;
+    a.requests[i]! += b.requests[j]!;
+    a.errors[i]! += b.errors[j]!;
+    const into = a.latency[i]!;
+    b.latency[j]!.forEach((n, slot) => (into[slot] = (into[slot] ?? 0) + n));
+  }
+}
+
+const copySeries = (s: TrafficSeries): TrafficSeries => ({ requests: [...s.requests], errors: [...s.errors], latency: s.latency.map((l) => [...l]) });
+
+/**
+ * One proxy's traffic from its workers' summaries (--workers N), on the newest worker's window.
+ * Each worker lists its own busiest routes, so a route busy only across workers may be missing:
+ * ask the workers for more routes than `top`.
+ */
+export function mergeTrafficSummaries(summaries: readonly TrafficSummary[], top: number): TrafficSummary {
+  const newest = summaries.reduce((a, b) => (b.start > a.start ? b : a));
+  const total = copySeries(newest.total);
+  for (const s of summaries) if (s !== newest) addSeries(total, s.total, (s.start - newest.start) / newest.bucketMs);
+  const routes = new Map<string, TrafficSeries>();
+  for (const s of summaries) {
+    for (const { route, ...series } of s.routes) {
+      const into = routes.get(route) ?? { requests: total.requests.map(() => 0), errors: total.errors.map(() => 0), latency: total.latency.map(() => []) };
+      addSeries(into, series, (s.start - newest.start) / newest.bucketMs);
+      routes.set(route, into);
+    }
+  }
+  const count = (s: TrafficSeries) => s.requests.reduce((a, b) => a + b, 0);
+  const busy = [...routes].map(([route, series]) => ({ route, series, n: count(series) }));
+  busy.sort((a, b) => b.n - a.n || (a.route < b.route ? -1 : 1));
+  return {
+    ...newest,
+    total,
+    routes: busy.slice(0, top).map(({ route, series }) => ({ route, ...series })),
+    routesWithTraffic: Math.max(busy.length, ...summaries.map((s) => s.routesWithTraffic)),
+  };
+}

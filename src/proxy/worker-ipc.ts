@@ -1,0 +1,55 @@
+// What a pool's primary and its workers say over the cluster IPC channel (--workers N). A worker
+// is a whole proxy (its own etcd watch, runtime, listeners) without an admin port or a registry
+// entry: it sends each status it would have written to etcd to the primary, answers the
+// primary's admin questions, and drains when told.
+import type { AdminSources } from './admin.js';
+import type { ProxyStatus } from './main.js';
+
+export type AdminQuestion = { what: 'status' } | { what: 'metrics' } | { what: 'traffic'; top: number };
+
+export type ToWorker = { sb: 'ask'; id: number; question: AdminQuestion } | { sb: 'drain' };
+
+export type FromWorker = { sb: 'status'; status: ProxyStatus } | { sb: 'answer'; id: number; body: unknown } | { sb: 'answer'; id: number; error: string };
+
+/** Messages on the channel that are not ours (Node's own cluster messages among them) are ignored. */
+export function isOurs<T extends { sb: string }>(msg: unknown): msg is T {
+  return typeof msg === 'object' && msg !== null && typeof (msg as { sb?: unknown }).sb === 'string';
+}
+
+function send(msg: FromWorker): void {
+  // The primary went away: the 'disconnect' handler (cli/proxy.ts) drains this worker.
+  if (process.connected) process.send!(msg);
+}
+
+/** The worker's side: statuses go to the primary; questions are answered from `admin`. */
+export class PrimaryLink {
+  constructor(onDrain: () => void) {
+    process.on('message', (msg: unknown) => {
+      if (!isOurs<ToWorker>(msg)) return;
+      if (msg.sb === 'drain') return onDrain();
+      if (msg.sb === 'ask' && this.admin !== null) this.answer(msg.id, msg.question, this.admin);
+    });
+  }
+
+  private admin: AdminSources | null = null;
+
+  /** Answer the primary's questions from here on. */
+  serve(admin: AdminSources): void {
+    this.admin = admin;
+  }
+
+  /** As ProxyRegistry.report: the primary writes the pool's one entry. */
+  report(status: object): void {
+    send({ sb: 'status', status: status as ProxyStatus });
+  }
+
+  async stop(): Promise<void> {}
+
+  private answer(id: number, question: AdminQuestion, admin: AdminSources): void {
+    const body = question.what === 'status' ? admin.status() : question.what === 'metrics' ? admin.metrics() : admin.traffic(question.top);
+    Promise.resolve(body).then(
+      (b) => send({ sb: 'answer', id, body: b }),
+      (err: Error) => send({ sb: 'answer', id, error: err.message }),
+    );
+  }
+}
