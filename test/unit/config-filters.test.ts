@@ -32,3 +32,13 @@ describe('config: ip-filter', () => {
     assert.deepEqual(check({ type: 'ip-filter', allow: [], deny: [] }), ['a.json:1: policies[0].allow: an ip-filter needs at least one address or CIDR in allow or deny']);
   });
 });
+
+describe('config: body-limit', () => {
+  it('takes a whole number of bytes, 0 and up', () => {
+    assert.deepEqual(check({ type: 'body-limit', maxBytes: 0 }), []);
+    assert.deepEqual(check({ type: 'body-limit', maxBytes: 1048576 }), []);
+    assert.equal(check({ type: 'body-limit', maxBytes: -1 })[0]?.startsWith('a.json:1: policies[0].maxBytes: '), true);
+    assert.equal(check({ type: 'body-limit', maxBytes: 1.5 })[0]?.startsWith('a.json:1: policies[0].maxBytes: '), true);
+    assert.equal(check({ type: 'body-limit' })[0]?.startsWith('a.json:1: policies[0].maxBytes: '), true);
+  });
+});

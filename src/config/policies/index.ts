@@ -1,11 +1,13 @@
 // The policy types' schemas, one module each (the behaviour of each is in src/proxy/policies/,
 // registered there by the same name). A new type: its schema module here, one line in this list,
 // its behaviour module there, one line in src/proxy/policies/registry.ts.
+import { bodyLimitPolicy } from './body-limit.js';
 import { ipFilterPolicy } from './ip-filter.js';
 import { rateLimitPolicy } from './rate-limit.js';
 
-export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy] as const;
+export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy, bodyLimitPolicy] as const;
 export const POLICY_TYPES = POLICY_SCHEMAS.map((s) => s.shape.type.value);
 
 export { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from './rate-limit.js';
 export type { IpFilterPolicy } from './ip-filter.js';
+export type { BodyLimitPolicy } from './body-limit.js';

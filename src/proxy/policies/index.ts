@@ -2,3 +2,4 @@ export { CONTINUE, HANDLED, PolicyContext, runPolicies, editHeaderList, editHead
 export { NO_CONSUMERS, type ConsumerIndex } from './consumers.js';
 export { createPolicy, knownPolicyTypes, registerPolicyType } from './registry.js';
 export { BoundedBuckets, MAX_KEYS, RateLimit, TokenBucket, defaultBurst } from './rate-limit.js';
+export { BodyLimit, sendBodyTooLarge } from './body-limit.js';

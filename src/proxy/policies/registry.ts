@@ -2,6 +2,7 @@
 // its schema in src/config/policies/index.ts (the CLI and the control plane validate with the
 // schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
+import { BodyLimit } from './body-limit.js';
 import { IpFilter } from './ip-filter.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
@@ -31,3 +32,4 @@ export function createPolicy(def: Policy): PolicyInstance {
 
 registerPolicyType('rate-limit', (def) => new RateLimit(def));
 registerPolicyType('ip-filter', (def) => new IpFilter(def));
+registerPolicyType('body-limit', (def) => new BodyLimit(def));
