@@ -2,7 +2,7 @@
 // the objects it refers to (upstream pools, policy instances), looked up by id: one changed route
 // can be compiled again alone, against the same lookups, without touching the others.
 import { DEFAULT_PRIORITY, type Route } from '../config/schema.js';
-import type { PolicyInstance } from './policies/index.js';
+import type { PolicyInstance, PreflightAnswerer } from './policies/index.js';
 import { compileAnswer, compileForward, type ForwardAction, type LocalAnswer } from './route-actions.js';
 import { compileMatch, type CompiledMatch, type RouteMatch } from './route-match.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -13,6 +13,8 @@ export interface CompiledRoute {
   readonly compiledMatch: CompiledMatch;
   readonly priority: number;
   readonly policies: readonly PolicyInstance[];
+  /** The first policy of the chain that answers CORS preflights (cors); null without one. */
+  readonly preflight: PreflightAnswerer | null;
   /** Paths with an encoded slash or backslash may take this route (path.ts). */
   readonly allowEncodedSlashes: boolean;
   /** TRACE is refused unless the route lists it in match.methods. */
@@ -49,6 +51,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     compiledMatch: compileMatch(def.match),
     priority: def.priority ?? DEFAULT_PRIORITY,
     policies,
+    preflight: (policies.find((p) => p.preflight !== undefined) as PreflightAnswerer | undefined) ?? null,
     allowEncodedSlashes: def.allowEncodedSlashes === true,
     allowsTrace: def.match.methods?.includes('TRACE') === true,
     upgrades: def.websocket !== false,

@@ -42,3 +42,29 @@ describe('config: body-limit', () => {
     assert.equal(check({ type: 'body-limit' })[0]?.startsWith('a.json:1: policies[0].maxBytes: '), true);
   });
 });
+
+describe('config: cors', () => {
+  it('takes exact origins, wildcard subdomains (bare ones mean https) and "*"', () => {
+    assert.deepEqual(check({ type: 'cors', origins: ['https://app.example.com', 'http://localhost:3000', 'https://*.example.com', '*.example.org', 'https://*.example.net:8443'], credentials: true, maxAgeS: 600 }), []);
+    assert.deepEqual(check({ type: 'cors', origins: ['*'], methods: ['GET', 'PUT'], headers: ['*'], exposeHeaders: ['X-Total'] }), []);
+  });
+
+  it('refuses "*" with credentials: true, naming the entry', () => {
+    assert.deepEqual(check({ type: 'cors', origins: ['*'], credentials: true }), [
+      'a.json:1: policies[0].origins[0]: "*" with credentials: true would let every web site read answers made with its visitors\' cookies; list the origins (https://*.example.com covers subdomains)',
+    ]);
+  });
+
+  it('names each malformed origin, header or method by its path', () => {
+    assert.deepEqual(check({ type: 'cors', origins: ['https://app.example.com/', 'app.example.com', 'https://App.example.com', 'null', 'https://a.*.example.com'], methods: ['get'], headers: ['x token'], exposeHeaders: ['ok', 'bad:name'] }), [
+      'a.json:1: policies[0].origins[0]: "https://app.example.com/": an origin has no path (not even "/"): https://app.example.com',
+      'a.json:1: policies[0].origins[1]: "app.example.com" is not an origin such as https://app.example.com, https://*.example.com or *',
+      'a.json:1: policies[0].origins[2]: "https://App.example.com": write origins in lower case, as browsers send them',
+      'a.json:1: policies[0].origins[3]: "null" (sandboxed frames, local files) is no origin that can be told apart from another; it is not accepted',
+      'a.json:1: policies[0].origins[4]: "https://a.*.example.com" is not an origin such as https://app.example.com, https://*.example.com or *',
+      'a.json:1: policies[0].methods[0]: must be a method name in upper case, such as GET or PUT',
+      'a.json:1: policies[0].headers[0]: must be a header name (RFC 9110 token)',
+      'a.json:1: policies[0].exposeHeaders[1]: must be a header name (RFC 9110 token)',
+    ]);
+  });
+});

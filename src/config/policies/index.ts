@@ -2,12 +2,14 @@
 // registered there by the same name). A new type: its schema module here, one line in this list,
 // its behaviour module there, one line in src/proxy/policies/registry.ts.
 import { bodyLimitPolicy } from './body-limit.js';
+import { corsPolicy } from './cors.js';
 import { ipFilterPolicy } from './ip-filter.js';
 import { rateLimitPolicy } from './rate-limit.js';
 
-export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy, bodyLimitPolicy] as const;
+export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy, bodyLimitPolicy, corsPolicy] as const;
 export const POLICY_TYPES = POLICY_SCHEMAS.map((s) => s.shape.type.value);
 
 export { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from './rate-limit.js';
 export type { IpFilterPolicy } from './ip-filter.js';
 export type { BodyLimitPolicy } from './body-limit.js';
+export { DEFAULT_CORS_METHODS, parseOrigin, type CorsPolicy } from './cors.js';

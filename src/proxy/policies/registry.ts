@@ -3,6 +3,7 @@
 // schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
 import { BodyLimit } from './body-limit.js';
+import { Cors } from './cors.js';
 import { IpFilter } from './ip-filter.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
@@ -33,3 +34,4 @@ export function createPolicy(def: Policy): PolicyInstance {
 registerPolicyType('rate-limit', (def) => new RateLimit(def));
 registerPolicyType('ip-filter', (def) => new IpFilter(def));
 registerPolicyType('body-limit', (def) => new BodyLimit(def));
+registerPolicyType('cors', (def) => new Cors(def));
