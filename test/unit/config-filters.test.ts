@@ -68,3 +68,32 @@ describe('config: cors', () => {
     ]);
   });
 });
+
+describe('config: headers', () => {
+  it('takes set / add / remove on both sides, with variables', () => {
+    assert.deepEqual(check({ type: 'headers', request: { set: { 'X-Consumer-Id': '$consumer', 'X-Trace': '${route}-${requestId}' }, add: { 'X-Via': '$clientIp' }, remove: ['X-Debug'] }, response: { set: { 'X-Price': '$$5' }, remove: ['Server'] } }), []);
+  });
+
+  it('names an unknown variable, a stray "$" and bad values by their path', () => {
+    assert.deepEqual(check({ type: 'headers', request: { set: { 'x-a': '$user', 'x-b': 'cost: 5$', 'x-c': '${route' }, add: { 'x-d': 'a\r\nInjected: yes' } } }), [
+      'a.json:1: policies[0].request.set["x-a"]: unknown variable "$user"; known: $consumer, $route, $requestId, $clientIp ("$$" for a "$")',
+      'a.json:1: policies[0].request.set["x-b"]: "$" at 7 starts no variable; write "$$" for a "$"',
+      'a.json:1: policies[0].request.set["x-c"]: "${" at 0 has no closing "}"',
+      'a.json:1: policies[0].request.add["x-d"]: a header value cannot hold CR, LF, NUL or other control characters',
+    ]);
+    assert.deepEqual(check({ type: 'headers', request: { set: { 'x-a': '$requestIdX' } } }), [
+      'a.json:1: policies[0].request.set["x-a"]: unknown variable "$requestIdX"; known: $consumer, $route, $requestId, $clientIp ("$$" for a "$")',
+    ]);
+  });
+
+  it('refuses hop-by-hop and framing headers, Host, and names that are no tokens, saying why', () => {
+    assert.deepEqual(check({ type: 'headers', request: { set: { Host: 'x', 'Content-Length': '5', 'bad name': 'v' }, remove: ['Transfer-Encoding', 'Connection'] }, response: { add: { 'x-a': '1', 'X-A': '2' } } }), [
+      'a.json:1: policies[0].request.set.Host: "Host" cannot be changed: the route\'s rewrite.host sets the Host sent upstream',
+      'a.json:1: policies[0].request.set["Content-Length"]: "Content-Length" cannot be changed: it frames the message: a changed one would corrupt the body',
+      'a.json:1: policies[0].request.set["bad name"]: "bad name" is no header name (RFC 9110 token)',
+      'a.json:1: policies[0].request.remove[0]: "Transfer-Encoding" cannot be changed: it frames the message: a changed one would corrupt the body',
+      'a.json:1: policies[0].request.remove[1]: "Connection" cannot be changed: it is hop-by-hop: the proxy manages each connection itself',
+      'a.json:1: policies[0].response.add["X-A"]: "X-A" is listed twice (header names are case-insensitive)',
+    ]);
+  });
+});

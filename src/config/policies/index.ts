@@ -3,13 +3,15 @@
 // its behaviour module there, one line in src/proxy/policies/registry.ts.
 import { bodyLimitPolicy } from './body-limit.js';
 import { corsPolicy } from './cors.js';
+import { headersPolicy } from './headers.js';
 import { ipFilterPolicy } from './ip-filter.js';
 import { rateLimitPolicy } from './rate-limit.js';
 
-export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy, bodyLimitPolicy, corsPolicy] as const;
+export const POLICY_SCHEMAS = [rateLimitPolicy, ipFilterPolicy, bodyLimitPolicy, corsPolicy, headersPolicy] as const;
 export const POLICY_TYPES = POLICY_SCHEMAS.map((s) => s.shape.type.value);
 
 export { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from './rate-limit.js';
 export type { IpFilterPolicy } from './ip-filter.js';
 export type { BodyLimitPolicy } from './body-limit.js';
 export { DEFAULT_CORS_METHODS, parseOrigin, type CorsPolicy } from './cors.js';
+export { HEADER_VARIABLES, parseTemplate, type HeaderChanges, type HeadersPolicy, type TemplatePart } from './headers.js';

@@ -4,6 +4,7 @@
 import type { Policy } from '../../config/schema.js';
 import { BodyLimit } from './body-limit.js';
 import { Cors } from './cors.js';
+import { HeaderEditor } from './headers.js';
 import { IpFilter } from './ip-filter.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
@@ -35,3 +36,4 @@ registerPolicyType('rate-limit', (def) => new RateLimit(def));
 registerPolicyType('ip-filter', (def) => new IpFilter(def));
 registerPolicyType('body-limit', (def) => new BodyLimit(def));
 registerPolicyType('cors', (def) => new Cors(def));
+registerPolicyType('headers', (def) => new HeaderEditor(def));
