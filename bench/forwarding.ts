@@ -3,12 +3,14 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
-//                               [--only signalbox,direct,traffic,nginx,node+undici,floor] [--profile DIR]
+//                               [--only signalbox,direct,traffic,policies,nginx,node+undici,floor] [--profile DIR]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
 //               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
 //               (after the peers) traffic, bare again, each row the mean of its two: what those
 //               features cost, with drift over the run cancelled out
+//   policies    the same, through a route with a policy chain (policyChainRoute in routes.ts:
+//               rate-limit refusing nothing + headers both ways) against the bare route
 //   --changes 0 skips the config-change scenario
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script)
@@ -29,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { cpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
-import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
+import { benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
@@ -52,7 +54,7 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
-const TARGETS = ['direct', 'signalbox', 'traffic', 'nginx', 'node+undici', 'floor'];
+const TARGETS = ['direct', 'signalbox', 'traffic', 'policies', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
@@ -201,14 +203,19 @@ async function main(children: Children) {
 
   const stack = await BenchStack.start(children);
   const traffic = ONLY.includes('traffic');
-  await stack.putConfig(traffic ? signalboxTrafficDoc(table) : signalboxDoc(table));
+  const policies = ONLY.includes('policies');
+  await stack.putConfig(signalboxFeatureDoc(table, { traffic, policies }));
   const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
-  const trafficTarget: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
+  // The same proxy through routes with features, each against the bare route (see the top).
+  const featureTargets: Target[] = [
+    ...(traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : []),
+    ...(policies ? [{ name: 'policies', at: proxy, path: policyChainPath(table) }] : []),
+  ];
   const peers = await startPeers(children, nginx, upstream, table);
   // Signalbox second, after the ceiling when that is measured, as the table has always shown it.
-  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...trafficTarget, ...peers.slice(1)] : [signalbox, ...trafficTarget, ...peers];
+  const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...featureTargets, ...peers.slice(1)] : [signalbox, ...featureTargets, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; every proxy is one process`);
@@ -216,10 +223,8 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
   }
-  const tt = trafficTarget[0];
-  if (tt !== undefined) {
-    const again = await measure(load, `${proxy.url}${tt.path!}`, proxy.pid);
-    tt.result = mean(tt.result!, again);
+  if (featureTargets.length > 0) {
+    for (const ft of [...featureTargets].reverse()) ft.result = mean(ft.result!, await measure(load, `${proxy.url}${ft.path!}`, proxy.pid));
     signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
   }
   const sb = signalbox.result!;
@@ -228,16 +233,20 @@ async function main(children: Children) {
   console.log('');
   printResults(targets);
   const ratios = printRatios(sb, peers);
-  const tr = tt?.result;
-  if (tr !== undefined) {
-    console.log(`  rewrite + retries + timeoutMs / bare route: req/s ${ratio(tr.rps, sb.rps)}, p50 ${ratio(tr.p50Ms, sb.p50Ms)}, p99 ${ratio(tr.p99Ms, sb.p99Ms)}`);
+  const featureNames: Record<string, string> = { traffic: 'rewrite + retries + timeoutMs', policies: 'policy chain (rate-limit + headers)' };
+  for (const ft of featureTargets) {
+    const r = ft.result!;
+    // Per proxy core too: on a shared machine the proxy's CPU share moves more than its cost does.
+    const perProxyCore = r.proxyCores && sb.proxyCores ? `, req/s per proxy core ${ratio(r.rps / r.proxyCores, sb.rps / sb.proxyCores)}` : '';
+    console.log(`  ${featureNames[ft.name]} / bare route: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}${perProxyCore}`);
   }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
-    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios, swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, results, ratios,
+    featureRps: Object.fromEntries(featureTargets.map((ft) => [ft.name, ft.result!.rps / sb.rps])), swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
   }));
 }
 

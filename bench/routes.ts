@@ -111,7 +111,32 @@ export function trafficRoute() {
   };
 }
 
-export function signalboxTrafficDoc(t: RouteTable) {
+/** The measured path through the route with a policy chain (forwarding's `policies` target). */
+export function policyChainPath(t: RouteTable): string {
+  return `/chain${measuredPath(t)}`;
+}
+
+/**
+ * A route to the measured upstream whose requests pass a chain of policies, and nothing else
+ * differs from the bare route (no rewrite: the upstream answers any path): a rate limit high
+ * enough to refuse nothing (every request takes a token of one bucket, all coming from
+ * 127.0.0.1) and header changes both ways, one of them a variable.
+ */
+export function policyChainRoute() {
+  return { id: 'policy-chain', match: { paths: ['/chain/*'], methods: ['GET', 'POST'] }, upstream: 'bench', policies: ['bench-rl', 'bench-headers'] };
+}
+
+export const BENCH_POLICIES = [
+  { id: 'bench-rl', type: 'rate-limit', requestsPerSecond: 1_000_000, burst: 10_000_000 },
+  { id: 'bench-headers', type: 'headers', request: { set: { 'x-route': '$route' }, remove: ['x-debug'] }, response: { set: { 'x-served-by': 'signalbox' } } },
+];
+
+/** The bench's table plus the routes of the feature targets asked for. */
+export function signalboxFeatureDoc(t: RouteTable, features: { traffic: boolean; policies: boolean }) {
   const doc = signalboxDoc(t);
-  return { ...doc, routes: [...doc.routes, trafficRoute()] };
+  return {
+    ...doc,
+    routes: [...doc.routes, ...(features.traffic ? [trafficRoute()] : []), ...(features.policies ? [policyChainRoute()] : [])],
+    ...(features.policies ? { policies: BENCH_POLICIES } : {}),
+  };
 }
