@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { request, type RequestListener } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
+import { CERT_A, KEY_A } from '../unit/tls-fixtures.js';
 import { deferred, json, proxy, rawRequest, read, send, upstream, type Reply } from '../helpers/data-plane.js';
+import { h2Request, h2Session } from '../helpers/http2.js';
 
 const T = { timeout: 15_000 };
 const LIMIT = 1000;
@@ -16,7 +18,9 @@ interface Seen {
   bytes: () => number;
 }
 
-async function limited(t: TestContext) {
+const HOST = 'a.example.test';
+
+async function limited(t: TestContext, https = false) {
   const seen: Seen[] = [];
   const arrived = deferred<Seen>();
   const handler: RequestListener = (req, res) => {
@@ -39,8 +43,9 @@ async function limited(t: TestContext) {
     upstreams: [{ id: 'u', targets: [{ url: up.url }] }],
     routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u', policies: ['small'] }],
     policies: [{ id: 'small', type: 'body-limit', maxBytes: LIMIT }],
+    certificates: https ? [{ id: 'a', snis: [HOST], cert: CERT_A, key: KEY_A }] : [],
   };
-  return { p: await proxy(t, doc), seen, arrived: arrived.promise };
+  return { p: await proxy(t, doc, { https }), seen, arrived: arrived.promise };
 }
 
 /** A chunked POST: `first` at once, `rest` once `gate` resolves; the reply as it comes. */
@@ -94,5 +99,20 @@ describe('body-limit', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body, `got ${LIMIT}`);
     assert.equal(await seen[0]!.outcome, 'complete');
+  });
+
+  it('HTTP/2: a body without Content-Length is counted too; 413 on the stream, the upstream never gets it whole', T, async (t) => {
+    const { p, seen } = await limited(t, true);
+    const session = h2Session(p.httpsUrl!, { ca: CERT_A, servername: HOST });
+    const over = await h2Request(session, { ':method': 'POST', ':path': '/h2', ':authority': HOST }, Buffer.alloc(LIMIT * 4, 'x'));
+    assert.equal(over.status, 413);
+    assert.deepEqual(JSON.parse(over.body), { error: 'body_too_large' });
+    for (const s of seen) assert.equal(await s.outcome, 'cut', 'whatever reached the upstream broke off');
+    const declared = await h2Request(session, { ':method': 'POST', ':path': '/h2-declared', ':authority': HOST, 'content-length': String(LIMIT + 1) }, Buffer.alloc(LIMIT + 1, 'x'));
+    assert.equal(declared.status, 413);
+    const fits = await h2Request(session, { ':method': 'POST', ':path': '/h2-fits', ':authority': HOST }, Buffer.alloc(LIMIT, 'x'));
+    assert.equal(fits.status, 200);
+    assert.equal(fits.body, `got ${LIMIT}`);
+    assert.equal(seen.filter((s) => s.url === '/h2-declared').length, 0, 'a declared length over the limit never reached the upstream');
   });
 });
