@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
 import { describe, it } from 'node:test';
+import { IpFilter } from '../../src/proxy/policies/index.js';
 import { IpRanges, parseAddress, parseCidr } from '../../src/util/ip-ranges.js';
 
 describe('address parsing', () => {
@@ -75,5 +76,18 @@ describe('CIDRs', () => {
     const all = new IpRanges(['::/0']);
     assert.equal(all.has('10.0.0.1'), true);
     assert.equal(all.has('2001:db8::1'), true);
+  });
+});
+
+describe('ip-filter decisions', () => {
+  it('deny wins; a non-empty allow refuses the rest; an address that cannot be read is refused (fail closed)', () => {
+    const both = new IpFilter({ id: 'f', type: 'ip-filter', allow: ['10.0.0.0/8'], deny: ['10.6.0.0/16'] });
+    assert.equal(both.permits('10.1.1.1'), true);
+    assert.equal(both.permits('10.6.1.1'), false);
+    assert.equal(both.permits('192.0.2.1'), false);
+    const denyOnly = new IpFilter({ id: 'f', type: 'ip-filter', deny: ['10.6.0.0/16'] });
+    assert.equal(denyOnly.permits('192.0.2.1'), true);
+    assert.equal(denyOnly.permits('10.6.0.1'), false);
+    assert.equal(denyOnly.permits('unknown'), false, 'a socket gone before its address was read');
   });
 });

@@ -4,3 +4,4 @@ export { createPolicy, knownPolicyTypes, registerPolicyType } from './registry.j
 export { BoundedBuckets, MAX_KEYS, RateLimit, TokenBucket, defaultBurst } from './rate-limit.js';
 export { BodyLimit, sendBodyTooLarge } from './body-limit.js';
 export { Cors, OriginMatcher } from './cors.js';
+export { IpFilter } from './ip-filter.js';
