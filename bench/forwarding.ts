@@ -3,13 +3,16 @@
 // nothing.
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
-//                               [--only signalbox,direct,traffic,logged,nginx,node+undici,floor] [--profile DIR]
-//                               [--workers N]
+//                               [--only signalbox,direct,traffic,policies,logged,nginx,node+undici,floor]
+//                               [--profile DIR] [--workers N]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
 //               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
 //               (after the peers) traffic, bare again, each row the mean of its two: what those
 //               features cost, with drift over the run cancelled out
+//   policies    the same, through a route with a policy chain (policyChainRoute in routes.ts:
+//               key-auth + rate-limit per consumer refusing nothing + headers both ways)
+//               against the bare route
 //   logged      a second Signalbox proxy with `--access-log all` to a file, paired with the bare
 //               proxy the same way: what writing every request costs
 //   --changes 0 skips the config-change scenario
@@ -37,7 +40,7 @@ import { parseArgs } from 'node:util';
 import { childPids, cpuMeter, groupCpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
-import { benchUpstream, measuredPath, nginxRoutes, signalboxDoc, signalboxRoute, signalboxTrafficDoc, trafficPath, type RouteTable } from './routes.js';
+import { benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
@@ -61,7 +64,7 @@ const CONNECTIONS = Number(values.connections);
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL_MS = Number(values.interval);
-const TARGETS = ['direct', 'signalbox', 'traffic', 'logged', 'nginx', 'node+undici', 'floor'];
+const TARGETS = ['direct', 'signalbox', 'traffic', 'policies', 'logged', 'nginx', 'node+undici', 'floor'];
 const ONLY = values.only === undefined ? TARGETS : ['signalbox', ...values.only.split(',')];
 for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${name}: one of ${TARGETS.join(', ')}`);
 const WORKERS = Number(values.workers);
@@ -218,13 +221,18 @@ async function main(children: Children) {
 
   const stack = await BenchStack.start(children);
   const traffic = ONLY.includes('traffic');
-  await stack.putConfig(traffic ? signalboxTrafficDoc(table) : signalboxDoc(table));
+  const policies = ONLY.includes('policies');
+  await stack.putConfig(signalboxFeatureDoc(table, { traffic, policies }));
   const workerArgs = WORKERS > 1 ? ['--workers', String(WORKERS)] : [];
   const proxy = await stack.startProxy('bench-forwarding', PROFILE_DIR, workerArgs);
   await waitReady(proxy);
   const signalbox: Target = { name: 'signalbox', at: proxy };
-  // Measured beside the bare proxy, then again after the peers: see the top.
-  const paired: Target[] = traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : [];
+  // The same proxy through routes with features, and a proxy writing an access log, each
+  // against the bare route (see the top).
+  const paired: Target[] = [
+    ...(traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : []),
+    ...(policies ? [{ name: 'policies', at: proxy, path: policyChainPath(table) }] : []),
+  ];
   if (ONLY.includes('logged')) {
     const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
     children.add(() => rm(logDir, { recursive: true, force: true }));
@@ -243,7 +251,7 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
   }
-  for (const t of paired) {
+  for (const t of [...paired].reverse()) {
     const at = t.at as BenchProxy;
     t.result = mean(t.result!, await measure(load, `${at.url}${t.path ?? path}`, at.pid));
   }
@@ -254,17 +262,24 @@ async function main(children: Children) {
   console.log('');
   printResults(targets);
   const ratios = printRatios(sb, peers);
-  const what: Record<string, string> = { traffic: 'rewrite + retries + timeoutMs / bare route', logged: 'access log of every request / none' };
+  const what: Record<string, string> = {
+    traffic: 'rewrite + retries + timeoutMs / bare route',
+    policies: 'policy chain (key-auth + rate-limit + headers) / bare route',
+    logged: 'access log of every request / none',
+  };
   for (const t of paired) {
     const r = t.result!;
-    console.log(`  ${what[t.name]}: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}`);
+    // Per proxy core too: on a shared machine the proxy's CPU share moves more than its cost does.
+    const perProxyCore = r.proxyCores && sb.proxyCores ? `, req/s per proxy core ${ratio(r.rps / r.proxyCores, sb.rps / sb.proxyCores)}` : '';
+    console.log(`  ${what[t.name]}: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}${perProxyCore}`);
   }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
-    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios, swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios,
+    featureRps: Object.fromEntries(paired.map((t) => [t.name, t.result!.rps / sb.rps])), swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
   }));
 }
 

@@ -111,7 +111,38 @@ export function trafficRoute() {
   };
 }
 
-export function signalboxTrafficDoc(t: RouteTable) {
+/** The measured path through the route with a policy chain (forwarding's `policies` target). */
+/** The bench consumer's API key (key-auth reads it from the query and removes it before forwarding). */
+const BENCH_KEY = 'bench-key-0123456789abcdef';
+
+export function policyChainPath(t: RouteTable): string {
+  return `/chain${measuredPath(t)}?apikey=${BENCH_KEY}`;
+}
+
+/**
+ * A route to the measured upstream whose requests pass the issue's chain of policies, and nothing
+ * else differs from the bare route (no rewrite: the upstream answers any path): key-auth (the key
+ * in the query, looked up by its SHA-256 and removed before forwarding), a rate limit per
+ * consumer high enough to refuse nothing, and header changes both ways, one of them a variable.
+ */
+export function policyChainRoute() {
+  return { id: 'policy-chain', match: { paths: ['/chain/*'], methods: ['GET', 'POST'] }, upstream: 'bench', policies: ['bench-key', 'bench-rl', 'bench-headers'] };
+}
+
+const BENCH_CONSUMERS = [{ id: 'bench', keys: [BENCH_KEY] }];
+
+export const BENCH_POLICIES = [
+  { id: 'bench-key', type: 'key-auth', query: 'apikey' },
+  { id: 'bench-rl', type: 'rate-limit', requestsPerSecond: 1_000_000, burst: 10_000_000, key: 'consumer' },
+  { id: 'bench-headers', type: 'headers', request: { set: { 'x-route': '$route' }, remove: ['x-debug'] }, response: { set: { 'x-served-by': 'signalbox' } } },
+];
+
+/** The bench's table plus the routes of the feature targets asked for. */
+export function signalboxFeatureDoc(t: RouteTable, features: { traffic: boolean; policies: boolean }) {
   const doc = signalboxDoc(t);
-  return { ...doc, routes: [...doc.routes, trafficRoute()] };
+  return {
+    ...doc,
+    routes: [...doc.routes, ...(features.traffic ? [trafficRoute()] : []), ...(features.policies ? [policyChainRoute()] : [])],
+    ...(features.policies ? { policies: BENCH_POLICIES, consumers: BENCH_CONSUMERS } : {}),
+  };
 }

@@ -30,8 +30,8 @@ import type { Dispatcher } from 'undici';
 import type { PickContext } from './balancers/index.js';
 import { asHttp2Response, isPseudoHeader } from './http2-compat.js';
 import { DEFAULT_CONSUMER_HEADER } from '../config/fields.js';
-import { editHeaderList, editHeaderObject, type HeaderEdit, type PolicyContext } from './policies/index.js';
-import { BAD_GATEWAY, BODY_TOO_LARGE, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
+import { editHeaderList, editHeaderObject, sendBodyTooLarge, type HeaderEdit, type PolicyContext } from './policies/index.js';
+import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import {
   GIVE_UP,
   IDEMPOTENT_METHODS,
@@ -574,7 +574,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       // The client's doing, not the target's: no retry, no ejection.
       this.finish();
       if (this.responded) this.res.destroy();
-      else sendJson(this.res, 413, BODY_TOO_LARGE, { connection: 'close' });
+      else sendBodyTooLarge(this.res);
       return;
     }
     const code = errorCode(err);

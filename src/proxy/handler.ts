@@ -147,7 +147,19 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     const path = normalized.path;
     const method = req.method ?? 'GET';
 
-    const route = rt.match(host, method, path, req.headers);
+    // A CORS preflight goes where the request it announces would go, when a cors policy there
+    // answers it (cors.ts); otherwise it is an OPTIONS request like any other.
+    let route: CompiledRoute | null = null;
+    let preflight = false;
+    if (method === 'OPTIONS') {
+      const announced = req.headers['access-control-request-method'];
+      if (typeof announced === 'string' && req.headers.origin !== undefined) {
+        route = rt.match(host, announced, path, req.headers);
+        preflight = route !== null && route.preflight !== null;
+        if (!preflight) route = null;
+      }
+    }
+    route ??= rt.match(host, method, path, req.headers);
     into.route = route;
     if (route === null) {
       sendJson(res, 404, NO_ROUTE);
@@ -172,6 +184,10 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     into.peerTrusted = peerTrusted;
     into.clientIp = clientIp;
     into.proto = fixedProto ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+    if (preflight) {
+      route.preflight!.preflight(req, res);
+      return false;
+    }
     const chain = route.policies;
     if (chain.length === 0) return true;
     const ctx = new PolicyContext(route.id, now, clientIp, requestId, rt.consumers, res);

@@ -2,7 +2,7 @@
 // the objects it refers to (upstream pools, policy instances), looked up by id: one changed route
 // can be compiled again alone, against the same lookups, without touching the others.
 import { DEFAULT_PRIORITY, type Route } from '../config/schema.js';
-import type { PolicyInstance } from './policies/index.js';
+import type { PolicyInstance, PreflightAnswerer } from './policies/index.js';
 import { compileAnswer, compileForward, type ForwardAction, type LocalAnswer } from './route-actions.js';
 import { compileMatch, type CompiledMatch, type RouteMatch } from './route-match.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -15,6 +15,8 @@ export interface CompiledRoute {
   readonly policies: readonly PolicyInstance[];
   /** The headers its auth policies carry the consumer's id in (never the client's own). */
   readonly consumerHeaders: readonly string[];
+  /** The first policy of the chain that answers CORS preflights (cors); null without one. */
+  readonly preflight: PreflightAnswerer | null;
   /** Paths with an encoded slash or backslash may take this route (path.ts). */
   readonly allowEncodedSlashes: boolean;
   /** TRACE is refused unless the route lists it in match.methods. */
@@ -52,6 +54,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     priority: def.priority ?? DEFAULT_PRIORITY,
     policies,
     consumerHeaders: [...new Set(policies.flatMap((p) => (p.consumerHeader === undefined ? [] : [p.consumerHeader])))],
+    preflight: (policies.find((p) => p.preflight !== undefined) as PreflightAnswerer | undefined) ?? null,
     allowEncodedSlashes: def.allowEncodedSlashes === true,
     allowsTrace: def.match.methods?.includes('TRACE') === true,
     upgrades: def.websocket !== false,

@@ -181,7 +181,7 @@ function exchange(res: FakeRes) {
   const pool = new UpstreamPool({ id: 'u', targets: [{ url: 'http://127.0.0.1:1' }] });
   const arm = { pool, budget: retryBudgetOf(pool), weight: 1 };
   const forward = { arms: [arm], totalWeight: 1, rewrite: null, retry: null, timeoutMs: 0 };
-  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, compiledMatch: compileMatch({ paths: ['/'] }), priority: 0, policies: [],
+  const route: CompiledRoute = { id: 'r', match: { paths: ['/'] }, compiledMatch: compileMatch({ paths: ['/'] }), priority: 0, policies: [], preflight: null,
         consumerHeaders: [], allowEncodedSlashes: false, allowsTrace: false, upgrades: true, forward, answer: null };
   const req = fakeReq([]);
   return new Exchange(req, res as unknown as ServerResponse, route, arm, '/', [], pino({ level: 'silent' }));

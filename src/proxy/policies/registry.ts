@@ -3,9 +3,13 @@
 // schemas alone, without loading any of this); the runtime compiler only ever calls createPolicy.
 import type { Policy } from '../../config/schema.js';
 import { BasicAuth } from './basic-auth.js';
-import { KeyAuth } from './key-auth.js';
+import { BodyLimit } from './body-limit.js';
+import { Cors } from './cors.js';
 import { ForwardAuth } from './forward-auth.js';
+import { HeaderEditor } from './headers.js';
+import { IpFilter } from './ip-filter.js';
 import { Jwt } from './jwt.js';
+import { KeyAuth } from './key-auth.js';
 import { RateLimit } from './rate-limit.js';
 import type { PolicyInstance } from './types.js';
 
@@ -37,3 +41,7 @@ registerPolicyType('key-auth', (def) => new KeyAuth(def));
 registerPolicyType('basic-auth', (def) => new BasicAuth(def));
 registerPolicyType('jwt', (def) => new Jwt(def));
 registerPolicyType('forward-auth', (def) => new ForwardAuth(def));
+registerPolicyType('ip-filter', (def) => new IpFilter(def));
+registerPolicyType('body-limit', (def) => new BodyLimit(def));
+registerPolicyType('cors', (def) => new Cors(def));
+registerPolicyType('headers', (def) => new HeaderEditor(def));

@@ -107,7 +107,15 @@ export interface PolicyInstance {
    * not answer is a 503 of forward-auth, not an exception).
    */
   handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyOutcome;
+  /**
+   * Only cors has it: answer a CORS preflight. A route's first policy that has it answers the
+   * route's preflights instead of its chain (handler.ts).
+   */
+  preflight?(req: IncomingMessage, res: ServerResponse): void;
 }
+
+/** A policy that answers CORS preflights. */
+export type PreflightAnswerer = PolicyInstance & Required<Pick<PolicyInstance, 'preflight'>>;
 
 /** Run `chain` from `from`: true when every policy let the request on; a promise once one waits. */
 export function runPolicies(chain: readonly PolicyInstance[], req: IncomingMessage, res: ServerResponse, ctx: PolicyContext, from = 0): boolean | Promise<boolean> {
