@@ -40,7 +40,7 @@ import { parseArgs } from 'node:util';
 import { childPids, cpuMeter, groupCpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
-import { benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
+import { POLICY_CHAIN_HEADERS, benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
@@ -82,6 +82,8 @@ interface Target {
   at: { url: string; pid?: number } | { skipped: string };
   /** The path requested; default: the measured route's. */
   path?: string;
+  /** Sent with every request. */
+  headers?: Record<string, string>;
   result?: Measured;
 }
 
@@ -120,10 +122,10 @@ function proxyCpuMeter(pid: number | undefined): () => number | null {
   return pid === undefined ? () => null : groupCpuMeter([pid, ...childPids(pid)]);
 }
 
-async function measure(load: LoadGenerator, url: string, pid: number | undefined): Promise<Measured> {
-  await load.run({ url, connections: CONNECTIONS, seconds: WARMUP });
+async function measure(load: LoadGenerator, url: string, pid: number | undefined, headers?: Record<string, string>): Promise<Measured> {
+  await load.run({ url, connections: CONNECTIONS, seconds: WARMUP, headers });
   const cpu = proxyCpuMeter(pid);
-  const result = await load.run({ url, connections: CONNECTIONS, seconds: DURATION });
+  const result = await load.run({ url, connections: CONNECTIONS, seconds: DURATION, headers });
   const used = cpu();
   return { ...result, proxyCores: used === null ? null : used / result.seconds };
 }
@@ -231,7 +233,7 @@ async function main(children: Children) {
   // against the bare route (see the top).
   const paired: Target[] = [
     ...(traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : []),
-    ...(policies ? [{ name: 'policies', at: proxy, path: policyChainPath(table) }] : []),
+    ...(policies ? [{ name: 'policies', at: proxy, path: policyChainPath(table), headers: POLICY_CHAIN_HEADERS }] : []),
   ];
   if (ONLY.includes('logged')) {
     const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
@@ -249,11 +251,11 @@ async function main(children: Children) {
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; ${processes}`);
   console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
   for (const t of targets) {
-    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid);
+    if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid, t.headers);
   }
   for (const t of [...paired].reverse()) {
     const at = t.at as BenchProxy;
-    t.result = mean(t.result!, await measure(load, `${at.url}${t.path ?? path}`, at.pid));
+    t.result = mean(t.result!, await measure(load, `${at.url}${t.path ?? path}`, at.pid, t.headers));
   }
   if (paired.length > 0) signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
   const sb = signalbox.result!;

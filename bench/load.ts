@@ -15,6 +15,8 @@ export interface LoadRun {
   seconds: number;
   /** Ends the run early when it resolves. */
   stop?: Promise<void>;
+  /** Sent with every request (an API key). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -38,8 +40,9 @@ export interface LoadGenerator {
 export function wrk(children: Children): LoadGenerator {
   return {
     name: 'wrk (1 thread)',
-    async run({ url, connections, seconds, stop }) {
-      const p = children.spawn('wrk', ['-t1', `-c${connections}`, `-d${Math.ceil(seconds)}s`, '--latency', url]);
+    async run({ url, connections, seconds, stop, headers = {} }) {
+      const sent = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+      const p = children.spawn('wrk', ['-t1', `-c${connections}`, `-d${Math.ceil(seconds)}s`, '--latency', ...sent, url]);
       // 'close', not 'exit': the report is read once stdout has ended.
       const closed = once(p.proc, 'close');
       // wrk prints its results for the time it ran when interrupted.
@@ -84,7 +87,7 @@ export function parseWrk(out: string): LoadResult {
 /** The fallback: `connections` request loops over one undici keep-alive pool in this process. */
 export const undiciLoop: LoadGenerator = {
   name: 'undici loop in the bench process',
-  async run({ url, connections, seconds, stop }) {
+  async run({ url, connections, seconds, stop, headers }) {
     const { origin, pathname, search } = new URL(url);
     const pool = new Pool(origin, { connections });
     const latencies: number[] = [];
@@ -98,7 +101,7 @@ export const undiciLoop: LoadGenerator = {
       while (!stopped && performance.now() < deadline) {
         const t = performance.now();
         try {
-          const res = await pool.request({ origin, path: pathname + search, method: 'GET' });
+          const res = await pool.request({ origin, path: pathname + search, method: 'GET', headers });
           await res.body.dump();
           if (res.statusCode < 200 || res.statusCode >= 400) badStatus++;
           latencies.push(performance.now() - t);

@@ -112,17 +112,18 @@ export function trafficRoute() {
 }
 
 /** The measured path through the route with a policy chain (forwarding's `policies` target). */
-/** The bench consumer's API key (key-auth reads it from the query and removes it before forwarding). */
+/** The bench consumer's API key, sent in key-auth's default header (removed before forwarding). */
 const BENCH_KEY = 'bench-key-0123456789abcdef';
+export const POLICY_CHAIN_HEADERS = { 'x-api-key': BENCH_KEY };
 
 export function policyChainPath(t: RouteTable): string {
-  return `/chain${measuredPath(t)}?apikey=${BENCH_KEY}`;
+  return `/chain${measuredPath(t)}`;
 }
 
 /**
  * A route to the measured upstream whose requests pass the issue's chain of policies, and nothing
  * else differs from the bare route (no rewrite: the upstream answers any path): key-auth (the key
- * in the query, looked up by its SHA-256 and removed before forwarding), a rate limit per
+ * in x-api-key, looked up by its SHA-256 and removed before forwarding), a rate limit per
  * consumer high enough to refuse nothing, and header changes both ways, one of them a variable.
  */
 export function policyChainRoute() {
@@ -132,7 +133,7 @@ export function policyChainRoute() {
 const BENCH_CONSUMERS = [{ id: 'bench', keys: [BENCH_KEY] }];
 
 export const BENCH_POLICIES = [
-  { id: 'bench-key', type: 'key-auth', query: 'apikey' },
+  { id: 'bench-key', type: 'key-auth' },
   { id: 'bench-rl', type: 'rate-limit', requestsPerSecond: 1_000_000, burst: 10_000_000, key: 'consumer' },
   { id: 'bench-headers', type: 'headers', request: { set: { 'x-route': '$route' }, remove: ['x-debug'] }, response: { set: { 'x-served-by': 'signalbox' } } },
 ];
