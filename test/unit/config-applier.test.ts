@@ -31,6 +31,14 @@ function state(version: number, cfg: Config, extra: Record<string, string> = {})
   return { revision: version * 10, version: info, entries, resync: false, versionExact: Object.keys(extra).length === 0 };
 }
 
+/** `next` as the watcher emits it after `before`: with the keys it changed as its delta. */
+function chained(before: CommittedState, next: CommittedState): CommittedState {
+  const changed = new Map<string, string | null>();
+  for (const [key, value] of next.entries) if (before.entries.get(key) !== value) changed.set(key, value);
+  for (const key of before.entries.keys()) if (!next.entries.has(key)) changed.set(key, null);
+  return { ...next, delta: { base: before.revision, changed } };
+}
+
 function setup() {
   const holder = new RuntimeHolder();
   return { holder, applier: new ConfigApplier(keys, holder, new ProxyMetrics(), pino({ level: 'silent' })) };
@@ -86,6 +94,40 @@ describe('ConfigApplier.apply', () => {
     assert.equal(second.meta.version, 1);
     assert.equal(second.upstreams.get('svc'), first.upstreams.get('svc'), 'the same upstream pool');
     assert.equal(second.match('x', 'GET', '/a', {})!.policies[0], first.match('x', 'GET', '/a', {})!.policies[0], 'the same rate-limit bucket');
+  });
+
+  it('a change from the watcher recompiles only what it changed: every other route, pool and bucket stays the same object', () => {
+    const { holder, applier } = setup();
+    const routes = (upstreamOfB: string) => [
+      { id: 'a', match: { paths: ['/a'] }, upstream: 'svc', policies: ['rl'] },
+      { id: 'b', match: { paths: ['/b'] }, upstream: upstreamOfB },
+      { id: 'c', match: { paths: ['/c/*'] }, upstream: 'svc', policies: ['rl'] },
+    ];
+    const withOther = (over: Partial<Config>) =>
+      config('http://127.0.0.1:9001', { upstreams: [{ id: 'svc', targets: [{ url: 'http://127.0.0.1:9001' }] }, { id: 'other', targets: [{ url: 'http://127.0.0.1:9009' }] }], ...over });
+    const s1 = state(1, withOther({ routes: routes('svc') }));
+    assert.equal(applier.apply(s1).ok, true);
+    const r1 = holder.current!;
+    const route = (id: string) => holder.current!.match('x', 'GET', id === 'c' ? '/c/x' : `/${id}`, {})!;
+    const [a1, c1] = [route('a'), route('c')];
+
+    // Route b moves to the other upstream: the watcher's state says so in its delta.
+    const s2 = chained(s1, state(2, withOther({ routes: routes('other') })));
+    assert.equal(applier.apply(s2).ok, true);
+    assert.notEqual(holder.current, r1);
+    assert.equal(route('b').forward!.arms[0]!.pool.id, 'other');
+    assert.equal(route('a'), a1, 'route a is the same compiled object');
+    assert.equal(route('c'), c1);
+    assert.equal(route('c').policies[0], a1.policies[0], 'the same rate-limit bucket');
+    assert.equal(r1.match('x', 'GET', '/b', {})!.forward!.arms[0]!.pool.id, 'svc', 'the old runtime routes as before');
+
+    // A refused state in between: the next one is compiled whole against the one serving, and right.
+    const s3 = chained(s2, state(3, withOther({ routes: routes('missing') })));
+    assert.equal(applier.apply(s3).ok, false);
+    const s4 = chained(s3, state(4, withOther({ routes: routes('svc') })));
+    assert.equal(applier.apply(s4).ok, true);
+    assert.equal(route('b').forward!.arms[0]!.pool.id, 'svc');
+    assert.equal(route('c').policies[0], a1.policies[0]);
   });
 
   it('a fallback source never replaces the error that names what is wrong in etcd', () => {
