@@ -42,7 +42,7 @@ export class ConfigApplier {
   source: ConfigSource | null = null;
   /** The view of the last state from etcd (applied or not): the next one is decoded from it and its delta. */
   private lastView: LiveView | null = null;
-  /** The view the serving runtime was compiled from, and that runtime. */
+  /** The view of the state from etcd the serving runtime was compiled from, and that runtime. */
   private served: { view: LiveView; runtime: Runtime } | null = null;
 
   constructor(
@@ -87,7 +87,8 @@ export class ConfigApplier {
       return refuse([`compile: ${(err as Error).message}`]);
     }
     this.holder.swap(next);
-    this.served = { view, runtime: next };
+    // A delta is relative to the watcher's state before: only a runtime compiled from such a state can take it.
+    this.served = source === 'etcd' ? { view, runtime: next } : null;
     this.lastApplyMs = Math.round((performance.now() - started) * 10) / 10;
     if (source === 'etcd') this.lastError = null;
     this.source = source;

@@ -130,6 +130,21 @@ describe('ConfigApplier.apply', () => {
     assert.equal(route('c').policies[0], a1.policies[0]);
   });
 
+  it('the change after a fallback from history is compiled whole, whatever revision the fallback carried', () => {
+    const { holder, applier } = setup();
+    const extra = { id: 'z', match: { paths: ['/z'] }, upstream: 'svc' };
+    const base = config('http://127.0.0.1:9001');
+    // The live state names a missing policy: refused, and history serves an older version.
+    const live = state(1, { ...base, routes: [...base.routes, extra, { id: 'y', match: { paths: ['/y'] }, upstream: 'svc', policies: ['nope'] }] });
+    assert.equal(applier.apply(live).ok, false);
+    assert.equal(applier.apply({ ...state(1, base), revision: live.revision }, 'history').ok, true);
+    // Fixed by removing route y: the delta says nothing about route z, which history lacked.
+    const fixed = chained(live, state(2, { ...base, routes: [...base.routes, extra] }));
+    assert.equal(applier.apply(fixed).ok, true);
+    assert.equal(holder.current!.match('x', 'GET', '/z', {})?.id, 'z');
+    assert.equal(holder.current!.routeCount, 2);
+  });
+
   it('a fallback source never replaces the error that names what is wrong in etcd', () => {
     const { holder, applier } = setup();
     applier.apply(state(2, config('http://127.0.0.1:9002'), { '/signalbox/config/routes/bad': '{not json' }));
