@@ -13,7 +13,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
-import type { Certificate, Config, Policy, Upstream } from '../config/schema.js';
+import { perKind, type Certificate, type Config, type Policy, type Upstream } from '../config/schema.js';
 import { type ChangedObject, type ValidConfig } from '../config/validate-change.js';
 import { PersistentMap } from '../util/persistent-map.js';
 import { NO_CONSUMERS, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
@@ -244,7 +244,7 @@ export function updateRuntime(
 ): Runtime {
   const targets = opts.targets ?? previous.targets;
   const was = previous.parts();
-  const changed = { upstreams: new Set<string>(), routes: new Set<string>(), policies: new Set<string>(), certificates: new Set<string>() };
+  const changed = perKind(() => new Set<string>());
   for (const c of changes) changed[c.kind].add(c.id);
   const find = config.find.bind(config);
   const certificate = (id: string) => find('certificates', id) as Certificate | undefined;
