@@ -62,3 +62,12 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     answer: compileAnswer(def),
   };
 }
+
+/** Whether a route uses one of these upstreams or policies (by id). */
+export function routeRefersTo(def: Route, upstreams: ReadonlySet<string>, policies: ReadonlySet<string>): boolean {
+  if (upstreams.size > 0) {
+    if (def.upstream !== undefined && upstreams.has(def.upstream)) return true;
+    if (def.split?.some((arm) => upstreams.has(arm.upstream)) === true) return true;
+  }
+  return policies.size > 0 && def.policies?.some((p) => policies.has(p)) === true;
+}

@@ -70,6 +70,12 @@ export interface Router<R extends RoutableRoute> {
    * @param path the normalized request target in origin form; anything after "?" is the query
    */
   match(host: string | undefined, method: string, path: string, headers: IncomingHttpHeaders): R | null;
+  /**
+   * This router with `removed` taken out (by id; as they were added) and `added` put in. Shares
+   * every trie node the change does not touch; this router stays as it is (requests in flight
+   * on the old runtime keep routing with it).
+   */
+  withChanges(removed: readonly R[], added: readonly R[]): Router<R>;
 }
 
 interface Candidate<R> {
@@ -106,32 +112,7 @@ class TrieNode<R> {
   wildcard: Candidate<R>[] | null = null;
   /** The highest priority of any route here or below; NONE when there is none. */
   maxPriority = NONE;
-
-  child(segment: string): TrieNode<R> {
-    this.statics ??= new Map();
-    let child = this.statics.get(segment);
-    if (child === undefined) {
-      child = new TrieNode<R>();
-      this.statics.set(segment, child);
-    }
-    return child;
-  }
-
-  /** Sort every list best first and fill in maxPriority, bottom up. */
-  seal(): number {
-    let max = NONE;
-    for (const list of [this.exact, this.wildcard]) {
-      if (list === null) continue;
-      list.sort(compareCandidates);
-      max = Math.max(max, list[0]!.priority);
-    }
-    if (this.statics !== null) for (const c of this.statics.values()) max = Math.max(max, c.seal());
-    if (this.param !== null) max = Math.max(max, this.param.seal());
-    this.maxPriority = max;
-    return max;
-  }
 }
-
 
 function compareCandidates<R>(a: Candidate<R>, b: Candidate<R>): number {
   const byPriority = b.priority - a.priority;
@@ -145,37 +126,195 @@ function compareCandidates<R>(a: Candidate<R>, b: Candidate<R>): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-function addCandidate<R>(list: Candidate<R>[] | null, c: Candidate<R>): Candidate<R>[] {
-  list ??= [];
-  // The same route can reach one node twice ("/a/:x" and "/a/:y", or repeated hosts).
-  if (!list.includes(c)) list.push(c);
-  return list;
+function candidateOf<R extends RoutableRoute>(route: R): Candidate<R> {
+  const cm = route.compiledMatch ?? compileMatch(route.match);
+  const regex = cm.pathRegex;
+  return {
+    route,
+    id: route.id,
+    priority: route.priority ?? DEFAULT_PRIORITY,
+    methods: cm.methods,
+    conditions: cm.conditions,
+    regex,
+    literal: regex?.literalPrefix ?? '',
+  };
 }
 
-function insertPattern<R>(root: TrieNode<R>, pattern: string, c: Candidate<R>): void {
-  // Pattern validity (leading "/", "*" only last, ":name" shape) is the schema's job.
-  const segments = pattern.slice(1).split('/');
-  let node = root;
-  const last = segments.length - 1;
-  for (let i = 0; i <= last; i++) {
-    const s = segments[i]!;
-    if (i === last && s === '*') {
-      node.wildcard = addCandidate(node.wildcard, c);
-      return;
-    }
-    node = s.length > 1 && s.charCodeAt(0) === 58 /* ":" */ ? (node.param ??= new TrieNode<R>()) : node.child(s);
+/** Where a route sits in one host table: the segments down to its node (null: the parameter child), and which list. */
+interface Placement {
+  readonly segments: readonly (string | null)[];
+  readonly list: 'exact' | 'wildcard';
+}
+
+const paramOrStatic = (s: string): string | null => (s.length > 1 && s.charCodeAt(0) === 58 /* ":" */ ? null : s);
+
+/** Where each path pattern and the pathRegex of a route sit in a host table's trie. */
+function placements(m: RouteMatch, literal: string | null): Placement[] {
+  const out: Placement[] = [];
+  if (literal !== null) {
+    // The whole segments of the literal start: "/api/v" gives ["api"]; "/" gives none. They are
+    // literal text, so a segment such as ":x" is a static child here.
+    const lastSlash = literal.lastIndexOf('/');
+    out.push({ segments: lastSlash > 0 ? literal.slice(1, lastSlash).split('/') : [], list: 'wildcard' });
   }
-  node.exact = addCandidate(node.exact, c);
+  for (const pattern of m.paths ?? []) {
+    // Pattern validity (leading "/", "*" only last, ":name" shape) is the schema's job.
+    const segments = pattern.slice(1).split('/');
+    const wildcard = segments[segments.length - 1] === '*';
+    if (wildcard) segments.pop();
+    out.push({ segments: segments.map(paramOrStatic), list: wildcard ? 'wildcard' : 'exact' });
+  }
+  return out;
 }
 
-function insertRegex<R>(root: TrieNode<R>, c: Candidate<R>): void {
-  // The whole segments of the literal start: "/api/v" gives ["api"]; "/" gives none. They are
-  // literal text, so a segment such as ":x" is a static child here.
-  const literal = c.literal;
-  let node = root;
-  const lastSlash = literal.lastIndexOf('/');
-  if (lastSlash > 0) for (const s of literal.slice(1, lastSlash).split('/')) node = node.child(s);
-  node.wildcard = addCandidate(node.wildcard, c);
+/**
+ * The host tables a route is filed in: its exact names; its wildcards by their suffix with the
+ * leading dot ("*.example.com" → ".example.com", which no exact name can be); "" when it lists
+ * no hosts.
+ */
+function hostKeys(m: RouteMatch): string[] {
+  if (m.hosts === undefined || m.hosts.length === 0) return [''];
+  const keys: string[] = [];
+  for (const raw of m.hosts) {
+    const host = raw.toLowerCase();
+    const key = host.startsWith('*.') ? host.slice(1) : host;
+    if (!keys.includes(key)) keys.push(key);
+  }
+  return keys;
+}
+
+/** A router's host tables by hostKeys key: each the root of a path trie. */
+type Tables<R> = Map<string, TrieNode<R>>;
+
+/**
+ * One change to a router's tables that leaves the router it starts from intact: a node, a map or
+ * a list is copied the first time the change touches it and changed in place after that, so
+ * every part the change does not touch is shared with the old router (path copying), and a
+ * one-route change costs the depth of its paths, not the size of the table. Building a router
+ * is the same change made to empty tables.
+ */
+class TableEdit<R extends RoutableRoute> {
+  /** What this edit made: only these may change in place. */
+  private readonly fresh = new Set<object>();
+
+  constructor(readonly tables: Tables<R>) {}
+
+  add(route: R): void {
+    const c = candidateOf(route);
+    for (const key of hostKeys(route.match)) {
+      for (const p of placements(route.match, c.regex === null ? null : c.literal)) {
+        const node = this.nodeAt(key, p.segments);
+        const list = this.ownList(node[p.list]);
+        // The same route can reach one node twice ("/a/:x" and "/a/:y", or repeated hosts).
+        if (!list.includes(c)) list.push(c);
+        node[p.list] = list;
+      }
+    }
+  }
+
+  /** Takes out the route with this id from where `route` (as it was added) sits. */
+  remove(route: R): void {
+    const c = candidateOf(route);
+    for (const key of hostKeys(route.match)) {
+      for (const p of placements(route.match, c.regex === null ? null : c.literal)) {
+        const node = this.nodeAt(key, p.segments);
+        if (node[p.list] === null) continue;
+        const list = this.ownList(node[p.list]);
+        for (let i = list.length - 1; i >= 0; i--) if (list[i]!.id === route.id) list.splice(i, 1);
+        node[p.list] = list;
+      }
+    }
+  }
+
+  /** Sort what changed, fill in maxPriority, drop emptied nodes and tables; the highest priority of all. */
+  finish(): number {
+    let top = NONE;
+    for (const [key, root] of this.tables) {
+      const max = this.seal(root);
+      if (max === NONE && isEmpty(root)) this.tables.delete(key);
+      else top = Math.max(top, max);
+    }
+    return top;
+  }
+
+  private ownList(list: Candidate<R>[] | null): Candidate<R>[] {
+    if (list !== null && this.fresh.has(list)) return list;
+    const copy = list === null ? [] : list.slice();
+    this.fresh.add(copy);
+    return copy;
+  }
+
+  private ownNode(node: TrieNode<R> | null | undefined): TrieNode<R> {
+    if (node != null && this.fresh.has(node)) return node;
+    const copy = new TrieNode<R>();
+    if (node != null) {
+      copy.statics = node.statics;
+      copy.param = node.param;
+      copy.exact = node.exact;
+      copy.wildcard = node.wildcard;
+      copy.maxPriority = node.maxPriority;
+    }
+    this.fresh.add(copy);
+    return copy;
+  }
+
+  /** The node at `segments` below a table's root; it and the path to it are this edit's own. */
+  private nodeAt(key: string, segments: readonly (string | null)[]): TrieNode<R> {
+    let node = this.ownNode(this.tables.get(key));
+    this.tables.set(key, node);
+    for (const s of segments) {
+      if (s === null) {
+        node = node.param = this.ownNode(node.param);
+        continue;
+      }
+      let statics = node.statics;
+      if (statics === null || !this.fresh.has(statics)) {
+        statics = new Map(statics ?? []);
+        this.fresh.add(statics);
+        node.statics = statics;
+      }
+      const child = this.ownNode(statics.get(s));
+      statics.set(s, child);
+      node = child;
+    }
+    return node;
+  }
+
+  /** A node this edit did not touch keeps its maxPriority: nothing below it changed. */
+  private seal(node: TrieNode<R>): number {
+    if (!this.fresh.has(node)) return node.maxPriority;
+    let max = NONE;
+    for (const name of ['exact', 'wildcard'] as const) {
+      const list = node[name];
+      if (list === null) continue;
+      if (list.length === 0) {
+        node[name] = null;
+        continue;
+      }
+      if (this.fresh.has(list)) list.sort(compareCandidates);
+      max = Math.max(max, list[0]!.priority);
+    }
+    // A child can only have become empty when this edit touched it, and then the map is its own.
+    if (node.statics !== null) {
+      for (const [s, child] of node.statics) {
+        const m = this.seal(child);
+        if (m === NONE && isEmpty(child)) node.statics.delete(s);
+        else max = Math.max(max, m);
+      }
+      if (node.statics.size === 0) node.statics = null;
+    }
+    if (node.param !== null) {
+      const m = this.seal(node.param);
+      if (m === NONE && isEmpty(node.param)) node.param = null;
+      else max = Math.max(max, m);
+    }
+    node.maxPriority = max;
+    return max;
+  }
+}
+
+function isEmpty(node: TrieNode<unknown>): boolean {
+  return node.exact === null && node.wildcard === null && node.statics === null && node.param === null;
 }
 
 /** Lowercase, strip ":port" (IPv6 literals keep their brackets) and one trailing dot. */
@@ -195,6 +334,8 @@ export function normalizeHost(host: string | undefined): string {
 
 class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   readonly size: number;
+  /** Every host table, for withChanges. */
+  private readonly tables: Tables<R>;
   private readonly exactHosts = new Map<string, TrieNode<R>>();
   /** Keyed by the suffix with its leading dot: "*.example.com" → ".example.com". */
   private readonly wildcardHosts = new Map<string, TrieNode<R>>();
@@ -206,50 +347,22 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   /** The highest priority of any route: a route found with it ends the search. */
   private readonly topPriority: number;
 
-  constructor(routes: readonly R[]) {
-    this.size = routes.length;
-    let anyHost: TrieNode<R> | null = null;
-    for (const route of routes) {
-      const m = route.match;
-      const cm = route.compiledMatch ?? compileMatch(m);
-      const regex = cm.pathRegex;
-      const c: Candidate<R> = {
-        route,
-        id: route.id,
-        priority: route.priority ?? DEFAULT_PRIORITY,
-        methods: cm.methods,
-        conditions: cm.conditions,
-        regex,
-        literal: regex?.literalPrefix ?? '',
-      };
-      const roots: TrieNode<R>[] = [];
-      if (m.hosts === undefined || m.hosts.length === 0) {
-        roots.push((anyHost ??= new TrieNode<R>()));
-      } else {
-        for (const raw of m.hosts) {
-          const host = raw.toLowerCase();
-          const wild = host.startsWith('*.');
-          const map = wild ? this.wildcardHosts : this.exactHosts;
-          const key = wild ? host.slice(1) : host;
-          let root = map.get(key);
-          if (root === undefined) {
-            root = new TrieNode<R>();
-            map.set(key, root);
-          }
-          if (!roots.includes(root)) roots.push(root);
-        }
-      }
-      for (const root of roots) {
-        if (regex !== null) insertRegex(root, c);
-        for (const p of m.paths ?? []) insertPattern(root, p, c);
-      }
+  constructor(size: number, edit: TableEdit<R>) {
+    this.size = size;
+    this.topPriority = edit.finish();
+    this.tables = edit.tables;
+    for (const [key, root] of this.tables) {
+      if (key === '') continue;
+      (key.charCodeAt(0) === 46 /* "." */ ? this.wildcardHosts : this.exactHosts).set(key, root);
     }
-    let top = NONE;
-    for (const root of this.exactHosts.values()) top = Math.max(top, root.seal());
-    for (const root of this.wildcardHosts.values()) top = Math.max(top, root.seal());
-    if (anyHost !== null) top = Math.max(top, anyHost.seal());
-    this.topPriority = top;
-    this.anyHost = anyHost;
+    this.anyHost = this.tables.get('') ?? null;
+  }
+
+  withChanges(removed: readonly R[], added: readonly R[]): Router<R> {
+    const edit = new TableEdit<R>(new Map(this.tables));
+    for (const route of removed) edit.remove(route);
+    for (const route of added) edit.add(route);
+    return new CompiledRouter(this.size - removed.length + added.length, edit);
   }
 
   match(host: string | undefined, method: string, path: string, headers: IncomingHttpHeaders): R | null {
@@ -337,5 +450,7 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
 }
 
 export function compileRouter<R extends RoutableRoute>(routes: readonly R[]): Router<R> {
-  return new CompiledRouter(routes);
+  const edit = new TableEdit<R>(new Map());
+  for (const route of routes) edit.add(route);
+  return new CompiledRouter(routes.length, edit);
 }

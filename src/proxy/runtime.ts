@@ -13,9 +13,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
-import type { Config } from '../config/schema.js';
+import { perKind, type Certificate, type Config, type Consumer, type Policy, type Upstream } from '../config/schema.js';
+import { type ChangedObject, type ValidConfig } from '../config/validate-change.js';
+import { PersistentMap } from '../util/persistent-map.js';
 import { CompiledConsumers, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
-import { compileRoute, type CompiledRoute } from './route-compile.js';
+import { compileRoute, routeRefersTo, type CompiledRoute } from './route-compile.js';
 import { compileRouter, type Router } from './router.js';
 import { TargetRegistry } from './target-registry.js';
 import { UpstreamPool, upstreamKey, type UpstreamPoolOptions } from './upstream-pool.js';
@@ -55,6 +57,8 @@ export class Runtime {
   /** Resolves once this runtime was retired, its last request ended and its pools let go. */
   readonly released: Promise<void>;
   private readonly router: Router<CompiledRoute>;
+  /** Compiled routes by id, shared with the runtimes before and after (updateRuntime). */
+  private readonly routes: PersistentMap<CompiledRoute>;
   private readonly policyById: ReadonlyMap<string, Keyed<PolicyInstance>>;
   private readonly certById: ReadonlyMap<string, Keyed<SecureContext>>;
   private readonly sniExact: ReadonlyMap<string, SecureContext>;
@@ -65,22 +69,20 @@ export class Runtime {
   private state: State = 'compiled';
   private resolveReleased!: () => void;
 
-  /** @internal use compileRuntime */
+  /** @internal use compileRuntime or updateRuntime */
   constructor(parts: {
     meta: RuntimeMeta;
-    routes: CompiledRoute[];
-    upstreams: Map<string, UpstreamPool>;
+    routes: PersistentMap<CompiledRoute>;
+    router: Router<CompiledRoute>;
+    upstreams: ReadonlyMap<string, UpstreamPool>;
     targets: TargetRegistry;
-    policies: Map<string, Keyed<PolicyInstance>>;
-    certs: Map<string, Keyed<SecureContext>>;
-    sniExact: Map<string, SecureContext>;
-    sniWildcard: Map<string, SecureContext>;
-    defaultContext: SecureContext | null;
+    policies: ReadonlyMap<string, Keyed<PolicyInstance>>;
     consumers: Keyed<CompiledConsumers>;
-  }) {
+  } & CertificateParts) {
     this.meta = Object.freeze({ ...parts.meta });
-    this.routeCount = parts.routes.length;
-    this.router = compileRouter(parts.routes);
+    this.routes = parts.routes;
+    this.routeCount = parts.routes.size;
+    this.router = parts.router;
     this.upstreams = parts.upstreams;
     this.targets = parts.targets;
     this.policyById = parts.policies;
@@ -173,15 +175,21 @@ export class Runtime {
     );
   }
 
-  /** @internal compileRuntime: reuse when the definition is identical. */
-  reusablePolicy(id: string, key: string): PolicyInstance | undefined {
-    const p = this.policyById.get(id);
-    return p !== undefined && p.key === key ? p.value : undefined;
+  /** @internal updateRuntime: what it starts from. */
+  parts() {
+    const { routes, router, policyById: policies, consumersKeyed: consumers, certById: certs, sniExact, sniWildcard, defaultContext } = this;
+    return { routes, router, policies, consumers, certificates: { certs, sniExact, sniWildcard, defaultContext } };
   }
 
   /** @internal compileRuntime: the same consumers keep what they remember (checked passwords). */
   reusableConsumers(key: string): CompiledConsumers | undefined {
     return this.consumersKeyed.key === key ? this.consumersKeyed.value : undefined;
+  }
+
+  /** @internal compileRuntime: reuse when the definition is identical. */
+  reusablePolicy(id: string, key: string): PolicyInstance | undefined {
+    const p = this.policyById.get(id);
+    return p !== undefined && p.key === key ? p.value : undefined;
   }
 
   /** @internal */
@@ -209,27 +217,144 @@ export function compileRuntime(
 ): Runtime {
   const targets = opts.targets ?? previous?.targets ?? new TargetRegistry();
   const certificateById = new Map(config.certificates.map((c) => [c.id, c]));
+  const certificate = (id: string) => certificateById.get(id);
   const upstreams = new Map<string, UpstreamPool>();
-  for (const def of config.upstreams) {
-    const cert = def.tls?.clientCertificate === undefined ? undefined : certificateById.get(def.tls.clientCertificate);
-    const reused = previous?.reusableUpstream(def.id, upstreamKey(def, cert));
-    upstreams.set(def.id, reused ?? new UpstreamPool(def, { ...opts.upstream, registry: targets, certificate: (id) => certificateById.get(id) }));
+  for (const def of config.upstreams) upstreams.set(def.id, upstreamPool(def, certificate, previous, targets, opts));
+  const policies = new Map<string, Keyed<PolicyInstance>>();
+  for (const def of config.policies) policies.set(def.id, policyInstance(def, previous));
+  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
+  const routes = config.routes.map((r) => compileRoute(r, refs));
+  return new Runtime({
+    meta,
+    routes: PersistentMap.from(routes.map((r) => [r.id, r] as const)),
+    router: compileRouter(routes),
+    upstreams,
+    targets,
+    policies,
+    consumers: compiledConsumers(config.consumers, previous),
+    ...certificates(config.certificates, previous),
+  });
+}
+
+/**
+ * The runtime of `config`, which differs from the config `previous` was compiled from by the
+ * objects in `changes` (added, changed or removed), made from `previous` by compiling only those
+ * and the routes that refer to an upstream or policy compiled anew: every other compiled route,
+ * pool, policy instance and trie node is shared by identity, so a one-route change costs one
+ * route. `previous` is only read: requests in flight on it route as before.
+ */
+export function updateRuntime(
+  config: ValidConfig,
+  changes: Iterable<ChangedObject>,
+  meta: RuntimeMeta,
+  previous: Runtime,
+  opts: CompileOptions = {},
+): Runtime {
+  const targets = opts.targets ?? previous.targets;
+  const was = previous.parts();
+  const changed = perKind(() => new Set<string>());
+  for (const c of changes) changed[c.kind].add(c.id);
+  const find = config.find.bind(config);
+  const certificate = (id: string) => find('certificates', id) as Certificate | undefined;
+
+  let certs = was.certificates;
+  if (changed.certificates.size > 0) {
+    certs = certificates(config.objects('certificates') as Certificate[], previous);
+    // An upstream presenting a changed certificate is changed too (its pool holds the certificate).
+    for (const def of config.objects('upstreams') as Upstream[]) {
+      const cert = def.tls?.clientCertificate;
+      if (cert !== undefined && changed.certificates.has(cert)) changed.upstreams.add(def.id);
+    }
   }
 
-  const policies = new Map<string, Keyed<PolicyInstance>>();
-  for (const def of config.policies) {
-    const key = stableStringify(def);
-    policies.set(def.id, { key, value: previous?.reusablePolicy(def.id, key) ?? createPolicy(def) });
+  // Pools and instances compiled anew: the routes holding the old ones must be compiled again.
+  const newUpstreams = new Set<string>();
+  const upstreams = new Map(previous.upstreams);
+  for (const id of changed.upstreams) {
+    const def = find('upstreams', id) as Upstream | undefined;
+    const pool = def === undefined ? undefined : upstreamPool(def, certificate, previous, targets, opts);
+    if (pool === undefined) upstreams.delete(id);
+    else upstreams.set(id, pool);
+    if (pool !== previous.upstreams.get(id)) newUpstreams.add(id);
+  }
+  const newPolicies = new Set<string>();
+  const policies = new Map(was.policies);
+  for (const id of changed.policies) {
+    const def = find('policies', id) as Policy | undefined;
+    const instance = def === undefined ? undefined : policyInstance(def, previous);
+    if (instance === undefined) policies.delete(id);
+    else policies.set(id, instance);
+    if (instance?.value !== was.policies.get(id)?.value) newPolicies.add(id);
+  }
+  if (newUpstreams.size > 0 || newPolicies.size > 0) {
+    for (const def of config.objects('routes') as Config['routes']) {
+      if (routeRefersTo(def, newUpstreams, newPolicies)) changed.routes.add(def.id);
+    }
   }
 
   const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
-  const routes = config.routes.map((r) => compileRoute(r, refs));
+  const removed: CompiledRoute[] = [];
+  const added: CompiledRoute[] = [];
+  const routeChanges: [string, CompiledRoute | null][] = [];
+  for (const id of changed.routes) {
+    const old = was.routes.get(id);
+    if (old !== undefined) removed.push(old);
+    const def = find('routes', id) as Config['routes'][number] | undefined;
+    const route = def === undefined ? null : compileRoute(def, refs);
+    if (route !== null) added.push(route);
+    routeChanges.push([id, route]);
+  }
+  return new Runtime({
+    meta,
+    routes: was.routes.withChanges(routeChanges),
+    router: was.router.withChanges(removed, added),
+    upstreams,
+    targets,
+    policies,
+    consumers: changed.consumers.size === 0 ? was.consumers : compiledConsumers(config.objects('consumers') as Consumer[], previous),
+    ...certs,
+  });
+}
 
+/** The pool for an upstream: the previous runtime's when its definition (and certificate) is the same. */
+function upstreamPool(
+  def: Upstream,
+  certificate: (id: string) => Certificate | undefined,
+  previous: Runtime | null | undefined,
+  targets: TargetRegistry,
+  opts: CompileOptions,
+): UpstreamPool {
+  const cert = def.tls?.clientCertificate === undefined ? undefined : certificate(def.tls.clientCertificate);
+  const reused = previous?.reusableUpstream(def.id, upstreamKey(def, cert));
+  return reused ?? new UpstreamPool(def, { ...opts.upstream, registry: targets, certificate });
+}
+
+/** The instance of a policy: the previous runtime's when its definition is the same (its state lives on). */
+function policyInstance(def: Policy, previous: Runtime | null | undefined): Keyed<PolicyInstance> {
+  const key = stableStringify(def);
+  return { key, value: previous?.reusablePolicy(def.id, key) ?? createPolicy(def) };
+}
+
+/** The consumers' index: the previous runtime's while they are all the same (it remembers checked passwords). */
+function compiledConsumers(defs: readonly Consumer[], previous: Runtime | null | undefined): Keyed<CompiledConsumers> {
+  const key = stableStringify(defs);
+  return { key, value: previous?.reusableConsumers(key) ?? new CompiledConsumers(defs) };
+}
+
+interface CertificateParts {
+  certs: ReadonlyMap<string, Keyed<SecureContext>>;
+  sniExact: ReadonlyMap<string, SecureContext>;
+  sniWildcard: ReadonlyMap<string, SecureContext>;
+  defaultContext: SecureContext | null;
+}
+
+/** TLS contexts and the SNI tables, whole: certificates are few. */
+function certificates(defs: readonly Certificate[], previous: Runtime | null | undefined): CertificateParts {
   const certs = new Map<string, Keyed<SecureContext>>();
   const sniExact = new Map<string, SecureContext>();
   const sniWildcard = new Map<string, SecureContext>();
   let defaultContext: SecureContext | null = null;
-  for (const def of config.certificates) {
+  for (const def of defs) {
     const key = stableStringify(def);
     let ctx = previous?.reusableCertificate(def.id, key);
     if (ctx === undefined) {
@@ -248,11 +373,7 @@ export function compileRuntime(
       else sniExact.set(sni, ctx);
     }
   }
-
-  const consumersKey = stableStringify(config.consumers);
-  const consumers = { key: consumersKey, value: previous?.reusableConsumers(consumersKey) ?? new CompiledConsumers(config.consumers) };
-
-  return new Runtime({ meta, routes, upstreams, targets, policies, certs, sniExact, sniWildcard, defaultContext, consumers });
+  return { certs, sniExact, sniWildcard, defaultContext };
 }
 
 /** The one mutable reference of the data plane. */

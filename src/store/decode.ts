@@ -144,44 +144,15 @@ function decodeEntry(keys: Keys, key: string, value: string): Decoded {
 }
 
 /**
- * What the last decode found per key, so decoding the next revision parses and schema-checks
- * only the entries it changed; references are still checked across the whole. Entries are
- * remembered by their raw value, so a changed value is never mistaken for a cached one.
- */
-export class DecodeCache {
-  private byKey = new Map<string, { value: string; decoded: Decoded }>();
-
-  decode(keys: Keys, entries: Iterable<readonly [key: string, value: string]>): ValidationResult {
-    const next = new Map<string, { value: string; decoded: Decoded }>();
-    const result = decodeWith(keys, entries, (key, value) => {
-      const hit = this.byKey.get(key);
-      const decoded = hit !== undefined && hit.value === value ? hit.decoded : decodeEntry(keys, key, value);
-      next.set(key, { value, decoded });
-      return decoded;
-    });
-    this.byKey = next;
-    return result;
-  }
-}
-
-/**
  * The config held by etcd entries (object key → raw value; the version key is skipped), validated
  * as one document. Each key is one source, so every issue names the key it comes from.
  */
 export function decodeEntries(keys: Keys, entries: Iterable<readonly [key: string, value: string]>): ValidationResult {
-  return decodeWith(keys, entries, (key, value) => decodeEntry(keys, key, value));
-}
-
-function decodeWith(
-  keys: Keys,
-  entries: Iterable<readonly [key: string, value: string]>,
-  decode: (key: string, value: string) => Decoded,
-): ValidationResult {
   const issues: ConfigIssue[] = [];
   const sources: ParsedSource[] = [];
   for (const [key, value] of entries) {
     if (key === keys.version) continue;
-    const d = decode(key, value);
+    const d = decodeEntry(keys, key, value);
     if (!d.ok) issues.push(d.issue);
     else sources.push(d.source);
   }

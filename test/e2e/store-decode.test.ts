@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWatcher, type CommittedState } from '../../src/store/config-watcher.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
-import { DecodeCache, decodeEntries, decodeEntriesLenient, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
+import { decodeEntries, decodeEntriesLenient, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
+import { LiveView } from '../../src/store/live-view.js';
 import { Keys } from '../../src/store/keys.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 
@@ -28,8 +29,9 @@ test('valid entries decode into a normalized config; the version key is skipped'
   assert.equal(r.config.upstreams.length, 1);
 });
 
-test('a DecodeCache gives what decodeEntries gives, revision after revision, references checked whole', () => {
-  const cache = new DecodeCache();
+test('the view a proxy applies, made from the one before and the delta, says what decodeEntries says', () => {
+  let view: LiveView | null = null;
+  let before = new Map<string, string>();
   const revisions: [string, string][][] = [
     [[keys.object('upstreams', 'users'), upstream], [keys.object('routes', 'a'), route('a')]],
     // One route changed to name an upstream that does not exist: refused, though 'a' is cached.
@@ -38,10 +40,18 @@ test('a DecodeCache gives what decodeEntries gives, revision after revision, ref
     [[keys.object('upstreams', 'users'), upstream], [keys.object('routes', 'a'), route('a')]],
     [[keys.object('routes', 'a'), route('a')]],
   ];
-  const oks = revisions.map((entries) => {
-    const cached = cache.decode(keys, entries);
-    assert.deepEqual(cached, decodeEntries(keys, entries));
-    return cached.ok;
+  const oks = revisions.map((list, i) => {
+    const entries = new Map(list);
+    const changed = new Map<string, string | null>([...entries].filter(([k, v]) => before.get(k) !== v));
+    for (const k of before.keys()) if (!entries.has(k)) changed.set(k, null);
+    const state = { revision: i + 1, version: null, entries, resync: false, versionExact: false, delta: i === 0 ? null : { base: i, changed } };
+    view = LiveView.of(keys, state, view);
+    before = entries;
+    const whole = decodeEntries(keys, list);
+    assert.equal(view.valid, whole.ok);
+    assert.deepEqual(view.issues(), whole.ok ? [] : whole.issues);
+    if (whole.ok) assert.deepEqual(view.objects.config(), whole.config);
+    return view.valid;
   });
   assert.deepEqual(oks, [true, false, true, false]);
 });

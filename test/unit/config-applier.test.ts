@@ -32,6 +32,14 @@ function state(version: number, cfg: Config, extra: Record<string, string> = {})
   return { revision: version * 10, version: info, entries, resync: false, versionExact: Object.keys(extra).length === 0 };
 }
 
+/** `next` as the watcher emits it after `before`: with the keys it changed as its delta. */
+function chained(before: CommittedState, next: CommittedState): CommittedState {
+  const changed = new Map<string, string | null>();
+  for (const [key, value] of next.entries) if (before.entries.get(key) !== value) changed.set(key, value);
+  for (const key of before.entries.keys()) if (!next.entries.has(key)) changed.set(key, null);
+  return { ...next, delta: { base: before.revision, changed } };
+}
+
 function setup() {
   const holder = new RuntimeHolder();
   return { holder, applier: new ConfigApplier(keys, holder, new ProxyMetrics(), pino({ level: 'silent' })) };
@@ -87,6 +95,76 @@ describe('ConfigApplier.apply', () => {
     assert.equal(second.meta.version, 1);
     assert.equal(second.upstreams.get('svc'), first.upstreams.get('svc'), 'the same upstream pool');
     assert.equal(second.match('x', 'GET', '/a', {})!.policies[0], first.match('x', 'GET', '/a', {})!.policies[0], 'the same rate-limit bucket');
+  });
+
+  it('a change from the watcher recompiles only what it changed: every other route, pool and bucket stays the same object', () => {
+    const { holder, applier } = setup();
+    const routes = (upstreamOfB: string) => [
+      { id: 'a', match: { paths: ['/a'] }, upstream: 'svc', policies: ['rl'] },
+      { id: 'b', match: { paths: ['/b'] }, upstream: upstreamOfB },
+      { id: 'c', match: { paths: ['/c/*'] }, upstream: 'svc', policies: ['rl'] },
+    ];
+    const withOther = (over: Partial<Config>) =>
+      config('http://127.0.0.1:9001', { upstreams: [{ id: 'svc', targets: [{ url: 'http://127.0.0.1:9001' }] }, { id: 'other', targets: [{ url: 'http://127.0.0.1:9009' }] }], ...over });
+    const s1 = state(1, withOther({ routes: routes('svc') }));
+    assert.equal(applier.apply(s1).ok, true);
+    const r1 = holder.current!;
+    const route = (id: string) => holder.current!.match('x', 'GET', id === 'c' ? '/c/x' : `/${id}`, {})!;
+    const [a1, c1] = [route('a'), route('c')];
+
+    // Route b moves to the other upstream: the watcher's state says so in its delta.
+    const s2 = chained(s1, state(2, withOther({ routes: routes('other') })));
+    assert.equal(applier.apply(s2).ok, true);
+    assert.notEqual(holder.current, r1);
+    assert.equal(route('b').forward!.arms[0]!.pool.id, 'other');
+    assert.equal(route('a'), a1, 'route a is the same compiled object');
+    assert.equal(route('c'), c1);
+    assert.equal(route('c').policies[0], a1.policies[0], 'the same rate-limit bucket');
+    assert.equal(r1.match('x', 'GET', '/b', {})!.forward!.arms[0]!.pool.id, 'svc', 'the old runtime routes as before');
+
+    // A refused state in between: the next one is compiled whole against the one serving, and right.
+    const s3 = chained(s2, state(3, withOther({ routes: routes('missing') })));
+    assert.equal(applier.apply(s3).ok, false);
+    const s4 = chained(s3, state(4, withOther({ routes: routes('svc') })));
+    assert.equal(applier.apply(s4).ok, true);
+    assert.equal(route('b').forward!.arms[0]!.pool.id, 'svc');
+    assert.equal(route('c').policies[0], a1.policies[0]);
+  });
+
+  it('a consumer added by a change from the watcher is known to the next runtime; the one before keeps its own', () => {
+    const { holder, applier } = setup();
+    const base = config('http://127.0.0.1:9001');
+    const alice = { id: 'alice', keys: ['key-of-alice-0123456789'] };
+    const bob = { id: 'bob', keys: ['key-of-bob-0123456789ab'] };
+    const s1 = state(1, { ...base, consumers: [alice] });
+    assert.equal(applier.apply(s1).ok, true);
+    const r1 = holder.current!;
+    assert.equal(r1.consumers.byKey('key-of-alice-0123456789'), 'alice');
+    const s2 = chained(s1, state(2, { ...base, consumers: [alice, bob] }));
+    assert.equal(applier.apply(s2).ok, true);
+    const r2 = holder.current!;
+    assert.equal(r2.consumers.byKey('key-of-bob-0123456789ab'), 'bob');
+    assert.equal(r1.consumers.byKey('key-of-bob-0123456789ab'), null, 'the old runtime is not changed');
+    // A change elsewhere keeps the index (and the passwords it remembers).
+    const s3 = chained(s2, state(3, { ...base, consumers: [alice, bob], routes: [...base.routes, { id: 'z', match: { paths: ['/z'] }, upstream: 'svc' }] }));
+    assert.equal(applier.apply(s3).ok, true);
+    assert.notEqual(holder.current, r2);
+    assert.equal(holder.current!.consumers, r2.consumers);
+  });
+
+  it('the change after a fallback from history is compiled whole, whatever revision the fallback carried', () => {
+    const { holder, applier } = setup();
+    const extra = { id: 'z', match: { paths: ['/z'] }, upstream: 'svc' };
+    const base = config('http://127.0.0.1:9001');
+    // The live state names a missing policy: refused, and history serves an older version.
+    const live = state(1, { ...base, routes: [...base.routes, extra, { id: 'y', match: { paths: ['/y'] }, upstream: 'svc', policies: ['nope'] }] });
+    assert.equal(applier.apply(live).ok, false);
+    assert.equal(applier.apply({ ...state(1, base), revision: live.revision }, 'history').ok, true);
+    // Fixed by removing route y: the delta says nothing about route z, which history lacked.
+    const fixed = chained(live, state(2, { ...base, routes: [...base.routes, extra] }));
+    assert.equal(applier.apply(fixed).ok, true);
+    assert.equal(holder.current!.match('x', 'GET', '/z', {})?.id, 'z');
+    assert.equal(holder.current!.routeCount, 2);
   });
 
   it('a fallback source never replaces the error that names what is wrong in etcd', () => {

@@ -1,0 +1,251 @@
+// What a one-route change costs a proxy serving 10,000 routes, whole compile against incremental,
+// in one run.
+//   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250]
+// Each way runs in a child process of its own (for its RSS): the proxy's listeners, handler and
+// ConfigApplier on 127.0.0.1, fed the states the watcher's RevisionFolder folds from watch events
+// (no etcd: what is measured is the proxy's side). A worker thread, with its own event loop,
+// runs the upstream and a trickle client (one request at a time, every TRICKLE_MS, through the
+// proxy), so its latencies show what the proxy's event loop did to requests.
+// Per way: CPU of the fold and apply of one change (process.cpuUsage around both), the event
+// loop's delay (monitorEventLoopDelay, resolution 1 ms) and the trickle's latencies while
+// nothing changes and while a change lands every --interval ms, and RSS after a GC with the
+// config loaded and after the changes. `--whole` on the child forces whole compiles.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request, Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { validateDocument } from '../src/config/validate.js';
+import { ConfigApplier } from '../src/proxy/config-applier.js';
+import { createProxyHandler } from '../src/proxy/handler.js';
+import { startListeners } from '../src/proxy/listeners.js';
+import { ProxyMetrics } from '../src/proxy/metrics.js';
+import { RuntimeHolder } from '../src/proxy/runtime.js';
+import { configEntries, parseVersionInfo } from '../src/store/decode.js';
+import { Keys } from '../src/store/keys.js';
+import { RevisionFolder, type CommittedState, type WatchEvent } from '../src/store/revision-folder.js';
+import { oneRouteChangeDoc } from './routes.js';
+import { quantile } from './stats.js';
+import { ms, printTable } from './table.js';
+
+const TRICKLE_MS = 5;
+const STEADY_MS = 3_000;
+
+const { values } = parseArgs({
+  options: {
+    routes: { type: 'string', default: '10000' },
+    changes: { type: 'string', default: '20' },
+    interval: { type: 'string', default: '250' },
+    child: { type: 'boolean', default: false },
+    whole: { type: 'boolean', default: false },
+  },
+});
+const ROUTES = Number(values.routes);
+const CHANGES = Number(values.changes);
+const INTERVAL = Number(values.interval);
+
+interface Latencies {
+  /** Each request's start (performance.timeOrigin + now) and latency, ms. */
+  samples: [number, number][];
+}
+
+interface Phase {
+  loopP99: number;
+  loopMax: number;
+  trickleP50: number;
+  trickleP99: number;
+  trickleMax: number;
+  requests: number;
+  failed: number;
+}
+
+interface Result {
+  way: string;
+  firstApplyMs: number;
+  cpuP50: number;
+  cpuMax: number;
+  applyP50: number;
+  rssLoaded: number;
+  rssEnd: number;
+  steady: Phase;
+  changing: Phase;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** The worker: the upstream, then the trickle through the proxy until told to stop. */
+async function trickle(): Promise<void> {
+  const port = parentPort!;
+  const upstream = createServer((_req, res) => res.end('ok'));
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  port.postMessage({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
+  const [{ proxy, path }] = (await once(port, 'message')) as [{ proxy: string; path: string }];
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const samples: [number, number][] = [];
+  let failed = 0;
+  let stop = false;
+  port.on('message', () => (stop = true));
+  while (!stop) {
+    const t0 = now();
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = request(`${proxy}${path}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    const t1 = now();
+    if (ok) samples.push([t0, t1 - t0]);
+    else failed++;
+    await sleep(Math.max(0, TRICKLE_MS - (t1 - t0)));
+  }
+  agent.destroy();
+  upstream.close();
+  port.postMessage({ samples, failed });
+}
+
+/** One phase: the loop delay histogram's p99 and max, and the trickle's requests that started in it. */
+function phase(h: ReturnType<typeof monitorEventLoopDelay>, lat: Latencies, from: number, to: number, failed: number): Phase {
+  const xs = lat.samples.filter(([t]) => t >= from && t < to).map(([, l]) => l);
+  return {
+    loopP99: h.percentile(99) / 1e6,
+    loopMax: h.max / 1e6,
+    trickleP50: quantile(xs, 0.5),
+    trickleP99: quantile(xs, 0.99),
+    trickleMax: Math.max(...xs),
+    requests: xs.length,
+    failed,
+  };
+}
+
+async function child(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const keys = new Keys('/bench');
+  const worker = new Worker(new URL(import.meta.url), { workerData: 'trickle' });
+  const [{ upstream }] = (await once(worker, 'message')) as [{ upstream: string }];
+
+  // The config the watcher starts from, as a snapshot read.
+  const docOf = (c: number) => oneRouteChangeDoc(ROUTES, c, [upstream, upstream]);
+  const valid = (doc: unknown) => {
+    const v = validateDocument(doc);
+    if (!v.ok) throw new Error(JSON.stringify(v.issues.slice(0, 3)));
+    return v.config;
+  };
+  const versionRaw = (n: number) => JSON.stringify({ version: n, hash: `h${n}`, author: 'bench', message: '', source: 'api', at: '', counts: {} });
+  const entries = configEntries(keys, valid(docOf(0)));
+  const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
+  const folder = new RevisionFolder(keys);
+  const first = folder.restart(
+    { version: parseVersionInfo(versionRaw(1)), versionRaw: versionRaw(1), revision: 1, entries, headRevision: 1, current, unfinished: 0, stateRevision: 1, source: 'head' },
+    false,
+  );
+  // Change c moves route c to the other upstream (and route c - 1 back): its events, made
+  // before anything is measured (validating two routes, as the control plane would).
+  const events: WatchEvent[][] = [];
+  for (let c = 1; c <= CHANGES; c++) {
+    const before = docOf(c - 1);
+    const after = docOf(c);
+    const pick = (d: typeof before) => ({ ...d, routes: [d.routes[c - 1]!, d.routes[c % ROUTES]!] });
+    const was = configEntries(keys, valid(pick(before)));
+    const rev = c + 1;
+    const ev: WatchEvent[] = [];
+    for (const [key, value] of configEntries(keys, valid(pick(after)))) if (was.get(key) !== value) ev.push({ revision: rev, key, value });
+    ev.push({ revision: rev, key: keys.version, value: versionRaw(rev) });
+    events.push(ev);
+  }
+
+  const logger = pino({ level: 'silent' });
+  const metrics = new ProxyMetrics({ processMetrics: false });
+  const holder = new RuntimeHolder();
+  const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole);
+  const t0 = performance.now();
+  if (!applier.apply(first).ok) throw new Error('the first state was refused');
+  const firstApplyMs = performance.now() - t0;
+  const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, { http: { host: '127.0.0.1', port: 0 }, https: null });
+  gc();
+  const rssLoaded = process.memoryUsage().rss;
+
+  const latencies = new Promise<Latencies & { failed: number }>((resolve) => worker.once('message', resolve));
+  worker.postMessage({ proxy: listeners.urls.http, path: '/svc0/items/1' });
+  await sleep(500); // the trickle's connection and the JIT settle
+
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const steadyFrom = now();
+  h.enable();
+  await sleep(STEADY_MS);
+  h.disable();
+  const steadyTo = now();
+  const h2 = monitorEventLoopDelay({ resolution: 1 });
+
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  const changingFrom = now();
+  h2.enable();
+  for (const ev of events) {
+    await sleep(INTERVAL);
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    const { state } = folder.fold(ev, ev[0]!.revision);
+    if (!applier.apply(state as CommittedState).ok) throw new Error(`change at revision ${ev[0]!.revision} was refused`);
+    wall.push(performance.now() - w0);
+    const used = process.cpuUsage(c0);
+    cpu.push((used.user + used.system) / 1000);
+  }
+  await sleep(INTERVAL);
+  h2.disable();
+  const changingTo = now();
+  worker.postMessage('stop');
+  const lat = await latencies;
+  await listeners.close(0);
+  await holder.close();
+  gc();
+  const result: Result = {
+    way: values.whole ? 'whole compile' : 'incremental',
+    firstApplyMs,
+    cpuP50: quantile(cpu, 0.5),
+    cpuMax: Math.max(...cpu),
+    applyP50: quantile(wall, 0.5),
+    rssLoaded,
+    rssEnd: process.memoryUsage().rss,
+    steady: phase(h, lat, steadyFrom, steadyTo, 0),
+    changing: phase(h2, lat, changingFrom, changingTo, lat.failed),
+  };
+  await worker.terminate();
+  process.send!(result, () => process.disconnect());
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  for (const whole of [true, false]) {
+    const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--child', ...(whole ? ['--whole'] : [])];
+    const proc = fork(new URL(import.meta.url), args, { execArgv: ['--expose-gc'] });
+    const [result] = (await once(proc, 'message')) as [Result];
+    await once(proc, 'exit');
+    results.push(result);
+  }
+  const mb = (n: number) => (n / 1e6).toFixed(0);
+  console.log(`node ${process.version}; ${ROUTES} routes; ${CHANGES} one-route changes, one every ${INTERVAL} ms; trickle: 1 request / ${TRICKLE_MS} ms`);
+  printTable([
+    ['way', 'first load ms', 'change CPU p50 / max ms', 'change wall p50 ms', 'loop delay p99 / max ms (steady → changing)', 'trickle p50 / p99 / max ms (steady → changing)', 'failed', 'RSS loaded / end MB'],
+    ...results.map((r) => [
+      r.way,
+      ms(r.firstApplyMs),
+      `${ms(r.cpuP50)} / ${ms(r.cpuMax)}`,
+      ms(r.applyP50),
+      `${ms(r.steady.loopP99)} / ${ms(r.steady.loopMax)} → ${ms(r.changing.loopP99)} / ${ms(r.changing.loopMax)}`,
+      `${ms(r.steady.trickleP50)} / ${ms(r.steady.trickleP99)} / ${ms(r.steady.trickleMax)} → ${ms(r.changing.trickleP50)} / ${ms(r.changing.trickleP99)} / ${ms(r.changing.trickleMax)}`,
+      String(r.changing.failed),
+      `${mb(r.rssLoaded)} / ${mb(r.rssEnd)}`,
+    ]),
+  ]);
+}
+
+if (!isMainThread && workerData === 'trickle') await trickle();
+else if (values.child) await child();
+else await main();
