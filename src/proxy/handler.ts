@@ -146,6 +146,8 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     }
     const path = normalized.path;
     const method = req.method ?? 'GET';
+    into.path = path;
+    into.host = host;
 
     // A CORS preflight goes where the request it announces would go, when a cors policy there
     // answers it (cors.ts); otherwise it is an OPTIONS request like any other.
@@ -178,8 +180,6 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
     const peer = peerAddress(req);
     const peerTrusted = trusted.trustsPeer(req.socket, peer);
     const clientIp = clientAddress(peer, peerTrusted, req.headers['x-forwarded-for'], trusted);
-    into.path = path;
-    into.host = host;
     into.peer = peer;
     into.peerTrusted = peerTrusted;
     into.clientIp = clientIp;

@@ -96,6 +96,7 @@ it('writes one JSON line per request, without the query string; errors mode writ
   assert.ok(typeof ok.durationMs === 'number' && typeof ok.upstreamMs === 'number' && ok.upstreamMs <= ok.durationMs);
   assert.ok(!Number.isNaN(Date.parse(String(ok.time))));
   assert.equal(noRoute.status, 404);
+  assert.equal(noRoute.path, '/nowhere', 'a request no route took is logged with its path');
   assert.equal(noRoute.route, undefined);
   assert.equal(broken.status, 502);
   assert.equal(broken.route, 'broken');
