@@ -3,7 +3,7 @@
 // (both fields are read-only in the schema, so what a read shows can be written back as it is).
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { ObjectChange } from '../config/diff.js';
-import type { Certificate, Config, ConfigObject, Consumer, Kind } from '../config/schema.js';
+import { toDocument, type Certificate, type Config, type ConfigObject, type Consumer, type Kind } from '../config/schema.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -34,8 +34,9 @@ export function redactObject(kind: Kind, obj: ConfigObject): ConfigObject {
   return kind === 'certificates' ? redactCertificate(obj as Certificate) : obj;
 }
 
-export function redactConfig(config: Config): Config {
-  return { ...config, certificates: config.certificates.map(redactCertificate) };
+/** A config as the API shows it: a document (settings as top-level fields), keys redacted. */
+export function redactConfig(config: Config): ReturnType<typeof toDocument> {
+  return toDocument({ ...config, certificates: config.certificates.map(redactCertificate) });
 }
 
 export function redactChange(change: ObjectChange): ObjectChange {

@@ -13,7 +13,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
-import type { Config } from '../config/schema.js';
+import { globalPolicyIds, type Config } from '../config/schema.js';
 import { CompiledConsumers, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
 import { compileRoute, type CompiledRoute } from './route-compile.js';
 import { compileRouter, type Router } from './router.js';
@@ -222,7 +222,7 @@ export function compileRuntime(
     policies.set(def.id, { key, value: previous?.reusablePolicy(def.id, key) ?? createPolicy(def) });
   }
 
-  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
+  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value, globalPolicies: globalPolicyIds(config) };
   const routes = config.routes.map((r) => compileRoute(r, refs));
 
   const certs = new Map<string, Keyed<SecureContext>>();
