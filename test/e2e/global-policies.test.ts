@@ -102,7 +102,8 @@ describe('globalPolicies end to end', () => {
 
   it('a change shows in the history diff as "~ globalPolicies"; rollback restores it, and the proxy follows both', async () => {
     const v1 = await liveVersion();
-    const { globalPolicies: _dropped, ...without } = doc;
+    const without = { ...doc };
+    delete without.globalPolicies;
     const applied = await cli(['apply', '-f', await writeDoc(stack.dir, 'without.json', without)]);
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /^~ globalPolicies$/m);
