@@ -419,7 +419,7 @@ export interface Config {
   policies: Policy[];
   certificates: Certificate[];
   consumers: Consumer[];
-  /** At most one, id SETTINGS_ID, and none when every setting is at its default. */
+  /** At most one, id SETTINGS_ID; none from a document without (or with an empty) globalPolicies. */
   settings: Settings[];
 }
 

@@ -146,9 +146,7 @@ export function normalize(doc: z.infer<typeof listsSchema>, opts: Pick<ValidateO
     policies: byId(doc.policies),
     certificates: byId(doc.certificates).map(withoutReadOnly),
     consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts)),
-    // Settings at their defaults are no object: a config without global policies stores, hashes
-    // and diffs as it did before they existed.
-    settings: (doc.settings ?? []).filter((s) => s.globalPolicies.length > 0),
+    settings: byId(doc.settings),
   };
 }
 
@@ -186,7 +184,10 @@ function liftDocument(data: unknown, onIssue: (issue: RawIssue) => void): unknow
     onIssue({ path: ['settings'], message: 'give globalPolicies or settings (their stored form), not both' });
     return lists;
   }
-  return globalPolicies === undefined ? lists : { ...lists, settings: [{ id: SETTINGS_ID, globalPolicies }] };
+  // Settings at their defaults are no object: a config without global policies stores, hashes
+  // and diffs as it did before they existed.
+  const none = globalPolicies === undefined || (Array.isArray(globalPolicies) && globalPolicies.length === 0);
+  return none ? lists : { ...lists, settings: [{ id: SETTINGS_ID, globalPolicies }] };
 }
 
 /**

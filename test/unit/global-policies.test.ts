@@ -11,6 +11,8 @@ import { toDocument, type Config } from '../../src/config/schema.js';
 import { validateDocument, type ValidationResult } from '../../src/config/validate.js';
 import { policyChain } from '../../src/proxy/route-compile.js';
 import { compileRuntime } from '../../src/proxy/runtime.js';
+import { decodeEntries, decodeObject } from '../../src/store/decode.js';
+import { Keys } from '../../src/store/keys.js';
 
 const base = {
   upstreams: [{ id: 'svc', targets: [{ url: 'http://127.0.0.1:9001' }] }],
@@ -80,6 +82,18 @@ describe('globalPolicies: validation', () => {
     assert.deepEqual(empty.settings, []);
     assert.equal(configHash(empty), configHash(without));
     assert.notEqual(configHash(valid({ ...base, globalPolicies: ['rl'] })), configHash(without));
+  });
+
+  it('an empty settings object written straight into etcd decodes as an object (no global policies), never as a hole', () => {
+    const keys = new Keys('/g');
+    const key = keys.object('settings', 'global');
+    const value = '{"id":"global","globalPolicies":[]}';
+    assert.deepEqual(decodeObject(keys, key, value), { kind: 'settings', id: 'global', object: { id: 'global', globalPolicies: [] } });
+    const r = decodeEntries(keys, [[key, value]]);
+    assert.ok(r.ok);
+    assert.equal(toDocument(r.config).globalPolicies, undefined);
+    const bad = decodeEntries(keys, [[key, '{"id":"global","globalPolicies":["nope"]}']]);
+    assert.deepEqual(!bad.ok && bad.issues.map(({ file, path, message }) => ({ file, path, message })), [{ file: key, path: 'globalPolicies[0]', message: 'unknown policy "nope"' }]);
   });
 
   it('a change shows as "~ globalPolicies", added, changed or removed', () => {
