@@ -3,7 +3,7 @@
 // authentication, body parsing and the OpenAPI document from it; the client takes its types from
 // it. Adding an endpoint here without a handler does not compile.
 import { z } from 'zod';
-import { KINDS, objectSchemas, type ConfigObject, type Kind } from '../config/schema.js';
+import { OBJECT_KINDS, objectSchemas, type ConfigObject, type ObjectKind } from '../config/schema.js';
 import {
   configSchema,
   createdTokenSchema,
@@ -281,10 +281,10 @@ export const endpoints = {
 /** A JSON merge patch (RFC 7396): the fields to change, null to remove one. */
 export const mergePatchSchema = z.record(z.string(), z.unknown()).meta({ description: 'the fields to change; null removes one' });
 
-const SINGULAR: Record<Kind, string> = { routes: 'route', upstreams: 'upstream', policies: 'policy', certificates: 'certificate', consumers: 'consumer' };
+const SINGULAR: Record<ObjectKind, string> = { routes: 'route', upstreams: 'upstream', policies: 'policy', certificates: 'certificate', consumers: 'consumer' };
 
 /** The five endpoints of one kind of object: list, get, put, patch, delete. */
-function objectEndpoints<K extends Kind>(kind: K) {
+function objectEndpoints<K extends ObjectKind>(kind: K) {
   const schema = objectSchemas[kind] as z.ZodType<ConfigObject>;
   const inUse = kind === 'upstreams' || kind === 'policies' ? ' (409 while a route uses it, naming the routes)' : '';
   const id = { id: 'string' } as const;
@@ -343,11 +343,11 @@ function objectEndpoints<K extends Kind>(kind: K) {
   };
 }
 
-export type ObjectEndpoints = ReturnType<typeof objectEndpoints<Kind>>;
+export type ObjectEndpoints = ReturnType<typeof objectEndpoints<ObjectKind>>;
 
-export const objectEndpointsByKind = Object.fromEntries(KINDS.map((kind) => [kind, objectEndpoints(kind)])) as Record<Kind, ObjectEndpoints>;
+export const objectEndpointsByKind = Object.fromEntries(OBJECT_KINDS.map((kind) => [kind, objectEndpoints(kind)])) as Record<ObjectKind, ObjectEndpoints>;
 
 /** Every endpoint, in the order the router and the document list them. */
 export function allEndpoints(): Endpoint[] {
-  return [...Object.values(endpoints), ...KINDS.flatMap((kind) => Object.values(objectEndpointsByKind[kind]))] as Endpoint[];
+  return [...Object.values(endpoints), ...OBJECT_KINDS.flatMap((kind) => Object.values(objectEndpointsByKind[kind]))] as Endpoint[];
 }

@@ -74,6 +74,7 @@ export const liveConfigSchema = z.object({
   policies: z.array(policySchema),
   certificates: z.array(certificateSchema),
   consumers: z.array(consumerSchema),
+  globalPolicies: z.array(z.string()).optional().meta({ description: 'left out when there are none' }),
 });
 
 export const versionListSchema = z.object({ versions: z.array(versionSchema) });

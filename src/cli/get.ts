@@ -1,11 +1,11 @@
 import type { Command } from '@commander-js/extra-typings';
 import { endpoints, objectEndpointsByKind } from '../api/endpoints.js';
-import { KINDS, type ConfigObject, type Kind } from '../config/schema.js';
+import { OBJECT_KINDS, type ConfigObject, type ObjectKind } from '../config/schema.js';
 import { apiClient, apiOptions, CliError } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable, type Columns } from './output.js';
 import { objectColumns, versionColumns } from './tables.js';
 
-const WHAT = ['config', ...KINDS, 'versions'] as const;
+const WHAT = ['config', ...OBJECT_KINDS, 'versions'] as const;
 
 export function register(program: Command): void {
   apiOptions(
@@ -17,8 +17,8 @@ export function register(program: Command): void {
       .addOption(outputOption(FORMATS, 'output format: yaml, json or table (default: table for versions, yaml otherwise)')),
   ).action(async (what, id, opts) => {
     if (!(WHAT as readonly string[]).includes(what)) throw new CliError(`get: unknown "${what}"; one of ${WHAT.join(', ')}`, 2);
-    const kind = (KINDS as readonly string[]).includes(what) ? (what as Kind) : null;
-    if (id !== undefined && !kind) throw new CliError(`get ${what} takes no id; an id goes with ${KINDS.join(', ')}`, 2);
+    const kind = (OBJECT_KINDS as readonly string[]).includes(what) ? (what as ObjectKind) : null;
+    if (id !== undefined && !kind) throw new CliError(`get ${what} takes no id; an id goes with ${OBJECT_KINDS.join(', ')}`, 2);
     const format = opts.output ?? (what === 'versions' ? 'table' : 'yaml');
     if (format === 'table' && what === 'config') throw new CliError('get config: -o table is not available; use -o yaml or -o json', 2);
 
@@ -34,7 +34,7 @@ export function register(program: Command): void {
       const body = id === undefined ? (await api.call(objects.list)).body : (await api.call(objects.get, { params: { id } })).body;
       if (format !== 'table') printDocument(format, body);
       // One kind's columns for that kind's objects; TypeScript cannot pair the two through `kind`.
-      else printTable(objectColumns[kind] as Columns<ConfigObject>, id === undefined ? (body as Record<Kind, ConfigObject[]>)[kind] : [body as ConfigObject]);
+      else printTable(objectColumns[kind] as Columns<ConfigObject>, id === undefined ? (body as Record<ObjectKind, ConfigObject[]>)[kind] : [body as ConfigObject]);
     }
   });
 }

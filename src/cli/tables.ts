@@ -1,7 +1,7 @@
 // What `-o table` shows of each thing the API lists: the fields a person scans for, one line each.
 // The full object is always a `-o yaml` away.
 import type { TokenInfo, Version } from '../api/schemas.js';
-import type { Certificate, Consumer, Kind, Policy, Route, Upstream } from '../config/schema.js';
+import type { Certificate, Consumer, ObjectKind, Policy, Route, Upstream } from '../config/schema.js';
 import type { Columns } from './output.js';
 
 const list = (values: readonly string[] | undefined, none: string) => (values && values.length > 0 ? values.join(',') : none);
@@ -52,7 +52,7 @@ const consumers: Columns<Consumer> = {
   row: (c) => [c.id, String(c.keys?.length ?? 0), c.basic?.username ?? '-'],
 };
 
-export const objectColumns = { routes, upstreams, policies, certificates, consumers } as const satisfies Record<Kind, Columns<never>>;
+export const objectColumns = { routes, upstreams, policies, certificates, consumers } as const satisfies Record<ObjectKind, Columns<never>>;
 
 export const versionColumns: Columns<Version> = {
   header: ['VERSION', 'TIME', 'SOURCE', 'AUTHOR', 'ROUTES', 'UPSTREAMS', 'POLICIES', 'CERTS', 'MESSAGE'],

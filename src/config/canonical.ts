@@ -32,13 +32,16 @@ const CANONICAL_KINDS = [...KINDS].sort();
  * The hash of a config given each object's canonical form (stableStringify), per kind in id
  * order: equal to configHash of that config, without stringifying objects whose form is known.
  */
-export function configHashOf(canonical: (kind: Kind) => Iterable<string>): string {
+export function configHashOf(canonical: (kind: Kind) => readonly string[]): string {
   const hash = createHash('sha256');
   let sep = '{';
   for (const kind of CANONICAL_KINDS) {
+    const forms = canonical(kind);
+    // No settings object (every setting at its default) hashes as a config from before settings existed.
+    if (kind === 'settings' && forms.length === 0) continue;
     hash.update(`${sep}${JSON.stringify(kind)}:[`);
     let first = true;
-    for (const form of canonical(kind)) {
+    for (const form of forms) {
       hash.update(first ? form : `,${form}`);
       first = false;
     }

@@ -12,9 +12,9 @@ export interface ObjectChange {
 
 const MARK = { add: '+', change: '~', remove: '-' } as const;
 
-/** `+ routes/users`: one change as the CLI and the GitOps agent print it. */
+/** `+ routes/users`: one change as the CLI and the GitOps agent print it; `~ globalPolicies` for the settings. */
 export function changeLine(c: { kind: string; id: string; op: ObjectChange['op'] }): string {
-  return `${MARK[c.op]} ${c.kind}/${c.id}`;
+  return c.kind === 'settings' ? `~ globalPolicies` : `${MARK[c.op]} ${c.kind}/${c.id}`;
 }
 
 export function diffConfigs(before: Config, after: Config): ObjectChange[] {

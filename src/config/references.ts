@@ -1,9 +1,9 @@
 // Which objects refer to an upstream, a policy or a certificate: what deleting it would break.
-import type { Config, Kind } from './schema.js';
+import { SETTINGS_ID, globalPolicyIds, type Config, type Kind } from './schema.js';
 
 export interface Referrer {
-  /** The kind of the referring object: a route (upstream, policies) or an upstream (tls.clientCertificate). */
-  kind: 'routes' | 'upstreams';
+  /** The kind of the referring object: a route (upstream, policies), an upstream (tls.clientCertificate) or the settings (globalPolicies). */
+  kind: 'routes' | 'upstreams' | 'settings';
   id: string;
   /** Where in the config, e.g. `routes[3].upstream`. */
   path: string;
@@ -11,6 +11,11 @@ export interface Referrer {
 
 export function referrers(config: Config, kind: Kind, id: string): Referrer[] {
   const out: Referrer[] = [];
+  if (kind === 'policies') {
+    globalPolicyIds(config).forEach((p, j) => {
+      if (p === id) out.push({ kind: 'settings', id: SETTINGS_ID, path: `globalPolicies[${j}]` });
+    });
+  }
   if (kind === 'certificates') {
     config.upstreams.forEach((u, i) => {
       if (u.tls?.clientCertificate === id) out.push({ kind: 'upstreams', id: u.id, path: `upstreams[${i}].tls.clientCertificate` });

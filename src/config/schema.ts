@@ -8,8 +8,19 @@ import { routeProblems } from './route-rules.js';
 import { KEY_DIGEST_PREFIX, MIN_KEY_CHARS, PASSWORD_HASH_PREFIX, isKeyDigest, parsePasswordHash } from './secrets.js';
 
 export { ID_PATTERN } from './fields.js';
-export const KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers'] as const;
+/**
+ * What etcd stores, one object per key. `settings` holds the document's top-level fields
+ * (`globalPolicies`) as one object, id "global": so one version key commits them with the rest,
+ * and history, diffs, the hash and rollback carry them like any object. Documents and the API
+ * show them as top-level fields (toDocument, validate.ts), never as a list.
+ */
+export const KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers', 'settings'] as const;
 export type Kind = (typeof KINDS)[number];
+/** The kinds a document lists and the API serves object by object. */
+export const OBJECT_KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers'] as const satisfies readonly Kind[];
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+/** The id of the one settings object. */
+export const SETTINGS_ID = 'global';
 
 /** A record with one value per kind, so no list of the kinds is ever written out by hand. */
 export function perKind<T>(value: (kind: Kind) => T): Record<Kind, T> {
@@ -348,13 +359,37 @@ export const consumerSchema = z.strictObject({
   basic: basicCredentials.optional(),
 });
 
-export const documentSchema = z.strictObject({
+const globalPolicies = z
+  .array(id)
+  .max(100)
+  .superRefine((ids, ctx) => {
+    const first = new Map<string, number>();
+    ids.forEach((p, i) => {
+      const at = first.get(p);
+      if (at !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate policy "${p}" (also globalPolicies[${at}])` });
+      else first.set(p, i);
+    });
+  })
+  .meta({ description: 'policies run, in this order, before every route\'s own (a route listing one of them again runs it once, here)' });
+
+export const settingsSchema = z.strictObject({
+  id: z.literal(SETTINGS_ID, { error: `must be "${SETTINGS_ID}"` }),
+  globalPolicies,
+});
+
+const objectLists = {
   upstreams: z.array(upstreamSchema).optional(),
   routes: z.array(routeSchema).optional(),
   policies: z.array(policySchema).optional(),
   certificates: z.array(certificateSchema).optional(),
   consumers: z.array(consumerSchema).optional(),
-});
+};
+
+/** A document as users write it and the API shows it. */
+export const documentSchema = z.strictObject({ ...objectLists, globalPolicies: globalPolicies.optional() });
+
+/** A document as the store and the validator hold it: every kind a list (settings included). */
+export const listsSchema = z.strictObject({ ...objectLists, settings: z.array(settingsSchema).max(1).optional() });
 
 export const objectSchemas = {
   upstreams: upstreamSchema,
@@ -362,6 +397,7 @@ export const objectSchemas = {
   policies: policySchema,
   certificates: certificateSchema,
   consumers: consumerSchema,
+  settings: settingsSchema,
 } as const;
 
 export type Upstream = z.infer<typeof upstreamSchema>;
@@ -373,7 +409,8 @@ export type Route = z.infer<typeof routeSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type Certificate = z.infer<typeof certificateSchema>;
 export type Consumer = z.infer<typeof consumerSchema>;
-export type ConfigObject = Upstream | Route | Policy | Certificate | Consumer;
+export type Settings = z.infer<typeof settingsSchema>;
+export type ConfigObject = Upstream | Route | Policy | Certificate | Consumer | Settings;
 
 /** A whole, normalized configuration: every kind present, objects sorted by id. */
 export interface Config {
@@ -382,6 +419,22 @@ export interface Config {
   policies: Policy[];
   certificates: Certificate[];
   consumers: Consumer[];
+  /** At most one, id SETTINGS_ID; none from a document without (or with an empty) globalPolicies. */
+  settings: Settings[];
+}
+
+/** The policies every route runs first. */
+export function globalPolicyIds(config: Pick<Config, 'settings'>): readonly string[] {
+  return config.settings[0]?.globalPolicies ?? [];
+}
+
+export type ConfigDocument = z.infer<typeof documentSchema>;
+
+/** A config as a document: the settings object as top-level fields. */
+export function toDocument(config: Config): Omit<Config, 'settings'> & { globalPolicies?: string[] } {
+  const { settings, ...lists } = config;
+  const global = globalPolicyIds({ settings });
+  return global.length > 0 ? { ...lists, globalPolicies: [...global] } : lists;
 }
 
 export const DEFAULT_WEIGHT = 1;

@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { JWT_KEY_SOURCES, jwtPolicy } from './policies/index.js';
-import { KINDS, documentSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind, type Policy } from './schema.js';
+import { KINDS, SETTINGS_ID, listsSchema, objectSchemas, perKind, type Certificate, type Config, type ConfigObject, type Consumer, type Kind, type Policy } from './schema.js';
 import { PASSWORD_HASH_PREFIX, fingerprint, keyDigest, passwordHashOf } from './secrets.js';
 
 export type PathSegment = string | number;
@@ -152,7 +152,7 @@ function withoutSecretSha256(policy: Policy): Policy {
   return copy;
 }
 
-export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'> = {}): Config {
+export function normalize(doc: z.infer<typeof listsSchema>, opts: Pick<ValidateOptions, 'storedKeys' | 'storedPassword'> = {}): Config {
   const byId = <T extends { id: string }>(xs: T[] | undefined): T[] =>
     [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -161,6 +161,7 @@ export function normalize(doc: z.infer<typeof documentSchema>, opts: Pick<Valida
     policies: byId(doc.policies).map(withoutSecretSha256),
     certificates: byId(doc.certificates).map(withoutReadOnly),
     consumers: byId(doc.consumers).map((c) => withHashedSecrets(c, opts)),
+    settings: byId(doc.settings),
   };
 }
 
@@ -175,7 +176,34 @@ export function looseLists(input: unknown): LooseLists {
 }
 
 type Describe = (kind: Kind, index: number) => string;
-const defaultDescribe: Describe = (kind, i) => `${kind}[${i}]`;
+const defaultDescribe: Describe = (kind, i) => (kind === 'settings' ? 'globalPolicies' : `${kind}[${i}]`);
+
+/**
+ * A path as the user wrote it: the settings object is the document's top-level fields, so
+ * `settings[0].globalPolicies[1]` is `globalPolicies[1]`.
+ */
+function documentPath(path: readonly PathSegment[]): PathSegment[] {
+  if (path[0] !== 'settings' || path.length < 2) return [...path];
+  return path.length > 2 && path[2] !== 'id' ? path.slice(2) : ['globalPolicies'];
+}
+
+/**
+ * A document with its top-level fields as the settings object they are stored as. A `settings`
+ * list (the stored form: history snapshots and the live config hold it) is taken as it is;
+ * giving both forms is refused.
+ */
+function liftDocument(data: unknown, onIssue: (issue: RawIssue) => void): unknown {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !Object.hasOwn(data, 'globalPolicies')) return data;
+  const { globalPolicies, ...lists } = data as Record<string, unknown>;
+  if (lists.settings !== undefined) {
+    onIssue({ path: ['settings'], message: 'give globalPolicies or settings (their stored form), not both' });
+    return lists;
+  }
+  // Settings at their defaults are no object: a config without global policies stores, hashes
+  // and diffs as it did before they existed.
+  const none = globalPolicies === undefined || (Array.isArray(globalPolicies) && globalPolicies.length === 0);
+  return none ? lists : { ...lists, settings: [{ id: SETTINGS_ID, globalPolicies }] };
+}
 
 /**
  * Duplicate ids and references to unknown upstreams and policies. Reads objects loosely, so it
@@ -192,7 +220,7 @@ export function* referenceIssues(lists: LooseLists, describe: Describe = default
       const id = field(list[i], 'id');
       if (typeof id !== 'string') continue;
       const first = seen.get(id);
-      if (first !== undefined) yield { path: [kind, i, 'id'], message: `duplicate id "${id}" (also ${describe(kind, first)})` };
+      if (first !== undefined) yield { path: [kind, i, 'id'], message: kind === 'settings' ? `given twice (also ${describe(kind, first)})` : `duplicate id "${id}" (also ${describe(kind, first)})` };
       else seen.set(id, i);
     }
     ids[kind] = seen;
@@ -200,6 +228,14 @@ export function* referenceIssues(lists: LooseLists, describe: Describe = default
   for (let i = 0; i < lists.upstreams.length; i++) {
     const cert = field(field(lists.upstreams[i], 'tls'), 'clientCertificate');
     if (typeof cert === 'string' && !ids.certificates.has(cert)) yield { path: ['upstreams', i, 'tls', 'clientCertificate'], message: `unknown certificate "${cert}"` };
+  }
+  for (let i = 0; i < lists.settings.length; i++) {
+    const global = field(lists.settings[i], 'globalPolicies');
+    if (!Array.isArray(global)) continue;
+    for (let j = 0; j < global.length; j++) {
+      const p: unknown = global[j];
+      if (typeof p === 'string' && !ids.policies.has(p)) yield { path: ['settings', i, 'globalPolicies', j], message: `unknown policy "${p}"` };
+    }
   }
   for (let i = 0; i < lists.routes.length; i++) {
     const route = lists.routes[i];
@@ -271,7 +307,7 @@ function fillStoredSecrets(policies: unknown[], opts: ValidateOptions, onIssue: 
  * pairs. `storedKeyAt`: the certificates (by index) whose key is the stored one, not the document's.
  */
 export function* semanticIssues(
-  doc: z.infer<typeof documentSchema>,
+  doc: z.infer<typeof listsSchema>,
   describe: Describe = defaultDescribe,
   storedKeyAt: ReadonlySet<number> = new Set(),
 ): Generator<RawIssue> {
@@ -402,11 +438,11 @@ function checkPair(certPem: string, keyPem: string): string | 'mismatch' | null 
   return null;
 }
 
-export type DocumentParse = ReturnType<typeof documentSchema.safeParse>;
+export type DocumentParse = ReturnType<typeof listsSchema.safeParse>;
 
-/** Schema check of one document (kept by callers that validate the same documents again). */
+/** Schema check of the lists of one document (settings as a list, as the store keeps them). */
 export function parseDocument(data: unknown): DocumentParse {
-  return documentSchema.safeParse(data ?? {});
+  return listsSchema.safeParse(data ?? {});
 }
 
 /** The top of a document: which kinds, each a list, of objects checked one by one (checkObjects). */
@@ -417,11 +453,16 @@ const documentTop = z.strictObject(Object.fromEntries(KINDS.map((kind) => [kind,
  * until `stop()`: so the work and the problems kept stay bounded however many objects there are.
  * The lists are the checked objects where all are valid, otherwise the objects as written.
  */
-function checkObjects(data: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean, known: ValidateOptions['known']): { ok: boolean; lists: Record<Kind, unknown[]> } {
+function checkObjects(input: unknown, onIssue: (issue: RawIssue) => void, stop: () => boolean, known: ValidateOptions['known']): { ok: boolean; lists: Record<Kind, unknown[]> } {
+  let lifted = true;
+  const data = liftDocument(input, (issue) => {
+    lifted = false;
+    onIssue(issue);
+  });
   const top = documentTop.safeParse(data ?? {});
   const written = top.success ? top.data : looseLists(data);
   const lists = perKind<unknown[]>(() => []);
-  let ok = top.success;
+  let ok = top.success && lifted;
   for (const kind of KINDS) {
     const objects = written[kind] ?? [];
     for (let i = 0; i < objects.length; i++) {
@@ -467,8 +508,9 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
   const origins = perKind<{ source: DocumentSource; index: number }[]>(() => []);
   let wellFormed = true;
   const placeOf = (source: DocumentSource, r: RawIssue) => `${source.name ?? ''}\0${formatPath(r.path)}`;
+  const placeIn = (source: DocumentSource, r: RawIssue) => source.place({ path: documentPath(r.path), message: r.message });
   for (const source of sources) {
-    const onIssue = (r: RawIssue) => issues.add(placeOf(source, r), () => source.place(r));
+    const onIssue = (r: RawIssue) => issues.add(placeOf(source, r), () => placeIn(source, r));
     let lists: Record<Kind, readonly unknown[]>;
     if (source.parsed) {
       if (!source.parsed.success) for (const r of schemaIssues(source.parsed.error)) onIssue(r);
@@ -488,10 +530,10 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     }
   }
 
-  const doc = merged as z.infer<typeof documentSchema>;
+  const doc = merged as z.infer<typeof listsSchema>;
   const describe: Describe = (kind, i) => {
     const o = origins[kind][i]!;
-    return `${kind}[${o.index}]${o.source.name ? ` in ${o.source.name}` : ''}`;
+    return `${defaultDescribe(kind, o.index)}${o.source.name ? ` in ${o.source.name}` : ''}`;
   };
   // A problem found in the merged lists, placed in the document its object came from; not
   // reported again where the schema check found one already.
@@ -500,7 +542,7 @@ export function validateMerged(sources: readonly DocumentSource[], opts: Validat
     const o = origins[kind][i]!;
     const raw = { path: [kind, o.index, ...rest], message: r.message };
     const place = placeOf(o.source, raw);
-    if (!issues.has(place)) issues.add(place, () => o.source.place(raw));
+    if (!issues.has(place)) issues.add(place, () => placeIn(o.source, raw));
   };
   const filled = fillStoredKeys(merged.certificates, opts.storedKeys, addNew);
   fillStoredSecrets(merged.policies, opts, addNew);

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { endpoints, objectEndpointsByKind, type ObjectEndpoints } from '../api/endpoints.js';
 import { openApiDocument } from '../api/openapi.js';
-import { KINDS } from '../config/schema.js';
+import { OBJECT_KINDS } from '../config/schema.js';
 import type { ApiContext, Handlers } from './context.js';
 import type { ThreadName } from './handler-thread.js';
 import { bind, createRouter, type BoundRoute, type RouterDeps } from './router.js';
@@ -43,7 +43,7 @@ export function apiRoutes(ctx: ApiContext): BoundRoute[] {
   };
   const routes = (Object.keys(endpoints) as (keyof Handlers)[]).map((name) => bind(name, endpoints[name], handlers[name] as never, THREAD[name]));
   const forKind = objectHandlers(ctx);
-  for (const kind of KINDS) {
+  for (const kind of OBJECT_KINDS) {
     const bound = forKind(kind);
     const declared = objectEndpointsByKind[kind];
     for (const name of Object.keys(declared) as (keyof ObjectEndpoints)[]) routes.push(bind(`${kind}.${name}`, declared[name], bound[name] as never, 'config'));

@@ -4,7 +4,7 @@
 // shows can be written back as it is).
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { ObjectChange } from '../config/diff.js';
-import type { Certificate, Config, ConfigObject, Consumer, Kind, Policy } from '../config/schema.js';
+import { toDocument, type Certificate, type Config, type ConfigObject, type Consumer, type Kind, type Policy } from '../config/schema.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -42,8 +42,9 @@ export function redactObject(kind: Kind, obj: ConfigObject): ConfigObject {
   return kind === 'policies' ? redactPolicy(obj as Policy) : obj;
 }
 
-export function redactConfig(config: Config): Config {
-  return { ...config, policies: config.policies.map(redactPolicy), certificates: config.certificates.map(redactCertificate) };
+/** A config as the API shows it: a document (settings as top-level fields), keys and secrets redacted. */
+export function redactConfig(config: Config): ReturnType<typeof toDocument> {
+  return toDocument({ ...config, policies: config.policies.map(redactPolicy), certificates: config.certificates.map(redactCertificate) });
 }
 
 export function redactChange(change: ObjectChange): ObjectChange {

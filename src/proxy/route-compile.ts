@@ -12,6 +12,7 @@ export interface CompiledRoute {
   readonly match: RouteMatch;
   readonly compiledMatch: CompiledMatch;
   readonly priority: number;
+  /** The global policies, then the route's own: the chain a request runs in this order. */
   readonly policies: readonly PolicyInstance[];
   /** The headers its auth policies carry the consumer's id in (never the client's own). */
   readonly consumerHeaders: readonly string[];
@@ -33,6 +34,18 @@ export interface CompiledRoute {
 export interface RouteReferences {
   upstream(id: string): UpstreamPool | undefined;
   policy(id: string): PolicyInstance | undefined;
+  /** The config's globalPolicies: they run before the route's own. */
+  readonly globalPolicies: readonly string[];
+}
+
+/**
+ * The policy ids a route runs, in order: the global ones, then its own. A route that lists a
+ * global policy again runs it once, at its global place (a key-auth or rate limit twice in one
+ * chain would check twice or count each request twice).
+ */
+export function policyChain(globalPolicies: readonly string[], own: readonly string[] = []): string[] {
+  if (globalPolicies.length === 0) return [...own];
+  return [...globalPolicies, ...own.filter((id) => !globalPolicies.includes(id))];
 }
 
 /** @throws on a reference to an unknown upstream or policy (validation refuses both first). */
@@ -42,7 +55,7 @@ export function compileRoute(def: Route, refs: RouteReferences): CompiledRoute {
     if (pool === undefined) throw new Error(`route "${def.id}": unknown upstream "${id}"`);
     return pool;
   };
-  const policies = (def.policies ?? []).map((pid) => {
+  const policies = policyChain(refs.globalPolicies, def.policies).map((pid) => {
     const p = refs.policy(pid);
     if (p === undefined) throw new Error(`route "${def.id}": unknown policy "${pid}"`);
     return p;

@@ -13,7 +13,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { stableStringify } from '../config/canonical.js';
-import { perKind, type Certificate, type Config, type Consumer, type Policy, type Upstream } from '../config/schema.js';
+import { globalPolicyIds, perKind, type Certificate, type Config, type Consumer, type Policy, type Settings, type Upstream } from '../config/schema.js';
 import { type ChangedObject, type ValidConfig } from '../config/validate-change.js';
 import { PersistentMap } from '../util/persistent-map.js';
 import { CompiledConsumers, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
@@ -222,7 +222,7 @@ export function compileRuntime(
   for (const def of config.upstreams) upstreams.set(def.id, upstreamPool(def, certificate, previous, targets, opts));
   const policies = new Map<string, Keyed<PolicyInstance>>();
   for (const def of config.policies) policies.set(def.id, policyInstance(def, previous));
-  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
+  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value, globalPolicies: globalPolicyIds(config) };
   const routes = config.routes.map((r) => compileRoute(r, refs));
   return new Runtime({
     meta,
@@ -286,13 +286,17 @@ export function updateRuntime(
     else policies.set(id, instance);
     if (instance?.value !== was.policies.get(id)?.value) newPolicies.add(id);
   }
-  if (newUpstreams.size > 0 || newPolicies.size > 0) {
+  const globalPolicies = globalPolicyIds({ settings: config.objects('settings') as Settings[] });
+  if (changed.settings.size > 0 || globalPolicies.some((id) => newPolicies.has(id))) {
+    // The global list, or a new instance of a policy on it, is in every route's chain.
+    for (const def of config.objects('routes') as Config['routes']) changed.routes.add(def.id);
+  } else if (newUpstreams.size > 0 || newPolicies.size > 0) {
     for (const def of config.objects('routes') as Config['routes']) {
       if (routeRefersTo(def, newUpstreams, newPolicies)) changed.routes.add(def.id);
     }
   }
 
-  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value };
+  const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value, globalPolicies };
   const removed: CompiledRoute[] = [];
   const added: CompiledRoute[] = [];
   const routeChanges: [string, CompiledRoute | null][] = [];

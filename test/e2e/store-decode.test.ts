@@ -99,7 +99,7 @@ test('version values and history encodings', () => {
   assert.equal(parseVersionInfo('garbage'), null);
   assert.equal(parseVersionInfo('{"version":"1"}'), null);
   assert.equal(parseVersionInfo('{"version":3,"hash":"h"}')?.counts.routes, 0);
-  const config = { upstreams: [], routes: [], policies: [], certificates: [], consumers: [] };
+  const config = { upstreams: [], routes: [], policies: [], certificates: [], consumers: [], settings: [] };
   assert.deepEqual(decodeHistory(encodeHistory(config)), config);
   const wrapped = encodeHistory(config, 1);
   assert.match(wrapped, /^\{"encoding":"gzip\+base64","data":"/);
@@ -116,6 +116,7 @@ test('garbage put into etcd by hand reaches readers as issues, and the next writ
       policies: [],
       certificates: [],
       consumers: [],
+      settings: [],
     },
     { author: 't', message: 'm', source: 't' },
   );
@@ -153,7 +154,7 @@ test('garbage put into etcd by hand reaches readers as issues, and the next writ
   assert.deepEqual(read.config.routes, []);
 
   const repaired = await writer.write(
-    { upstreams: [{ id: 'users', targets: [{ url: 'http://127.0.0.1:9101' }] }], routes: [], policies: [], certificates: [], consumers: [] },
+    { upstreams: [{ id: 'users', targets: [{ url: 'http://127.0.0.1:9101' }] }], routes: [], policies: [], certificates: [], consumers: [], settings: [] },
     { author: 't', message: 'repair', source: 't' },
   );
   assert.equal(repaired.version.version, 3);

@@ -29,6 +29,7 @@ function makeConfig(routes: number, variant: string): Config {
     policies: [],
     certificates: [],
     consumers: [],
+    settings: [],
   };
 }
 

@@ -36,6 +36,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 100, burst: 200 }],
     certificates: [],
     consumers: [],
+    settings: [],
   };
 }
 

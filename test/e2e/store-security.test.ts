@@ -29,6 +29,7 @@ function config(variant: string): Config {
     policies: [],
     certificates: [],
     consumers: [],
+    settings: [],
   };
 }
 

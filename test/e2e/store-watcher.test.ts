@@ -27,6 +27,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     policies: [],
     certificates: [],
     consumers: [],
+    settings: [],
   };
 }
 

@@ -24,6 +24,7 @@ function makeConfig(routes: number, variant = 'a'): Config {
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 10 }],
     certificates: [],
     consumers: [],
+    settings: [],
   };
 }
 
@@ -41,7 +42,7 @@ test('write then readCommitted returns the same config, version 1 with hash and 
   const empty = await writer.readCommitted();
   assert.equal(empty.version, null);
   assert.equal(empty.revision, 0);
-  assert.deepEqual(empty.config, { upstreams: [], routes: [], policies: [], certificates: [], consumers: [] });
+  assert.deepEqual(empty.config, { upstreams: [], routes: [], policies: [], certificates: [], consumers: [], settings: [] });
 
   const config = makeConfig(3);
   const res = await writer.write(config, meta);
@@ -57,7 +58,7 @@ test('write then readCommitted returns the same config, version 1 with hash and 
   assert.equal(read.revision, res.revision);
   assert.equal(read.version?.version, 1);
   assert.equal(read.version?.hash, configHash(normalize(config)));
-  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0, consumers: 0 });
+  assert.deepEqual(read.version?.counts, { routes: 3, upstreams: 1, policies: 1, certificates: 0, consumers: 0, settings: 0 });
   assert.equal(read.version?.author, 'test');
 });
 

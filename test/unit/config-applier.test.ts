@@ -22,6 +22,7 @@ function config(target: string, over: Partial<Config> = {}): Config {
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 10 }],
     certificates: [],
     consumers: [],
+    settings: [],
     ...over,
   };
 }

@@ -20,6 +20,7 @@ function config(over: Partial<Config> = {}): Config {
     policies: [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 10 }],
     certificates: [],
     consumers: [],
+    settings: [],
     ...over,
   };
 }

@@ -13,7 +13,7 @@ const B = 'http://127.0.0.1:9002';
 const C = 'http://127.0.0.1:9003';
 
 function config(upstreams: Upstream[], certificates: Config['certificates'] = []): Config {
-  return { upstreams, routes: upstreams.map((u) => ({ id: `r-${u.id}`, match: { paths: [`/${u.id}/*`] }, upstream: u.id })), policies: [], certificates, consumers: [] };
+  return { upstreams, routes: upstreams.map((u) => ({ id: `r-${u.id}`, match: { paths: [`/${u.id}/*`] }, upstream: u.id })), policies: [], certificates, consumers: [], settings: [] };
 }
 
 const pool = (rt: Runtime, id: string): UpstreamPool => rt.upstreams.get(id)!;

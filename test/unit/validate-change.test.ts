@@ -31,6 +31,7 @@ const live: Config = normalize({
   ],
   certificates: [{ id: 'a', snis: ['a.example.test'], cert: CERT_A, key: KEY_A }],
   consumers: [{ id: 'alice', keys: ['alice-key-0123456789'] }],
+  settings: [{ id: 'global', globalPolicies: ['fast'] }],
 });
 assert.ok(validateDocument(live).ok);
 
@@ -72,6 +73,10 @@ const cases: [string, Kind, string, ConfigObject | null][] = [
   ['a new consumer with a key', 'consumers', 'bob', { id: 'bob', keys: ['bob-key-0123456789ab'] }],
   ['a new consumer with the key of another', 'consumers', 'bob', { id: 'bob', keys: ['alice-key-0123456789'] }],
   ['a consumer removed', 'consumers', 'alice', null],
+  ['the global policies changed', 'settings', 'global', { id: 'global', globalPolicies: ['unused', 'fast'] }],
+  ['the global policies name an unknown policy', 'settings', 'global', { id: 'global', globalPolicies: ['fast', 'gone'] }],
+  ['the global policies removed', 'settings', 'global', null],
+  ['a policy the global policies use, removed', 'policies', 'fast', null],
 ];
 
 describe('validateChange gives what validating the whole changed config gives', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { parseVersionInfo } from '../../src/store/decode.js';
 
-const zeros = { upstreams: 0, routes: 0, policies: 0, certificates: 0, consumers: 0 };
+const zeros = { upstreams: 0, routes: 0, policies: 0, certificates: 0, consumers: 0, settings: 0 };
 
 it('a version key with only a version reads with empty fields and zero counts', () => {
   assert.deepEqual(parseVersionInfo('{"version":3}'), { version: 3, hash: '', author: '', message: '', source: '', at: '', counts: zeros });

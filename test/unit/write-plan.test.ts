@@ -97,7 +97,7 @@ describe('planWrite', () => {
   it('the next version: counts, author, the version key carrying the write id, history, marker removal', () => {
     const plan = planWrite(keys, base(config(['a']), v1), whole(config(['a', 'b'])), meta, opts)!;
     assert.equal(plan.version.version, 2);
-    assert.deepEqual(plan.version.counts, { upstreams: 1, routes: 2, policies: 0, certificates: 0, consumers: 0 });
+    assert.deepEqual(plan.version.counts, { upstreams: 1, routes: 2, policies: 0, certificates: 0, consumers: 0, settings: 0 });
     assert.equal(plan.version.author, 'alice');
     assert.equal(plan.version.at, opts.at);
     assert.deepEqual(puts(plan.objectOps), [keys.object('routes', 'b')]);

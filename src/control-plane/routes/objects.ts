@@ -86,11 +86,13 @@ export const objectHandlers = (ctx: ApiContext): ObjectHandlers => {
         const groups = (['routes', 'upstreams'] as const)
           .map((k) => ({ noun: k.slice(0, -1), names: named(k) }))
           .filter((g) => g.names.length > 0);
-        const count = groups.reduce((n, g) => n + g.names.length, 0);
+        const global = users.some((u) => u.kind === 'settings');
+        const count = groups.reduce((n, g) => n + g.names.length, global ? 1 : 0);
+        const phrases = [...(global ? ['globalPolicies'] : []), ...groups.map((g) => `${g.noun}${g.names.length === 1 ? '' : 's'} ${g.names.join(', ')}`)];
         throw new HttpError(
           409,
-          `${kind}/${id} is used by ${groups.map((g) => `${g.noun}${g.names.length === 1 ? '' : 's'} ${g.names.join(', ')}`).join(' and ')}; change or delete ${count === 1 ? 'it' : 'them'} first`,
-          users.map((u) => ({ path: u.path, message: `${u.kind.slice(0, -1)} "${u.id}" uses ${kind}/${id}` })),
+          `${kind}/${id} is used by ${phrases.join(' and ')}; change or delete ${count === 1 ? 'it' : 'them'} first`,
+          users.map((u) => ({ path: u.path, message: u.kind === 'settings' ? `globalPolicies uses ${kind}/${id}` : `${u.kind.slice(0, -1)} "${u.id}" uses ${kind}/${id}` })),
         );
       }
       return writeObject(principal, write, base, { kind, id, next: null, verb: 'delete' });
