@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { AccessEntry, AccessLog } from './access-log.js';
+import { isoNow, type AccessEntry, type AccessLog } from './access-log.js';
 import { Exchange, upstreamRequestHeaders } from './forward.js';
 import { withoutQueryParams } from './query-params.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
@@ -267,6 +267,7 @@ function describeRequest(rt: Runtime | null, req: IncomingMessage, res: ServerRe
   const query = admission.path.indexOf('?');
   const length = req.headers['content-length'];
   return {
+    time: isoNow(),
     requestId: admission.requestId,
     traceId: admission.trace.traceId,
     spanId: admission.trace.spanId,

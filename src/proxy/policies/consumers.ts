@@ -10,7 +10,7 @@
 // remembered by a sha256 of the username and password, so a client that keeps sending the right
 // password costs one sha256 a request. Failures are never remembered: what a flood of wrong
 // passwords can hold is MAX_PENDING checks, and what it can fill is nothing.
-import { createHash, scrypt, timingSafeEqual } from 'node:crypto';
+import { hash, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Consumer } from '../../config/schema.js';
 import { RecentMap } from '../../util/recent-map.js';
 import { KEY_DIGEST_PREFIX, parsePasswordHash, scryptMaxmem, type ScryptHash } from '../../config/secrets.js';
@@ -42,7 +42,7 @@ interface BasicUser {
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64');
+  return hash('sha256', text, 'base64');
 }
 
 export class CompiledConsumers implements ConsumerIndex {
@@ -68,7 +68,8 @@ export class CompiledConsumers implements ConsumerIndex {
   }
 
   byKey(key: string): string | null {
-    return this.keys.get(createHash('sha256').update(key).digest('hex')) ?? null;
+    // One-shot hash: a third of createHash's cost (no Hash object per request).
+    return this.keys.get(hash('sha256', key)) ?? null;
   }
 
   /** How many successful checks are remembered (tests, metrics). */

@@ -128,17 +128,29 @@ export function runPolicies(chain: readonly PolicyInstance[], req: IncomingMessa
   return true;
 }
 
-/** Apply edits to a flat [name, value, ...] header list (upstream requests). */
+/**
+ * Apply edits to a flat [name, value, ...] header list (upstream requests), in one pass over it
+ * whatever the number of edits: each edited name's values are worked out first (a set or remove
+ * drops what came before it, an add appends), then the list is copied without the names whose
+ * values a set or remove replaced, and the edited values go last.
+ */
 export function editHeaderList(list: string[], edits: readonly HeaderEdit[]): string[] {
-  let out = list;
+  const edited = new Map<string, { keepSent: boolean; values: string[] }>();
   for (const e of edits) {
+    let entry = edited.get(e.name);
+    if (entry === undefined) edited.set(e.name, (entry = { keepSent: true, values: [] }));
     if (e.op !== 'add') {
-      const kept: string[] = [];
-      for (let i = 0; i < out.length; i += 2) if (out[i]!.toLowerCase() !== e.name) kept.push(out[i]!, out[i + 1]!);
-      out = kept;
+      entry.keepSent = false;
+      entry.values.length = 0;
     }
-    if (e.op !== 'remove') out.push(e.name, e.value);
+    if (e.op !== 'remove') entry.values.push(e.value);
   }
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const entry = edited.get(list[i]!.toLowerCase());
+    if (entry === undefined || entry.keepSent) out.push(list[i]!, list[i + 1]!);
+  }
+  for (const [name, { values }] of edited) for (const value of values) out.push(name, value);
   return out;
 }
 
