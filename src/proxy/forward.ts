@@ -31,6 +31,7 @@ import type { PickContext } from './balancers/index.js';
 import { asHttp2Response, isPseudoHeader } from './http2-compat.js';
 import { DEFAULT_CONSUMER_HEADER } from '../config/fields.js';
 import { editHeaderList, editHeaderObject, sendBodyTooLarge, type HeaderEdit, type PolicyContext } from './policies/index.js';
+import { requestIdOf } from './own-answer.js';
 import { BAD_GATEWAY, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, sendJson } from './respond.js';
 import {
   GIVE_UP,
@@ -460,7 +461,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     }
     const out = clientResponseHeaders(headers);
     // The id the proxy logged and sent upstream, whatever the upstream answers with.
-    const requestId = this.res.getHeader('x-request-id');
+    const requestId = requestIdOf(this.res);
     if (requestId !== undefined) out['x-request-id'] = requestId;
     const edits = this.policies?.responseEdits;
     if (edits != null) editHeaderObject(out, edits);

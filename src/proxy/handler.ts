@@ -16,6 +16,7 @@ import { withoutQueryParams } from './query-params.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { requestAuthority } from './http2-compat.js';
 import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
+import { markRequestId } from './own-answer.js';
 import { normalizePath, type NormalizedPath } from './path.js';
 import { PolicyContext, runPolicies } from './policies/index.js';
 import { answerLocally, pickArm, type UpstreamArm } from './route-actions.js';
@@ -116,7 +117,7 @@ export function createAdmission(opts: ProxyHandlerOptions): Admit {
   return function admit(rt, req, res, now, into): boolean | Promise<boolean> {
     const requestId = requestIdOf(req.headers['x-request-id']);
     into.requestId = requestId;
-    res.setHeader('x-request-id', requestId);
+    markRequestId(res, requestId);
     into.trace = childContext(req.headers.traceparent, traceSample);
     const refusal = refuseRequest(req);
     if (refusal !== null) {

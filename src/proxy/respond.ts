@@ -2,6 +2,7 @@
 // gRPC status instead (grpc.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGrpcType, sendGrpcStatus } from './grpc.js';
+import { prepareOwnAnswer } from './own-answer.js';
 
 function body(error: string): Buffer {
   return Buffer.from(`${JSON.stringify({ error })}\n`);
@@ -36,6 +37,7 @@ export function sendJson(
   extra?: Record<string, string>,
 ): void {
   if (res.headersSent || res.destroyed) return;
+  prepareOwnAnswer(res);
   // Responses made outside a server (tests) may come without a request or its headers.
   if (isGrpcType((res.req as Partial<IncomingMessage> | undefined)?.headers?.['content-type'])) {
     sendGrpcStatus(res, status, (JSON.parse(payload.toString()) as { error: string }).error, extra);

@@ -16,6 +16,7 @@
 // there is a body; HEAD gets the headers without the body.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Route } from '../config/schema.js';
+import { prepareOwnAnswer } from './own-answer.js';
 import { BAD_HOST, BAD_PATH, sendJson } from './respond.js';
 import { retryBudgetOf, type RetryBudget } from './retry-budget.js';
 import { compileRetryPolicy, type RetryPolicy } from './retry.js';
@@ -123,6 +124,7 @@ export function compileAnswer(def: Route): LocalAnswer | null {
 
 /** Answer with a route's redirect or response. `path` is the normalized target, query included. */
 export function answerLocally(a: LocalAnswer, req: IncomingMessage, res: ServerResponse, path: string, host: string | undefined): void {
+  prepareOwnAnswer(res);
   if (a.kind === 'respond') {
     res.writeHead(a.status, a.headers);
     res.end(req.method === 'HEAD' ? undefined : a.body);

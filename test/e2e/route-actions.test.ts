@@ -33,9 +33,10 @@ describe('route actions', () => {
         { id: 'plain', match: { paths: ['/plain'] }, redirect: { status: 307, location: '/there', keepQuery: false } },
       ],
     });
-    const r = await send(p.url, '/old/page?a=1&b=2');
+    const r = await send(p.url, '/old/page?a=1&b=2', { headers: { 'x-request-id': 'redirected-1' } });
     assert.equal(r.status, 301);
     assert.equal(r.headers.location, 'https://new.example/landing?a=1&b=2#top');
+    assert.equal(r.headers['x-request-id'], 'redirected-1', "the proxy's own answer names the request");
     assert.equal(r.body, '');
     assert.equal((await send(p.url, '/old/x')).headers.location, 'https://new.example/landing#top');
     assert.equal((await send(p.url, '/q?page=2')).headers.location, '/search?lang=en&page=2');
@@ -69,6 +70,7 @@ describe('route actions', () => {
     const r = await send(p.url, '/healthz');
     assert.equal(r.status, 200);
     assert.equal(r.body, 'ok');
+    assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/, 'a request without an id gets one on the answer');
     assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(r.headers['content-length'], '2');
     assert.equal(r.headers['cache-control'], 'no-store');

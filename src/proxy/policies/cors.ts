@@ -15,6 +15,7 @@
 // the Origin (all but those of origins: ["*"]), so a cache never serves one origin's to another.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_CORS_METHODS, parseOrigin, type CorsPolicy } from '../../config/policies/index.js';
+import { prepareOwnAnswer } from '../own-answer.js';
 import { CONTINUE, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
 
 const ALLOW_ORIGIN = 'access-control-allow-origin';
@@ -147,6 +148,7 @@ export class Cors implements PolicyInstance {
       if (allowHeaders !== undefined && allowHeaders !== '') res.setHeader('access-control-allow-headers', allowHeaders);
       if (this.maxAgeText !== null) res.setHeader('access-control-max-age', this.maxAgeText);
     }
+    prepareOwnAnswer(res);
     res.statusCode = 204;
     res.end();
   }

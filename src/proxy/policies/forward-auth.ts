@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import { DEFAULT_FORWARD_AUTH_TIMEOUT_MS, type ForwardAuthPolicy } from '../../config/policies/index.js';
 import { requestAuthority } from '../http2-compat.js';
+import { prepareOwnAnswer } from '../own-answer.js';
 import { AUTH_UNAVAILABLE, sendJson } from '../respond.js';
 import { readBounded } from './bounded-body.js';
 import { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
@@ -80,6 +81,7 @@ export class ForwardAuth implements PolicyInstance {
       return CONTINUE;
     }
     if (res.headersSent || res.destroyed) return HANDLED;
+    prepareOwnAnswer(res);
     res.statusCode = answer.statusCode;
     for (const name of DENY_HEADERS) {
       const v = answer.headers[name];
