@@ -173,6 +173,10 @@ export class ProxyPool {
       pending.resolve('body' in msg ? msg.body : undefined);
     });
     worker.on('exit', (code, signal) => this.exited(slot, worker, code, signal));
+    // A message to a worker that has just exited fails (EPIPE): cluster itself sends one when a
+    // listen fails (the port taken). The exit is handled above; unhandled, the error would kill
+    // the primary with a stack trace instead of its one-line reason.
+    worker.on('error', (err) => this.logger.debug({ worker: slot.worker, err: err.message }, 'message to a worker not delivered'));
   }
 
   /** A worker serves: once it has for STABLE_MS, its slot's next crash restarts at once again. */
