@@ -14,6 +14,7 @@ import {
   type PolicyInstance,
   type PolicyOutcome,
 } from '../../src/proxy/policies/index.js';
+import { prepareOwnAnswer } from '../../src/proxy/own-answer.js';
 
 function fakeRes(sent = false) {
   const headers: Record<string, string | string[]> = {};
@@ -76,12 +77,16 @@ describe('policy context: header changes and the body limit', () => {
     assert.deepEqual(out, ['Host', 'h', 'accept', '*/*', 'x-consumer-id', 'alice', 'x-tag', 'one', 'x-tag', 'two']);
   });
 
-  it("response changes are on the proxy's own answers at once, and win over the upstream's headers", () => {
+  it("response changes go on the proxy's own answers (once), and win over the upstream's headers", () => {
     const { res, headers } = fakeRes();
     const ctx = ctxOf(res);
     ctx.editResponse('set', 'Access-Control-Allow-Origin', 'https://app.example.com');
     ctx.editResponse('add', 'vary', 'Origin');
     ctx.editResponse('remove', 'server');
+    assert.deepEqual(headers, {}, 'nothing is set on the response before it is answered');
+    headers.server = 'set-before';
+    prepareOwnAnswer(res);
+    prepareOwnAnswer(res);
     assert.deepEqual(headers, { 'access-control-allow-origin': 'https://app.example.com', vary: 'Origin' });
     const upstream: Record<string, string | string[]> = { 'access-control-allow-origin': '*', vary: 'Accept', server: 'app/1.0', 'content-type': 'text/plain' };
     editHeaderObject(upstream, ctx.responseEdits!);

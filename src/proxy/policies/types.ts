@@ -3,6 +3,7 @@
 // it itself. Most decide at once; one that must ask someone (forward-auth) or verify with an
 // asynchronous API (jwt) returns a promise, and only then does the chain wait.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { markResponseEdits, type ResponseEdits } from '../own-answer.js';
 import type { ConsumerIndex } from './consumers.js';
 
 export const CONTINUE = 0;
@@ -23,7 +24,7 @@ export interface HeaderEdit {
  * One request's state across its policies: who it is, and what changes on its way up and back.
  * Made only for routes that have policies.
  */
-export class PolicyContext {
+export class PolicyContext implements ResponseEdits {
   /** The consumer an auth policy identified; null until one did. */
   consumer: string | null = null;
   /** Changes to the request sent upstream, in order; null until a policy makes one. */
@@ -45,26 +46,34 @@ export class PolicyContext {
     readonly requestId: string,
     /** The consumers of the config being served (auth policies look credentials up here). */
     readonly consumers: ConsumerIndex,
-    private readonly res: ServerResponse,
-  ) {}
+    res: ServerResponse,
+  ) {
+    markResponseEdits(res, this);
+  }
 
   editUpstream(op: HeaderEdit['op'], name: string, value = ''): void {
     (this.upstreamEdits ??= []).push({ op, name: name.toLowerCase(), value });
   }
 
   /**
-   * Takes effect at once for whatever the proxy answers itself (a later policy's 401, a 404 of
-   * no target, a redirect), and again over the upstream's own headers when it answers (forward.ts).
+   * Put on whatever the proxy answers itself (a later policy's 401, a 404 of no target, a
+   * redirect: own-answer.ts), and over the upstream's own headers when it answers (forward.ts).
    */
   editResponse(op: HeaderEdit['op'], name: string, value = ''): void {
-    const lower = name.toLowerCase();
-    (this.responseEdits ??= []).push({ op, name: lower, value });
-    if (this.res.headersSent) return;
-    if (op === 'remove') this.res.removeHeader(lower);
-    else if (op === 'set') this.res.setHeader(lower, value);
-    else {
-      const had = this.res.getHeader(lower);
-      this.res.setHeader(lower, had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value]);
+    (this.responseEdits ??= []).push({ op, name: name.toLowerCase(), value });
+  }
+
+  /** The response changes on an answer of the proxy's own, in order (own-answer.ts). */
+  applyTo(res: ServerResponse): void {
+    const edits = this.responseEdits;
+    if (edits === null) return;
+    for (const { op, name, value } of edits) {
+      if (op === 'remove') res.removeHeader(name);
+      else if (op === 'set') res.setHeader(name, value);
+      else {
+        const had = res.getHeader(name);
+        res.setHeader(name, had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value]);
+      }
     }
   }
 
