@@ -3,8 +3,7 @@
 // these forms when a document is normalized (validate.ts), so etcd, every answer, export, history
 // and diffs only ever hold them; a stored form given back is kept as it is, so an exported
 // document applies unchanged.
-import { createHash, scryptSync, timingSafeEqual } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export const KEY_DIGEST_PREFIX = 'sha256:';
 const KEY_DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -15,9 +14,10 @@ export function isKeyDigest(key: string): boolean {
   return KEY_DIGEST.test(key);
 }
 
-/** What the proxy looks a presented key up by (hex sha256). */
+/** What the proxy looks a presented key up by (hex sha256), once per request. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // One-shot: a third of createHash's cost (no Hash object per call).
+  return hash('sha256', text);
 }
 
 /** The stored form of a key: itself when it already is one. */

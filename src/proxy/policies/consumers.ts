@@ -13,7 +13,7 @@
 import { hash, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Consumer } from '../../config/schema.js';
 import { RecentMap } from '../../util/recent-map.js';
-import { KEY_DIGEST_PREFIX, parsePasswordHash, scryptMaxmem, type ScryptHash } from '../../config/secrets.js';
+import { KEY_DIGEST_PREFIX, parsePasswordHash, scryptMaxmem, sha256Hex, type ScryptHash } from '../../config/secrets.js';
 
 /** Answer of a password check that could not start: too many others are running. */
 export const BUSY = 'busy';
@@ -68,8 +68,7 @@ export class CompiledConsumers implements ConsumerIndex {
   }
 
   byKey(key: string): string | null {
-    // One-shot hash: a third of createHash's cost (no Hash object per request).
-    return this.keys.get(hash('sha256', key)) ?? null;
+    return this.keys.get(sha256Hex(key)) ?? null;
   }
 
   /** How many successful checks are remembered (tests, metrics). */
