@@ -69,11 +69,7 @@ export class PolicyContext implements ResponseEdits {
     if (edits === null) return;
     for (const { op, name, value } of edits) {
       if (op === 'remove') res.removeHeader(name);
-      else if (op === 'set') res.setHeader(name, value);
-      else {
-        const had = res.getHeader(name);
-        res.setHeader(name, had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value]);
-      }
+      else res.setHeader(name, op === 'set' ? value : withValue(res.getHeader(name), value));
     }
   }
 
@@ -163,14 +159,15 @@ export function editHeaderList(list: string[], edits: readonly HeaderEdit[]): st
   return out;
 }
 
+/** A header's values with `value` added after those it `had`. */
+function withValue(had: string | string[] | number | undefined, value: string): string | string[] {
+  return had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value];
+}
+
 /** Apply edits to a header object (the upstream's response, on its way to the client). */
 export function editHeaderObject(headers: Record<string, string | string[] | number | undefined>, edits: readonly HeaderEdit[]): void {
   for (const e of edits) {
     if (e.op === 'remove') delete headers[e.name];
-    else if (e.op === 'set') headers[e.name] = e.value;
-    else {
-      const had = headers[e.name];
-      headers[e.name] = had === undefined ? e.value : [...(Array.isArray(had) ? had : [String(had)]), e.value];
-    }
+    else headers[e.name] = e.op === 'set' ? e.value : withValue(headers[e.name], e.value);
   }
 }
