@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { runCli, startControlPlaneProcess, startProxyProcess, waitFor, writeDoc, type ProxyProcess, type Stack } from '../helpers/processes.js';
+import { callApi, runCli, startControlPlaneProcess, startProxyProcess, waitFor, writeDoc, type ProxyProcess, type Stack } from '../helpers/processes.js';
 import { startUpstream } from '../helpers/upstreams.js';
 
 const KEY = 'k3y-of-alice-7f0c2b9e41d8';
@@ -24,10 +24,7 @@ describe('consumers end to end: secrets never in the clear, export applies back 
   let proxy: ProxyProcess;
   let doc: Record<string, unknown>;
   const cli = (args: string[]) => runCli(args, stack.env);
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${stack.api}/api/v1${path}`, { method, headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, text: await res.text() };
-  };
+  const api = (method: string, path: string, body?: unknown) => callApi(stack, method, path, body);
 
   before(async () => {
     const etcd = await startTestEtcd();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { runCli, startControlPlaneProcess, startProxyProcess, waitFor, writeDoc, type ProxyProcess, type Stack } from '../helpers/processes.js';
+import { callApi, runCli, startControlPlaneProcess, startProxyProcess, waitFor, writeDoc, type ProxyProcess, type Stack } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/upstreams.js';
 
 const KEY = 'k3y-of-alice-5d1e0a7c93b2';
@@ -17,10 +17,7 @@ describe('globalPolicies end to end', () => {
   let up: Upstream;
   let doc: Record<string, unknown>;
   const cli = (args: string[]) => runCli(args, stack.env);
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${stack.api}/api/v1${path}`, { method, headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, text: await res.text() };
-  };
+  const api = (method: string, path: string, body?: unknown) => callApi(stack, method, path, body);
   // The global rate limit is keyed by x-client with a burst of 1 and no refill to speak of: each
   // client gets exactly one request through it.
   const get = async (path: string, client: string, headers: Record<string, string> = {}) => (await fetch(`${proxy.url}${path}`, { headers: { 'x-client': client, ...headers } })).status;

@@ -42,6 +42,16 @@ export interface Stack {
   dir: string;
 }
 
+/** One call to the control plane's API with the stack's admin token: the status and the body as text. */
+export async function callApi(stack: Stack, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${stack.api}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
 /** A control plane process against `etcd`, with a token file; the env a CLI call needs. */
 export async function startControlPlaneProcess(etcd: string, prefix = '/signalbox'): Promise<Stack & { cp: Spawned }> {
   const dir = await mkdtemp(join(tmpdir(), 'signalbox-e2e-'));
