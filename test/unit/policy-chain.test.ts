@@ -77,6 +77,20 @@ describe('policy context: header changes and the body limit', () => {
     assert.deepEqual(out, ['Host', 'h', 'accept', '*/*', 'x-consumer-id', 'alice', 'x-tag', 'one', 'x-tag', 'two']);
   });
 
+  it('a name edited several times: a set or remove wins over what came before it, adds go after, each name once where first edited', () => {
+    const ctx = ctxOf();
+    ctx.editUpstream('add', 'x-a', '1');
+    ctx.editUpstream('set', 'x-b', 'b');
+    ctx.editUpstream('set', 'x-a', '2');
+    ctx.editUpstream('add', 'x-a', '3');
+    ctx.editUpstream('add', 'x-c', 'kept-with-sent');
+    ctx.editUpstream('set', 'x-d', 'gone');
+    ctx.editUpstream('remove', 'x-d');
+    ctx.editUpstream('add', 'x-d', 'after-remove');
+    const out = editHeaderList(['X-A', 'sent', 'X-C', 'sent', 'x-d', 'sent', 'X-Bb', 'other'], ctx.upstreamEdits!);
+    assert.deepEqual(out, ['X-C', 'sent', 'X-Bb', 'other', 'x-a', '2', 'x-a', '3', 'x-b', 'b', 'x-c', 'kept-with-sent', 'x-d', 'after-remove']);
+  });
+
   it("response changes go on the proxy's own answers (once), and win over the upstream's headers", () => {
     const { res, headers } = fakeRes();
     const ctx = ctxOf(res);

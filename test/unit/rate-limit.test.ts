@@ -77,12 +77,18 @@ describe('rate limit: keys', () => {
   it('sets RateLimit-Limit, -Remaining, -Reset on every answer, and Retry-After on a 429', () => {
     const rl = new RateLimit({ id: 'rl', type: 'rate-limit', requestsPerSecond: 2, burst: 3 });
     const first = fakeRes();
-    assert.equal(rl.handle(req(), first.res, ctx('a', 0)), CONTINUE);
-    assert.deepEqual(first.headers, { 'ratelimit-limit': '3', 'ratelimit-remaining': '2', 'ratelimit-reset': '1' });
+    const passed = new PolicyContext('r', 0, 'a', 'req-1', NO_CONSUMERS, first.res);
+    assert.equal(rl.handle(req(), first.res, passed), CONTINUE);
+    assert.deepEqual(first.headers, {}, 'nothing set on the response before the upstream answers');
+    assert.deepEqual(
+      passed.responseEdits?.map((e) => [e.name, e.value]),
+      [['ratelimit-limit', '3'], ['ratelimit-remaining', '2'], ['ratelimit-reset', '1']],
+      'put on the upstream\'s answer as response edits',
+    );
     rl.handle(req(), fakeRes().res, ctx('a', 0));
     rl.handle(req(), fakeRes().res, ctx('a', 0));
     const limited = fakeRes();
-    assert.equal(rl.handle(req(), limited.res, ctx('a', 0)), HANDLED);
+    assert.equal(rl.handle(req(), limited.res, new PolicyContext('r', 0, 'a', 'req-1', NO_CONSUMERS, limited.res)), HANDLED);
     assert.equal(limited.status(), 429);
     assert.equal(limited.headers['ratelimit-remaining'], '0');
     assert.equal(limited.headers['ratelimit-reset'], '2', '3 tokens at 2/s: full again in 1.5 s, rounded up');

@@ -8,25 +8,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseTemplate, type HeaderChanges, type HeadersPolicy, type TemplatePart } from '../../config/policies/index.js';
 import { CONTINUE, type HeaderEdit, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
 
-/** One change, its value either fixed (`value`) or put together per request (`parts`). */
-interface Change {
-  readonly op: HeaderEdit['op'];
-  readonly name: string;
-  readonly value: string;
+/** One change (name lowercase), its value either fixed (`value`) or put together per request (`parts`). */
+interface Change extends HeaderEdit {
   readonly parts: readonly TemplatePart[] | null;
 }
 
 function compileChanges(c: HeaderChanges | undefined): Change[] {
   if (c === undefined) return [];
   const out: Change[] = [];
-  for (const name of c.remove ?? []) out.push({ op: 'remove', name, value: '', parts: null });
+  for (const name of c.remove ?? []) out.push({ op: 'remove', name: name.toLowerCase(), value: '', parts: null });
   for (const op of ['set', 'add'] as const) {
     const record = c[op] ?? {};
     for (const name of Object.keys(record)) {
       const parts = parseTemplate(record[name]!);
       if (typeof parts === 'string') throw new Error(`header "${name}": ${parts}`);
       const fixed = parts.length === 1 && typeof parts[0] === 'string';
-      out.push({ op, name, value: fixed ? (parts[0] as string) : '', parts: fixed ? null : parts });
+      out.push({ op, name: name.toLowerCase(), value: fixed ? (parts[0] as string) : '', parts: fixed ? null : parts });
     }
   }
   return out;
@@ -58,8 +55,9 @@ export class HeaderEditor implements PolicyInstance {
   }
 
   handle(_req: IncomingMessage, _res: ServerResponse, ctx: PolicyContext): PolicyResult {
-    for (const c of this.request) ctx.editUpstream(c.op, c.name, c.parts === null ? c.value : expand(c.parts, ctx));
-    for (const c of this.response) ctx.editResponse(c.op, c.name, c.parts === null ? c.value : expand(c.parts, ctx));
+    // A fixed change is its own edit; only one naming a variable is made anew.
+    for (const c of this.request) ctx.addUpstreamEdit(c.parts === null ? c : { op: c.op, name: c.name, value: expand(c.parts, ctx) });
+    for (const c of this.response) ctx.addResponseEdit(c.parts === null ? c : { op: c.op, name: c.name, value: expand(c.parts, ctx) });
     return CONTINUE;
   }
 }

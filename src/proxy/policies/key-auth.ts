@@ -6,7 +6,7 @@ import { DEFAULT_CONSUMER_HEADER } from '../../config/fields.js';
 import { DEFAULT_KEY_HEADER, type KeyAuthPolicy } from '../../config/policies/index.js';
 import { queryValues } from '../query-params.js';
 import { UNAUTHORIZED, sendJson } from '../respond.js';
-import { CONTINUE, HANDLED, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
+import { CONTINUE, HANDLED, type HeaderEdit, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
 
 export class KeyAuth implements PolicyInstance {
   readonly id: string;
@@ -15,12 +15,15 @@ export class KeyAuth implements PolicyInstance {
   /** Lowercase; null when the key is a query parameter. */
   private readonly header: string | null;
   private readonly query: string | null;
+  /** Drops the key header upstream; null when the key is a query parameter. */
+  private readonly removeKey: HeaderEdit | null;
 
   constructor(def: KeyAuthPolicy) {
     this.id = def.id;
     this.consumerHeader = (def.consumerHeader ?? DEFAULT_CONSUMER_HEADER).toLowerCase();
     this.query = def.query ?? null;
     this.header = this.query === null ? (def.header ?? DEFAULT_KEY_HEADER).toLowerCase() : null;
+    this.removeKey = this.header === null ? null : { op: 'remove', name: this.header, value: '' };
   }
 
   /** The one key the request presents; null for none, or for two (which one would count?). */
@@ -42,7 +45,7 @@ export class KeyAuth implements PolicyInstance {
       return HANDLED;
     }
     ctx.consumer = consumer;
-    if (this.header !== null) ctx.editUpstream('remove', this.header);
+    if (this.removeKey !== null) ctx.addUpstreamEdit(this.removeKey);
     else ctx.removeQuery(this.query!);
     return CONTINUE;
   }

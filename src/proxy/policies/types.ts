@@ -52,7 +52,12 @@ export class PolicyContext implements ResponseEdits {
   }
 
   editUpstream(op: HeaderEdit['op'], name: string, value = ''): void {
-    (this.upstreamEdits ??= []).push({ op, name: name.toLowerCase(), value });
+    this.addUpstreamEdit({ op, name: name.toLowerCase(), value });
+  }
+
+  /** An edit a policy made once (name lowercase): no object made per request. */
+  addUpstreamEdit(edit: HeaderEdit): void {
+    (this.upstreamEdits ??= []).push(edit);
   }
 
   /**
@@ -60,7 +65,12 @@ export class PolicyContext implements ResponseEdits {
    * redirect: own-answer.ts), and over the upstream's own headers when it answers (forward.ts).
    */
   editResponse(op: HeaderEdit['op'], name: string, value = ''): void {
-    (this.responseEdits ??= []).push({ op, name: name.toLowerCase(), value });
+    this.addResponseEdit({ op, name: name.toLowerCase(), value });
+  }
+
+  /** An edit a policy made once (name lowercase), for the response. */
+  addResponseEdit(edit: HeaderEdit): void {
+    (this.responseEdits ??= []).push(edit);
   }
 
   /** The response changes on an answer of the proxy's own, in order (own-answer.ts). */
@@ -134,29 +144,43 @@ export function runPolicies(chain: readonly PolicyInstance[], req: IncomingMessa
 }
 
 /**
- * Apply edits to a flat [name, value, ...] header list (upstream requests), in one pass over it
- * whatever the number of edits: each edited name's values are worked out first (a set or remove
- * drops what came before it, an add appends), then the list is copied without the names whose
- * values a set or remove replaced, and the edited values go last.
+ * Apply edits to a flat [name, value, ...] header list (upstream requests): the names a set or
+ * remove replaces are dropped from what was sent, and each edited name's values go last, once,
+ * where the name is first edited: what its last set left (nothing after a remove) and the adds
+ * after it. Allocates only the list it returns: it runs once per request, and the few edits a
+ * chain makes are cheaper scanned than indexed.
  */
 export function editHeaderList(list: string[], edits: readonly HeaderEdit[]): string[] {
-  const edited = new Map<string, { keepSent: boolean; values: string[] }>();
-  for (const e of edits) {
-    let entry = edited.get(e.name);
-    if (entry === undefined) edited.set(e.name, (entry = { keepSent: true, values: [] }));
-    if (e.op !== 'add') {
-      entry.keepSent = false;
-      entry.values.length = 0;
-    }
-    if (e.op !== 'remove') entry.values.push(e.value);
-  }
   const out: string[] = [];
   for (let i = 0; i < list.length; i += 2) {
-    const entry = edited.get(list[i]!.toLowerCase());
-    if (entry === undefined || entry.keepSent) out.push(list[i]!, list[i + 1]!);
+    if (!replaced(edits, list[i]!)) out.push(list[i]!, list[i + 1]!);
   }
-  for (const [name, { values }] of edited) for (const value of values) out.push(name, value);
+  for (let i = 0; i < edits.length; i++) {
+    const name = edits[i]!.name;
+    if (editedBefore(edits, i, name)) continue;
+    let from = i;
+    for (let j = i + 1; j < edits.length; j++) if (edits[j]!.name === name && edits[j]!.op !== 'add') from = j;
+    for (let j = from; j < edits.length; j++) {
+      const e = edits[j]!;
+      if (e.name === name && e.op !== 'remove') out.push(name, e.value);
+    }
+  }
   return out;
+}
+
+/** Whether a set or remove in `edits` (lowercase names) replaces header `name` (any case). */
+function replaced(edits: readonly HeaderEdit[], name: string): boolean {
+  for (let i = 0; i < edits.length; i++) {
+    const e = edits[i]!;
+    // Lengths first: most sent names match no edit, and are never lowercased.
+    if (e.op !== 'add' && e.name.length === name.length && (e.name === name || e.name === name.toLowerCase())) return true;
+  }
+  return false;
+}
+
+function editedBefore(edits: readonly HeaderEdit[], i: number, name: string): boolean {
+  for (let j = 0; j < i; j++) if (edits[j]!.name === name) return true;
+  return false;
 }
 
 /** A header's values with `value` added after those it `had`. */
