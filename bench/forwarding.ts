@@ -21,7 +21,8 @@
 //               load generator and the upstream share the same cores with the N workers, so on
 //               2 cores 2 workers cannot have a core each: compare the ratio, not the req/s
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
-//               the bench ends (open it in Chrome DevTools or read it with a script)
+//               the bench ends (open it in Chrome DevTools or read it with a script); the
+//               logged proxy's lands in DIR/logged
 //
 // Targets, one after the other: the upstream directly (the ceiling), a Signalbox proxy (real
 // etcd and control plane, `--routes` routes with the measured one among them), nginx as a reverse
@@ -238,7 +239,7 @@ async function main(children: Children) {
   if (ONLY.includes('logged')) {
     const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
     children.add(() => rm(logDir, { recursive: true, force: true }));
-    const logged = await stack.startProxy('bench-forwarding-logged', undefined, [...workerArgs, '--access-log', 'all', '--access-log-file', join(logDir, 'access.log')]);
+    const logged = await stack.startProxy('bench-forwarding-logged', PROFILE_DIR === undefined ? undefined : join(PROFILE_DIR, 'logged'), [...workerArgs, '--access-log', 'all', '--access-log-file', join(logDir, 'access.log')]);
     await waitReady(logged);
     paired.push({ name: 'logged', at: logged });
   }

