@@ -1,23 +1,25 @@
 // What a one-route change costs a proxy serving 10,000 routes, whole compile against incremental,
 // in one run.
 //   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250]
-// Each way runs in a child process of its own (for its RSS): the proxy's listeners, handler and
-// ConfigApplier on 127.0.0.1, fed the states the watcher's RevisionFolder folds from watch events
-// (no etcd: what is measured is the proxy's side). A worker thread, with its own event loop,
-// runs the upstream and a trickle client (one request at a time, every TRICKLE_MS, through the
-// proxy), so its latencies show what the proxy's event loop did to requests.
+// Each way runs in a child process of its own that is the proxy and nothing else, so its RSS is a
+// proxy's: the proxy's listeners, handler and ConfigApplier on 127.0.0.1, fed the states the
+// watcher's RevisionFolder folds from watch events (no etcd: what is measured is the proxy's
+// side). The parent makes the config's entries and each change's watch events (as the control
+// plane and etcd would) and sends them over IPC, so the child holds the values as a watcher does;
+// the parent also runs the upstream and a trickle client (one request at a time, every
+// TRICKLE_MS, through the proxy) on its own event loop, so the latencies show what the proxy's
+// event loop did to requests.
 // Per way: CPU of the fold and apply of one change (process.cpuUsage around both), the event
 // loop's delay (monitorEventLoopDelay, resolution 1 ms) and the trickle's latencies while
-// nothing changes and while a change lands every --interval ms, and RSS after a GC with the
-// config loaded and after the changes. `--whole` on the child forces whole compiles.
-import { fork } from 'node:child_process';
+// nothing changes and while a change lands every --interval ms, and RSS and heapUsed after a GC
+// with the config loaded and after the changes. `--whole` on the child forces whole compiles.
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { validateDocument } from '../src/config/validate.js';
 import { ConfigApplier } from '../src/proxy/config-applier.js';
@@ -25,7 +27,7 @@ import { createProxyHandler } from '../src/proxy/handler.js';
 import { startListeners } from '../src/proxy/listeners.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
 import { RuntimeHolder } from '../src/proxy/runtime.js';
-import { configEntries, parseVersionInfo } from '../src/store/decode.js';
+import { configEntries, countsOf, parseVersionInfo } from '../src/store/decode.js';
 import { Keys } from '../src/store/keys.js';
 import { RevisionFolder, type CommittedState, type WatchEvent } from '../src/store/revision-folder.js';
 import { oneRouteChangeDoc } from './routes.js';
@@ -63,37 +65,51 @@ interface Phase {
   failed: number;
 }
 
-interface Result {
-  way: string;
+/** What the parent sends the proxy: the entries of its first state and each change's watch events. */
+interface Feed {
+  entries: [string, string][];
+  versionRaw: string;
+  events: WatchEvent[][];
+}
+
+/** The proxy's own figures; the phases' bounds (wall clock, ms) for the trickle's latencies. */
+interface ProxyResult {
   firstApplyMs: number;
   cpuP50: number;
   cpuMax: number;
   applyP50: number;
   rssLoaded: number;
+  heapLoaded: number;
   rssEnd: number;
-  steady: Phase;
-  changing: Phase;
+  heapEnd: number;
+  loop: { steady: LoopDelay; changing: LoopDelay };
+  steady: [number, number];
+  changing: [number, number];
+}
+
+interface LoopDelay {
+  p99: number;
+  max: number;
+}
+
+interface Result extends ProxyResult {
+  way: string;
+  trickle: { steady: Phase; changing: Phase };
 }
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** The worker: the upstream, then the trickle through the proxy until told to stop. */
-async function trickle(): Promise<void> {
-  const port = parentPort!;
-  const upstream = createServer((_req, res) => res.end('ok'));
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  port.postMessage({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
-  const [{ proxy, path }] = (await once(port, 'message')) as [{ proxy: string; path: string }];
+/** The trickle through the proxy, one request at a time, until `stop` resolves. */
+async function trickle(url: string, stop: Promise<unknown>): Promise<Latencies & { failed: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const samples: [number, number][] = [];
   let failed = 0;
-  let stop = false;
-  port.on('message', () => (stop = true));
-  while (!stop) {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  while (!stopped) {
     const t0 = now();
     const ok = await new Promise<boolean>((resolve) => {
-      const req = request(`${proxy}${path}`, { agent }, (res) => {
+      const req = request(url, { agent }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode === 200));
       });
@@ -106,16 +122,15 @@ async function trickle(): Promise<void> {
     await sleep(Math.max(0, TRICKLE_MS - (t1 - t0)));
   }
   agent.destroy();
-  upstream.close();
-  port.postMessage({ samples, failed });
+  return { samples, failed };
 }
 
 /** One phase: the loop delay histogram's p99 and max, and the trickle's requests that started in it. */
-function phase(h: ReturnType<typeof monitorEventLoopDelay>, lat: Latencies, from: number, to: number, failed: number): Phase {
+function phase(loop: LoopDelay, lat: Latencies, [from, to]: [number, number], failed: number): Phase {
   const xs = lat.samples.filter(([t]) => t >= from && t < to).map(([, l]) => l);
   return {
-    loopP99: h.percentile(99) / 1e6,
-    loopMax: h.max / 1e6,
+    loopP99: loop.p99,
+    loopMax: loop.max,
     trickleP50: quantile(xs, 0.5),
     trickleP99: quantile(xs, 0.99),
     trickleMax: Math.max(...xs),
@@ -124,27 +139,17 @@ function phase(h: ReturnType<typeof monitorEventLoopDelay>, lat: Latencies, from
   };
 }
 
-async function child(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc!;
-  const keys = new Keys('/bench');
-  const worker = new Worker(new URL(import.meta.url), { workerData: 'trickle' });
-  const [{ upstream }] = (await once(worker, 'message')) as [{ upstream: string }];
-
-  // The config the watcher starts from, as a snapshot read.
+/** The config's entries and each change's events, as the control plane would write them into etcd. */
+function feed(keys: Keys, upstream: string): Feed {
   const docOf = (c: number) => oneRouteChangeDoc(ROUTES, c, [upstream, upstream]);
   const valid = (doc: unknown) => {
     const v = validateDocument(doc);
     if (!v.ok) throw new Error(JSON.stringify(v.issues.slice(0, 3)));
     return v.config;
   };
-  const versionRaw = (n: number) => JSON.stringify({ version: n, hash: `h${n}`, author: 'bench', message: '', source: 'api', at: '', counts: {} });
-  const entries = configEntries(keys, valid(docOf(0)));
-  const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
-  const folder = new RevisionFolder(keys);
-  const first = folder.restart(
-    { version: parseVersionInfo(versionRaw(1)), versionRaw: versionRaw(1), revision: 1, entries, headRevision: 1, current, unfinished: 0, stateRevision: 1, source: 'head' },
-    false,
-  );
+  const config = valid(docOf(0));
+  // With the counts of a real write: the proxy then takes the version's hash (versionExact) as it does from etcd.
+  const versionRaw = (n: number) => JSON.stringify({ version: n, hash: `h${n}`, author: 'bench', message: '', source: 'api', at: '', counts: countsOf(config) });
   // Change c moves route c to the other upstream (and route c - 1 back): its events, made
   // before anything is measured (validating two routes, as the control plane would).
   const events: WatchEvent[][] = [];
@@ -159,6 +164,24 @@ async function child(): Promise<void> {
     ev.push({ revision: rev, key: keys.version, value: versionRaw(rev) });
     events.push(ev);
   }
+  return { entries: [...configEntries(keys, config)], versionRaw: versionRaw(1), events };
+}
+
+const loopDelay = (h: ReturnType<typeof monitorEventLoopDelay>): LoopDelay => ({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 });
+
+/** The proxy: takes the feed, serves, tells the parent where, runs the phases, reports. */
+async function child(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const keys = new Keys('/bench');
+  const [{ entries: list, versionRaw, events }] = (await once(process, 'message')) as [Feed];
+  // The first state, as the watcher makes it from a snapshot read.
+  const entries = new Map(list);
+  const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
+  const folder = new RevisionFolder(keys);
+  const first = folder.restart(
+    { version: parseVersionInfo(versionRaw), versionRaw, revision: 1, entries, headRevision: 1, current, unfinished: 0, stateRevision: 1, source: 'head' },
+    false,
+  );
 
   const logger = pino({ level: 'silent' });
   const metrics = new ProxyMetrics({ processMetrics: false });
@@ -169,10 +192,9 @@ async function child(): Promise<void> {
   const firstApplyMs = performance.now() - t0;
   const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, { http: { host: '127.0.0.1', port: 0 }, https: null });
   gc();
-  const rssLoaded = process.memoryUsage().rss;
+  const loaded = process.memoryUsage();
 
-  const latencies = new Promise<Latencies & { failed: number }>((resolve) => worker.once('message', resolve));
-  worker.postMessage({ proxy: listeners.urls.http, path: '/svc0/items/1' });
+  process.send!({ proxy: `${listeners.urls.http}/svc0/items/1` });
   await sleep(500); // the trickle's connection and the JIT settle
 
   const h = monitorEventLoopDelay({ resolution: 1 });
@@ -200,52 +222,75 @@ async function child(): Promise<void> {
   await sleep(INTERVAL);
   h2.disable();
   const changingTo = now();
-  worker.postMessage('stop');
-  const lat = await latencies;
-  await listeners.close(0);
-  await holder.close();
   gc();
-  const result: Result = {
-    way: values.whole ? 'whole compile' : 'incremental',
+  const end = process.memoryUsage();
+  const result: ProxyResult = {
     firstApplyMs,
     cpuP50: quantile(cpu, 0.5),
     cpuMax: Math.max(...cpu),
     applyP50: quantile(wall, 0.5),
-    rssLoaded,
-    rssEnd: process.memoryUsage().rss,
-    steady: phase(h, lat, steadyFrom, steadyTo, 0),
-    changing: phase(h2, lat, changingFrom, changingTo, lat.failed),
+    rssLoaded: loaded.rss,
+    heapLoaded: loaded.heapUsed,
+    rssEnd: end.rss,
+    heapEnd: end.heapUsed,
+    loop: { steady: loopDelay(h), changing: loopDelay(h2) },
+    steady: [steadyFrom, steadyTo],
+    changing: [changingFrom, changingTo],
   };
-  await worker.terminate();
-  process.send!(result, () => process.disconnect());
+  // Serving until the parent's trickle has stopped: no request of it fails on a closed listener.
+  const stopped = once(process, 'message');
+  process.send!(result);
+  await stopped;
+  await listeners.close(0);
+  await holder.close();
+  process.disconnect();
+}
+
+/** One way in a proxy process of its own, with the trickle through it from here. */
+async function measure(proxy: ChildProcess, way: string, data: Feed): Promise<Result> {
+  proxy.send(data);
+  const [{ proxy: url }] = (await once(proxy, 'message')) as [{ proxy: string }];
+  const reported = once(proxy, 'message') as Promise<[ProxyResult]>;
+  const lat = await trickle(url, reported);
+  const [r] = await reported;
+  proxy.send('stopped');
+  await once(proxy, 'exit');
+  return {
+    ...r,
+    way,
+    trickle: { steady: phase(r.loop.steady, lat, r.steady, 0), changing: phase(r.loop.changing, lat, r.changing, lat.failed) },
+  };
 }
 
 async function main(): Promise<void> {
+  const upstream = createServer((_req, res) => res.end('ok'));
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  const data = feed(new Keys('/bench'), `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
   const results: Result[] = [];
   for (const whole of [true, false]) {
     const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--child', ...(whole ? ['--whole'] : [])];
     const proc = fork(new URL(import.meta.url), args, { execArgv: ['--expose-gc'] });
-    const [result] = (await once(proc, 'message')) as [Result];
-    await once(proc, 'exit');
-    results.push(result);
+    results.push(await measure(proc, whole ? 'whole compile' : 'incremental', data));
   }
+  upstream.close();
   const mb = (n: number) => (n / 1e6).toFixed(0);
   console.log(`node ${process.version}; ${ROUTES} routes; ${CHANGES} one-route changes, one every ${INTERVAL} ms; trickle: 1 request / ${TRICKLE_MS} ms`);
   printTable([
-    ['way', 'first load ms', 'change CPU p50 / max ms', 'change wall p50 ms', 'loop delay p99 / max ms (steady → changing)', 'trickle p50 / p99 / max ms (steady → changing)', 'failed', 'RSS loaded / end MB'],
-    ...results.map((r) => [
+    ['way', 'first load ms', 'change CPU p50 / max ms', 'change wall p50 ms', 'loop delay p99 / max ms (steady → changing)', 'trickle p50 / p99 / max ms (steady → changing)', 'failed', 'RSS loaded / end MB', 'heapUsed loaded / end MB'],
+    ...results.map(({ trickle: { steady, changing }, ...r }) => [
       r.way,
       ms(r.firstApplyMs),
       `${ms(r.cpuP50)} / ${ms(r.cpuMax)}`,
       ms(r.applyP50),
-      `${ms(r.steady.loopP99)} / ${ms(r.steady.loopMax)} → ${ms(r.changing.loopP99)} / ${ms(r.changing.loopMax)}`,
-      `${ms(r.steady.trickleP50)} / ${ms(r.steady.trickleP99)} / ${ms(r.steady.trickleMax)} → ${ms(r.changing.trickleP50)} / ${ms(r.changing.trickleP99)} / ${ms(r.changing.trickleMax)}`,
-      String(r.changing.failed),
+      `${ms(steady.loopP99)} / ${ms(steady.loopMax)} → ${ms(changing.loopP99)} / ${ms(changing.loopMax)}`,
+      `${ms(steady.trickleP50)} / ${ms(steady.trickleP99)} / ${ms(steady.trickleMax)} → ${ms(changing.trickleP50)} / ${ms(changing.trickleP99)} / ${ms(changing.trickleMax)}`,
+      String(changing.failed),
       `${mb(r.rssLoaded)} / ${mb(r.rssEnd)}`,
+      `${mb(r.heapLoaded)} / ${mb(r.heapEnd)}`,
     ]),
   ]);
 }
 
-if (!isMainThread && workerData === 'trickle') await trickle();
-else if (values.child) await child();
+if (values.child) await child();
 else await main();

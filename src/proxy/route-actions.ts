@@ -74,15 +74,32 @@ export function pickArm(f: ForwardAction): UpstreamArm {
   return arms[arms.length - 1]!;
 }
 
+/**
+ * The action of a route that sends to one upstream and sets nothing else (most routes), one per
+ * pool: the same for each such route, and 170 bytes a route when each has its own.
+ */
+const plainForwards = new WeakMap<UpstreamPool, ForwardAction>();
+
 export function compileForward(def: Route, upstream: (id: string) => UpstreamPool): ForwardAction | null {
   const split = def.split ?? (def.upstream !== undefined ? [{ upstream: def.upstream, weight: 1 }] : null);
   if (split === null) return null;
+  const plain = def.split === undefined && def.rewrite === undefined && def.retries === undefined && def.timeoutMs === undefined;
+  if (plain) {
+    const pool = upstream(def.upstream!);
+    let action = plainForwards.get(pool);
+    if (action === undefined) plainForwards.set(pool, (action = forwardAction(def, [{ pool, budget: retryBudgetOf(pool), weight: 1 }])));
+    return action;
+  }
   const arms = split
     .filter((a) => a.weight > 0)
     .map((a) => {
       const pool = upstream(a.upstream);
       return { pool, budget: retryBudgetOf(pool), weight: a.weight };
     });
+  return forwardAction(def, arms);
+}
+
+function forwardAction(def: Route, arms: readonly UpstreamArm[]): ForwardAction {
   return {
     arms,
     totalWeight: arms.reduce((sum, a) => sum + a.weight, 0),

@@ -101,6 +101,13 @@ const NONE = -1_000_000;
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 class TrieNode<R> {
+  /**
+   * The static child when there is one only (most nodes below the first segment): a Map per node
+   * for one entry would weigh ~180 bytes. `statics` is then null.
+   */
+  only: string | null = null;
+  onlyChild: TrieNode<R> | null = null;
+  /** The static children when there are two or more. */
   statics: Map<string, TrieNode<R>> | null = null;
   param: TrieNode<R> | null = null;
   /** Routes whose pattern ends exactly at this node. */
@@ -248,6 +255,8 @@ class TableEdit<R extends RoutableRoute> {
     if (node != null && this.fresh.has(node)) return node;
     const copy = new TrieNode<R>();
     if (node != null) {
+      copy.only = node.only;
+      copy.onlyChild = node.onlyChild;
       copy.statics = node.statics;
       copy.param = node.param;
       copy.exact = node.exact;
@@ -267,17 +276,29 @@ class TableEdit<R extends RoutableRoute> {
         node = node.param = this.ownNode(node.param);
         continue;
       }
-      let statics = node.statics;
-      if (statics === null || !this.fresh.has(statics)) {
-        statics = new Map(statics ?? []);
-        this.fresh.add(statics);
-        node.statics = statics;
-      }
-      const child = this.ownNode(statics.get(s));
-      statics.set(s, child);
+      const child = this.ownNode(node.only === s ? node.onlyChild : node.statics?.get(s));
+      this.setStatic(node, s, child);
       node = child;
     }
     return node;
+  }
+
+  /** Sets the static child `s` of a node this edit owns. */
+  private setStatic(node: TrieNode<R>, s: string, child: TrieNode<R>): void {
+    if (node.statics === null && (node.only === null || node.only === s)) {
+      node.only = s;
+      node.onlyChild = child;
+      return;
+    }
+    let statics = node.statics;
+    if (statics === null || !this.fresh.has(statics)) {
+      statics = new Map(statics ?? [[node.only!, node.onlyChild!]]);
+      this.fresh.add(statics);
+      node.statics = statics;
+      node.only = null;
+      node.onlyChild = null;
+    }
+    statics.set(s, child);
   }
 
   /** A node this edit did not touch keeps its maxPriority: nothing below it changed. */
@@ -291,17 +312,32 @@ class TableEdit<R extends RoutableRoute> {
         node[name] = null;
         continue;
       }
-      if (this.fresh.has(list)) list.sort(compareCandidates);
+      // A copy at its length: a list grown by push keeps room for 16 more, in every node.
+      if (this.fresh.has(list)) node[name] = list.sort(compareCandidates).slice();
       max = Math.max(max, list[0]!.priority);
     }
     // A child can only have become empty when this edit touched it, and then the map is its own.
+    if (node.onlyChild !== null) {
+      const m = this.seal(node.onlyChild);
+      if (m === NONE && isEmpty(node.onlyChild)) {
+        node.only = null;
+        node.onlyChild = null;
+      } else {
+        max = Math.max(max, m);
+      }
+    }
     if (node.statics !== null) {
       for (const [s, child] of node.statics) {
         const m = this.seal(child);
         if (m === NONE && isEmpty(child)) node.statics.delete(s);
         else max = Math.max(max, m);
       }
-      if (node.statics.size === 0) node.statics = null;
+      if (node.statics.size === 1) {
+        const [[s, child]] = node.statics;
+        node.only = s;
+        node.onlyChild = child;
+      }
+      if (node.statics.size <= 1) node.statics = null;
     }
     if (node.param !== null) {
       const m = this.seal(node.param);
@@ -314,7 +350,7 @@ class TableEdit<R extends RoutableRoute> {
 }
 
 function isEmpty(node: TrieNode<unknown>): boolean {
-  return node.exact === null && node.wildcard === null && node.statics === null && node.param === null;
+  return node.exact === null && node.wildcard === null && node.onlyChild === null && node.statics === null && node.param === null;
 }
 
 /** Lowercase, strip ":port" (IPv6 literals keep their brackets) and one trailing dot. */
@@ -419,7 +455,10 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
     if (segEnd < 0 || segEnd > end) segEnd = end;
     const next = segEnd < end ? segEnd + 1 : -1;
 
-    if (node.statics !== null) {
+    const only = node.only;
+    if (only !== null) {
+      if (segEnd - start === only.length && path.startsWith(only, start) && this.walk(node.onlyChild!, path, next, end)) return true;
+    } else if (node.statics !== null) {
       const child = node.statics.get(path.slice(start, segEnd));
       if (child !== undefined && this.walk(child, path, next, end)) return true;
     }

@@ -61,9 +61,12 @@ const byId = (a: StoredObject, b: StoredObject) => (a.id < b.id ? -1 : a.id > b.
 /** Past this many changes to one kind, its list is rebuilt and sorted rather than edited in place. */
 const REBUILD_ABOVE = 32;
 
-/** An object as etcd stores it (`value`: its JSON, as the writer writes it unless given). */
-export function storedObject(keys: Keys, kind: Kind, object: ConfigObject, value = encodeObject(object)): StoredObject {
-  return { key: keys.object(kind, object.id), kind, id: object.id, value, object, canonical: undefined, endsRun: endsRun(object.id), run: undefined };
+/**
+ * An object as etcd stores it (`value`: its JSON, as the writer writes it unless given; `key`:
+ * the entry's own key when there is one, so a view does not hold a second copy of every key).
+ */
+export function storedObject(keys: Keys, kind: Kind, object: ConfigObject, value = encodeObject(object), key = keys.object(kind, object.id)): StoredObject {
+  return { key, kind, id: object.id, value, object, canonical: undefined, endsRun: endsRun(object.id), run: undefined };
 }
 
 export class ConfigView implements ValidConfig {

@@ -37,7 +37,7 @@ export class LiveView {
       const decoded = value === null ? null : decodeObject(keys, key, value);
       if (value !== null && !decoded) broken.add(key);
       if (!where) continue;
-      if (decoded) set.push(storedObject(keys, decoded.kind, decoded.object, value!));
+      if (decoded) set.push(storedObject(keys, decoded.kind, decoded.object, value!, key));
       else set.push({ kind: where.kind, id: where.id, removed: true });
       changed.push({ kind: where.kind, id: where.id, present: decoded !== null });
     }
@@ -51,7 +51,7 @@ export class LiveView {
     const stored: StoredObject[] = [];
     for (const [key, value] of state.entries) {
       const decoded = decodeObject(keys, key, value);
-      if (decoded) stored.push(storedObject(keys, decoded.kind, decoded.object, value));
+      if (decoded) stored.push(storedObject(keys, decoded.kind, decoded.object, value, key));
       else broken.add(key);
     }
     const objects = ConfigView.from(stored);

@@ -330,3 +330,33 @@ describe('router: priority', () => {
     assert.equal(m('/x'), 'low');
   });
 });
+
+describe('router: withChanges', () => {
+  const ids = (router: ReturnType<typeof compileRouter>, paths: string[]) => paths.map((p) => router.match('example.org', 'GET', p, {})?.id ?? null);
+  const PROBES = ['/a/x', '/a/y', '/a/z', '/a/', '/a', '/a/x/1'];
+
+  it('a node going from one static child to two and back routes as a router built whole, and the routers before route as they did', () => {
+    const x = r('x', { paths: ['/a/x', '/a/x/:id'] });
+    const y = r('y', { paths: ['/a/y'] });
+    const empty = r('empty', { paths: ['/a/'] });
+    const wild = r('wild', { paths: ['/a/*'] });
+    const one = compileRouter([x, wild]);
+    const two = one.withChanges([], [y]);
+    const three = two.withChanges([], [empty]);
+    const backToTwo = three.withChanges([empty], []);
+    const backToOne = backToTwo.withChanges([x], []);
+    const none = backToOne.withChanges([y, wild], []);
+    const steps = [
+      [one, [x, wild]],
+      [two, [x, wild, y]],
+      [three, [x, wild, y, empty]],
+      [backToTwo, [x, wild, y]],
+      [backToOne, [wild, y]],
+      [none, []],
+    ] as const;
+    for (const [router, routes] of steps) assert.deepEqual(ids(router, PROBES), ids(compileRouter(routes), PROBES), routes.map((x) => x.id).join(','));
+    assert.deepEqual(ids(one, PROBES), ['x', 'wild', 'wild', 'wild', null, 'x']);
+    assert.deepEqual(ids(three, PROBES), ['x', 'y', 'wild', 'empty', null, 'x']);
+    assert.deepEqual(ids(none, PROBES), [null, null, null, null, null, null]);
+  });
+});
