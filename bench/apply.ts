@@ -165,7 +165,7 @@ async function child(): Promise<void> {
   const holder = new RuntimeHolder();
   const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole);
   const t0 = performance.now();
-  if (!applier.apply(first).ok) throw new Error('the first state was refused');
+  if (!(await applier.apply(first)).ok) throw new Error('the first state was refused');
   const firstApplyMs = performance.now() - t0;
   const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, { http: { host: '127.0.0.1', port: 0 }, https: null });
   gc();
@@ -192,7 +192,7 @@ async function child(): Promise<void> {
     const c0 = process.cpuUsage();
     const w0 = performance.now();
     const { state } = folder.fold(ev, ev[0]!.revision);
-    if (!applier.apply(state as CommittedState).ok) throw new Error(`change at revision ${ev[0]!.revision} was refused`);
+    if (!(await applier.apply(state as CommittedState)).ok) throw new Error(`change at revision ${ev[0]!.revision} was refused`);
     wall.push(performance.now() - w0);
     const used = process.cpuUsage(c0);
     cpu.push((used.user + used.system) / 1000);

@@ -8,6 +8,7 @@ import { indexById, type ValidConfig } from '../config/validate-change.js';
 import { KINDS, perKind, type Config, type ConfigObject, type Kind } from '../config/schema.js';
 import { encodeObject, type VersionCounts } from './decode.js';
 import type { Keys } from './keys.js';
+import type { Sliced } from '../util/slices.js';
 
 export interface StoredObject {
   readonly key: string;
@@ -149,6 +150,20 @@ export class ConfigView implements ValidConfig {
   /** configHash(config()), stringifying only objects no view stringified before. */
   hash(): string {
     return (this.hashMemo ??= configHashOf((kind) => this.runs(kind)));
+  }
+
+  /** hash() as work that pauses after each object it stringifies (util/slices.ts). */
+  *hashSliced(): Sliced<string> {
+    if (this.hashMemo === null) {
+      for (const kind of KINDS) {
+        for (const o of this.lists[kind]) {
+          if (o.canonical !== undefined) continue;
+          o.canonical = stableStringify(o.object);
+          yield;
+        }
+      }
+    }
+    return this.hash();
   }
 
   /** A kind's canonical forms joined in runs: joining the runs with ',' joins the forms. */

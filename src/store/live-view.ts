@@ -9,6 +9,7 @@ import { ConfigView, storedObject, type StoredObject } from './config-view.js';
 import { decodeEntriesLenient, decodeObject } from './decode.js';
 import type { Keys } from './keys.js';
 import type { CommittedState } from './revision-folder.js';
+import { runWhole, type Sliced } from '../util/slices.js';
 
 export class LiveView {
   private issuesMemo: ConfigIssue[] | null = null;
@@ -26,8 +27,13 @@ export class LiveView {
 
   /** The view of `state`: from `before` (the view of the state just before it) and the delta, or whole. */
   static of(keys: Keys, state: CommittedState, before: LiveView | null = null): LiveView {
+    return runWhole(LiveView.build(keys, state, before));
+  }
+
+  /** LiveView.of as work that pauses after each entry it decodes (util/slices.ts). */
+  static *build(keys: Keys, state: CommittedState, before: LiveView | null = null): Sliced<LiveView> {
     const delta = state.delta;
-    if (!before || !delta || delta.base !== before.state.revision) return LiveView.whole(keys, state);
+    if (!before || !delta || delta.base !== before.state.revision) return yield* LiveView.whole(keys, state);
     const broken = new Set(before.broken);
     const set: (StoredObject | { kind: StoredObject['kind']; id: string; removed: true })[] = [];
     const changed: ChangedObject[] = [];
@@ -40,19 +46,21 @@ export class LiveView {
       if (decoded) set.push(storedObject(keys, decoded.kind, decoded.object, value!));
       else set.push({ kind: where.kind, id: where.id, removed: true });
       changed.push({ kind: where.kind, id: where.id, present: decoded !== null });
+      yield;
     }
     const objects = before.objects.withChanges(set);
     const valid = broken.size === 0 && (before.valid ? validAfter(objects, changed) : validWhole(objects));
     return new LiveView(keys, state, objects, broken, valid);
   }
 
-  private static whole(keys: Keys, state: CommittedState): LiveView {
+  private static *whole(keys: Keys, state: CommittedState): Sliced<LiveView> {
     const broken = new Set<string>();
     const stored: StoredObject[] = [];
     for (const [key, value] of state.entries) {
       const decoded = decodeObject(keys, key, value);
       if (decoded) stored.push(storedObject(keys, decoded.kind, decoded.object, value));
       else broken.add(key);
+      yield;
     }
     const objects = ConfigView.from(stored);
     const valid = broken.size === 0 && validWhole(objects);
