@@ -1,6 +1,7 @@
 // What a one-route change costs a proxy serving 10,000 routes, whole compile against incremental,
-// in one run.
-//   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250]
+// in one run; and what the large applies (a state compiled whole; a change to every route)
+// do to requests, applied in slices against in one pass.
+//   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250] [--large 3]
 // Each way runs in a child process of its own (for its RSS): the proxy's listeners, handler and
 // ConfigApplier on 127.0.0.1, fed the states the watcher's RevisionFolder folds from watch events
 // (no etcd: what is measured is the proxy's side). A worker thread, with its own event loop,
@@ -10,6 +11,11 @@
 // loop's delay (monitorEventLoopDelay, resolution 1 ms) and the trickle's latencies while
 // nothing changes and while a change lands every --interval ms, and RSS after a GC with the
 // config loaded and after the changes. `--whole` on the child forces whole compiles.
+// Then --large states compiled whole (as the first one, or one after a refused state) and
+// --large changes that move every route to the other upstream (a whole-config PUT replacing every
+// route: a delta of every route), each waited for, with 300 ms between: the loop's longest stall
+// (monitorEventLoopDelay max) and the trickle's worst latency while they run. `--slice-ms
+// Infinity` on the child applies in one pass, as before slicing.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, Agent } from 'node:http';
@@ -42,11 +48,15 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '250' },
     child: { type: 'boolean', default: false },
     whole: { type: 'boolean', default: false },
+    large: { type: 'string', default: '3' },
+    'slice-ms': { type: 'string' },
   },
 });
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL = Number(values.interval);
+const LARGE = Number(values.large);
+const LARGE_GAP_MS = 300;
 
 interface Latencies {
   /** Each request's start (performance.timeOrigin + now) and latency, ms. */
@@ -63,8 +73,19 @@ interface Phase {
   failed: number;
 }
 
+/** One kind of large apply: each one's wall time, and the loop and the trickle while they ran. */
+interface Large {
+  wallP50: number;
+  wallMax: number;
+  loopMax: number;
+  trickleP99: number;
+  trickleMax: number;
+}
+
 interface Result {
   way: string;
+  whole: Large;
+  everyRoute: Large;
   firstApplyMs: number;
   cpuP50: number;
   cpuMax: number;
@@ -124,6 +145,18 @@ function phase(h: ReturnType<typeof monitorEventLoopDelay>, lat: Latencies, from
   };
 }
 
+interface LargeRun {
+  walls: number[];
+  loopMax: number;
+  from: number;
+  to: number;
+}
+
+function largeResult(run: LargeRun, lat: Latencies): Large {
+  const xs = lat.samples.filter(([t]) => t >= run.from && t < run.to).map(([, l]) => l);
+  return { wallP50: quantile(run.walls, 0.5), wallMax: Math.max(...run.walls), loopMax: run.loopMax, trickleP99: quantile(xs, 0.99), trickleMax: Math.max(...xs) };
+}
+
 async function child(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc!;
   const keys = new Keys('/bench');
@@ -139,12 +172,17 @@ async function child(): Promise<void> {
   };
   const versionRaw = (n: number) => JSON.stringify({ version: n, hash: `h${n}`, author: 'bench', message: '', source: 'api', at: '', counts: {} });
   const entries = configEntries(keys, valid(docOf(0)));
-  const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
   const folder = new RevisionFolder(keys);
-  const first = folder.restart(
-    { version: parseVersionInfo(versionRaw(1)), versionRaw: versionRaw(1), revision: 1, entries, headRevision: 1, current, unfinished: 0, stateRevision: 1, source: 'head' },
-    false,
-  );
+  /** The state a snapshot read of `at` at revision `rev` gives (a resync when `resync`). */
+  const read = (at: ReadonlyMap<string, string>, rev: number, resync: boolean) => {
+    const current = new Map([...at].map(([k, value]) => [k, { value, modRevision: rev }]));
+    const raw = versionRaw(rev);
+    return folder.restart(
+      { version: parseVersionInfo(raw), versionRaw: raw, revision: rev, entries: new Map(at), headRevision: rev, current, unfinished: 0, stateRevision: rev, source: 'head' },
+      resync,
+    );
+  };
+  const first = read(entries, 1, false);
   // Change c moves route c to the other upstream (and route c - 1 back): its events, made
   // before anything is measured (validating two routes, as the control plane would).
   const events: WatchEvent[][] = [];
@@ -163,7 +201,8 @@ async function child(): Promise<void> {
   const logger = pino({ level: 'silent' });
   const metrics = new ProxyMetrics({ processMetrics: false });
   const holder = new RuntimeHolder();
-  const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole);
+  const sliceMs = values['slice-ms'] === undefined ? undefined : Number(values['slice-ms']);
+  const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole, sliceMs);
   const t0 = performance.now();
   if (!(await applier.apply(first)).ok) throw new Error('the first state was refused');
   const firstApplyMs = performance.now() - t0;
@@ -200,13 +239,50 @@ async function child(): Promise<void> {
   await sleep(INTERVAL);
   h2.disable();
   const changingTo = now();
+
+  // The large applies, made before they are measured: states compiled whole (as the first one,
+  // or one after a refused state, is: no delta), then changes that move every route to the
+  // other upstream (as a whole-config PUT replacing every route: a delta of every route).
+  let rev = CHANGES + 1;
+  const wholes: CommittedState[] = [];
+  for (let i = 0; i < LARGE; i++) wholes.push({ ...read(folder.state!.entries, ++rev, true), delta: null });
+  const allTo = [0, 1].map((u) => configEntries(keys, valid({ ...docOf(0), routes: docOf(0).routes.map((r) => ({ ...r, upstream: `u${u}` })) })));
+  const everyRoutes: CommittedState[] = [];
+  for (let i = 0; i < LARGE; i++) {
+    const target = allTo[(i + 1) % 2]!;
+    const ev: WatchEvent[] = [];
+    rev++;
+    for (const [key, value] of target) if (folder.state!.entries.get(key) !== value) ev.push({ revision: rev, key, value });
+    ev.push({ revision: rev, key: keys.version, value: versionRaw(rev) });
+    everyRoutes.push(folder.fold(ev, rev).state!);
+  }
+  gc();
+  const large = async (states: CommittedState[]): Promise<LargeRun> => {
+    const h3 = monitorEventLoopDelay({ resolution: 1 });
+    const from = now();
+    const walls: number[] = [];
+    h3.enable();
+    for (const state of states) {
+      await sleep(LARGE_GAP_MS);
+      const w0 = performance.now();
+      if (!(await applier.apply(state)).ok) throw new Error(`the large apply at revision ${state.revision} was refused`);
+      walls.push(performance.now() - w0);
+    }
+    await sleep(LARGE_GAP_MS);
+    h3.disable();
+    return { walls, loopMax: h3.max / 1e6, from, to: now() };
+  };
+  const whole = await large(wholes);
+  const everyRoute = await large(everyRoutes);
   worker.postMessage('stop');
   const lat = await latencies;
   await listeners.close(0);
   await holder.close();
   gc();
   const result: Result = {
-    way: values.whole ? 'whole compile' : 'incremental',
+    way: `${values.whole ? 'whole compile' : 'incremental'}${sliceMs === Infinity ? ', one pass' : ''}`,
+    whole: largeResult(whole, lat),
+    everyRoute: largeResult(everyRoute, lat),
     firstApplyMs,
     cpuP50: quantile(cpu, 0.5),
     cpuMax: Math.max(...cpu),
@@ -222,8 +298,10 @@ async function child(): Promise<void> {
 
 async function main(): Promise<void> {
   const results: Result[] = [];
-  for (const whole of [true, false]) {
-    const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--child', ...(whole ? ['--whole'] : [])];
+  for (const [whole, onePass] of [[true, false], [false, false], [false, true]]) {
+    const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--large', String(LARGE), '--child'];
+    if (whole) args.push('--whole');
+    if (onePass) args.push('--slice-ms', 'Infinity');
     const proc = fork(new URL(import.meta.url), args, { execArgv: ['--expose-gc'] });
     const [result] = (await once(proc, 'message')) as [Result];
     await once(proc, 'exit');
@@ -243,6 +321,12 @@ async function main(): Promise<void> {
       String(r.changing.failed),
       `${mb(r.rssLoaded)} / ${mb(r.rssEnd)}`,
     ]),
+  ]);
+  console.log(`\nlarge applies, ${LARGE} of each, ${LARGE_GAP_MS} ms apart (a one-pass row is how every apply ran before slicing)`);
+  const large = (l: Large) => [`${ms(l.wallP50)} / ${ms(l.wallMax)}`, ms(l.loopMax), `${ms(l.trickleP99)} / ${ms(l.trickleMax)}`];
+  printTable([
+    ['way', 'compiled whole: apply wall p50 / max ms', 'loop stall max ms', 'trickle p99 / max ms', 'every route changed: apply wall p50 / max ms', 'loop stall max ms', 'trickle p99 / max ms'],
+    ...results.map((r) => [r.way, ...large(r.whole), ...large(r.everyRoute)]),
   ]);
 }
 

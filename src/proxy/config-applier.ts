@@ -25,7 +25,7 @@ import type { CommittedState } from '../store/config-watcher.js';
 import type { Keys } from '../store/keys.js';
 import { LiveView } from '../store/live-view.js';
 import type { StateDelta } from '../store/revision-folder.js';
-import { Abandoned, runSliced, type Sliced } from '../util/slices.js';
+import { Abandoned, runSliced, SLICE_MS, type Sliced } from '../util/slices.js';
 import type { ProxyMetrics } from './metrics.js';
 import { compileRuntimeSliced, updateRuntimeSliced, type CompileOptions, type Runtime, type RuntimeHolder } from './runtime.js';
 
@@ -97,6 +97,8 @@ export class ConfigApplier {
     private readonly compileOptions: CompileOptions = {},
     /** Compile every state whole (the benchmarks compare the two ways). */
     private readonly alwaysWhole = false,
+    /** How long a slice of the work runs before the loop gets a turn (Infinity: one pass; the benchmarks compare). */
+    private readonly sliceMs = SLICE_MS,
   ) {}
 
   /**
@@ -148,7 +150,7 @@ export class ConfigApplier {
     const version = state.version?.version ?? null;
     let made: Prepared;
     try {
-      made = await runSliced(this.prepare(state, source), () => this.stopped);
+      made = await runSliced(this.prepare(state, source), () => this.stopped, this.sliceMs);
     } catch (err) {
       if (err instanceof Abandoned) return superseded('the proxy is stopping');
       made = { errors: [`compile: ${(err as Error).message}`] };
@@ -183,7 +185,7 @@ export class ConfigApplier {
     const hash = state.versionExact && state.version ? state.version.hash : yield* view.objects.hashSliced();
     const meta = { version: state.version?.version ?? 0, hash, revision: state.revision };
     const current = this.holder.current;
-    const changes = this.changesFromServed(state, current);
+    const changes = yield* this.changesFromServed(state, current);
     const runtime =
       changes !== null && current !== null
         ? yield* updateRuntimeSliced(view.objects, changes, meta, current, this.compileOptions)
@@ -192,7 +194,7 @@ export class ConfigApplier {
   }
 
   /** The objects `state` changed since the serving runtime's state; null when that is not known. */
-  private changesFromServed(state: CommittedState, current: Runtime | null): ChangedObject[] | null {
+  private *changesFromServed(state: CommittedState, current: Runtime | null): Sliced<ChangedObject[] | null> {
     const delta = state.delta;
     const served = this.served;
     if (this.alwaysWhole || !delta || served === null || served.runtime !== current || served.view.state.revision !== delta.base) return null;
@@ -200,6 +202,7 @@ export class ConfigApplier {
     for (const [key, value] of delta.changed) {
       const where = this.keys.parseObject(key);
       if (where) changes.push({ ...where, present: value !== null });
+      yield;
     }
     return changes;
   }

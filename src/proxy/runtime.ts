@@ -303,7 +303,10 @@ export function* updateRuntimeSliced(
   const targets = opts.targets ?? previous.targets;
   const was = previous.parts();
   const changed = perKind(() => new Set<string>());
-  for (const c of changes) changed[c.kind].add(c.id);
+  for (const c of changes) {
+    changed[c.kind].add(c.id);
+    yield;
+  }
   const find = config.find.bind(config);
   const certificate = (id: string) => find('certificates', id) as Certificate | undefined;
 

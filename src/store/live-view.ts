@@ -3,7 +3,7 @@
 // it decodes only the entries that changed and checks validity only where they can affect it
 // (validate-change.ts), so keeping the control plane's copy of the live config current costs what
 // a revision changes. Pure: LiveConfig feeds it the watcher's states.
-import { validAfter, validWhole, type ChangedObject } from '../config/validate-change.js';
+import { validAfterSliced, validWholeSliced, type ChangedObject } from '../config/validate-change.js';
 import type { ConfigIssue } from '../config/validate.js';
 import { ConfigView, storedObject, type StoredObject } from './config-view.js';
 import { decodeEntriesLenient, decodeObject } from './decode.js';
@@ -48,8 +48,8 @@ export class LiveView {
       changed.push({ kind: where.kind, id: where.id, present: decoded !== null });
       yield;
     }
-    const objects = before.objects.withChanges(set);
-    const valid = broken.size === 0 && (before.valid ? validAfter(objects, changed) : validWhole(objects));
+    const objects = yield* before.objects.withChangesSliced(set);
+    const valid = broken.size === 0 && (yield* (before.valid ? validAfterSliced(objects, changed) : validWholeSliced(objects)));
     return new LiveView(keys, state, objects, broken, valid);
   }
 
@@ -63,7 +63,8 @@ export class LiveView {
       yield;
     }
     const objects = ConfigView.from(stored);
-    const valid = broken.size === 0 && validWhole(objects);
+    yield;
+    const valid = broken.size === 0 && (yield* validWholeSliced(objects));
     return new LiveView(keys, state, objects, broken, valid);
   }
 
