@@ -186,3 +186,112 @@ describe('ConfigApplier.apply', async () => {
     assert.equal(applier.lastError, liveError, 'still says why the live state is not served');
   });
 });
+
+describe('ConfigApplier.apply in slices', () => {
+  /** `n` routes /r<i>, on upstream svc, or on `other` for the ids in `onOther`. */
+  const many = (n: number, onOther: string[] = []): Config =>
+    config('http://127.0.0.1:9001', {
+      upstreams: [
+        { id: 'svc', targets: [{ url: 'http://127.0.0.1:9001' }] },
+        { id: 'other', targets: [{ url: 'http://127.0.0.1:9002' }] },
+      ],
+      routes: Array.from({ length: n }, (_, i) => ({ id: `r${i}`, match: { paths: [`/r${i}`] }, upstream: onOther.includes(`r${i}`) ? 'other' : 'svc' })),
+    });
+  const upstreamOf = (holder: RuntimeHolder, id: string) => holder.current!.match('x', 'GET', `/${id}`, {})!.forward!.arms[0]!.pool.id;
+  /** The versions the holder was given, in order. */
+  const swaps = (holder: RuntimeHolder) => {
+    const seen: number[] = [];
+    const swap = holder.swap.bind(holder);
+    holder.swap = (next) => {
+      seen.push(next.meta.version);
+      return swap(next);
+    };
+    return seen;
+  };
+
+  it('a whole compile lets the loop turn while the old runtime serves, and swaps only at its end', async () => {
+    const { holder, applier } = setup();
+    await applier.apply(state(1, config('http://127.0.0.1:9001')));
+    const old = holder.current;
+    let done = false;
+    const applied = applier.apply(state(2, many(3000))).then((r) => ((done = true), r));
+    // A turn of the loop (what a request needs) comes while the compile is under way.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(done, false, 'the compile is not done in one pass');
+    assert.equal(holder.current, old, 'the old runtime serves meanwhile');
+    assert.deepEqual(await applied, { ok: true });
+    assert.equal(servedVersion(holder), 2);
+    assert.equal(holder.current!.routeCount, 3000);
+  });
+
+  it('states given while a compile runs: the newest applies with every change before it, the ones between never', async () => {
+    const { holder, applier } = setup();
+    const seen = swaps(holder);
+    const s1 = state(1, many(3000));
+    // s2 moves r1 to the other upstream, s3 (from s2) moves r2 as well: s3 holds both moves.
+    const s2 = chained(s1, state(2, many(3000, ['r1'])));
+    const s3 = chained(s2, state(3, many(3000, ['r1', 'r2'])));
+    const first = applier.apply(s1);
+    const second = applier.apply(s2);
+    const third = applier.apply(s3);
+    const r2 = await second;
+    assert.equal(r2.ok, false);
+    assert.equal(!r2.ok && r2.superseded, true, 'the state in between is superseded');
+    assert.equal(servedVersion(holder), null, 'superseded while the first still compiles');
+    assert.deepEqual(await first, { ok: true });
+    const r1 = holder.current!;
+    assert.deepEqual(await third, { ok: true });
+    assert.deepEqual(seen, [1, 3], 'version 2 never served');
+    assert.equal(upstreamOf(holder, 'r1'), 'other', "s2's change is in");
+    assert.equal(upstreamOf(holder, 'r2'), 'other', "s3's change is in");
+    assert.equal(upstreamOf(holder, 'r3'), 'svc');
+    assert.equal(holder.current!.match('x', 'GET', '/r4', {}), r1.match('x', 'GET', '/r4', {}), 'applied as a change from version 1 (the deltas folded), not compiled whole');
+    assert.equal(applier.lastError, null);
+  });
+
+  it('a refused newest state leaves the last good one serving, never the superseded one', async () => {
+    const { holder, applier } = setup();
+    const seen = swaps(holder);
+    const s1 = state(1, many(2000));
+    const s2 = chained(s1, state(2, many(2000, ['r1'])));
+    const bad = many(2000, ['r1']);
+    const s3 = chained(s2, state(3, { ...bad, routes: [...bad.routes, { id: 'zz', match: { paths: ['/zz'] }, upstream: 'missing' }] }));
+    const results = await Promise.all([applier.apply(s1), applier.apply(s2), applier.apply(s3)]);
+    assert.deepEqual(
+      results.map((r) => (r.ok ? 'ok' : r.superseded ? 'superseded' : 'refused')),
+      ['ok', 'superseded', 'refused'],
+    );
+    assert.deepEqual(seen, [1]);
+    assert.equal(upstreamOf(holder, 'r1'), 'svc');
+    assert.equal(applier.lastError!.version, 3);
+    assert.match(applier.lastError!.errors.join('\n'), /missing/);
+  });
+
+  it('a state from history never takes the place of a live state waiting', async () => {
+    const { holder, applier } = setup();
+    const compiling = applier.apply(state(1, many(2000)));
+    const live = applier.apply(state(3, config('http://127.0.0.1:9003')));
+    const history = await applier.apply(state(2, config('http://127.0.0.1:9002')), 'history');
+    assert.equal(!history.ok && history.superseded, true);
+    assert.deepEqual(await compiling, { ok: true });
+    assert.deepEqual(await live, { ok: true });
+    assert.equal(servedVersion(holder), 3);
+    assert.equal(applier.source, 'etcd');
+  });
+
+  it('stop abandons a compile under way and drops the waiting state: nothing is swapped after it', async () => {
+    const { holder, applier } = setup();
+    await applier.apply(state(1, config('http://127.0.0.1:9001')));
+    const compiling = applier.apply(state(2, many(3000)));
+    const waiting = applier.apply(state(3, config('http://127.0.0.1:9003')));
+    await new Promise((resolve) => setImmediate(resolve));
+    await applier.stop();
+    const [r2, r3] = await Promise.all([compiling, waiting]);
+    assert.equal(!r2.ok && r2.superseded, true);
+    assert.equal(!r3.ok && r3.superseded, true);
+    assert.equal(servedVersion(holder), 1);
+    const after = await applier.apply(state(4, config('http://127.0.0.1:9004')));
+    assert.equal(after.ok, false);
+    assert.equal(servedVersion(holder), 1);
+  });
+});
