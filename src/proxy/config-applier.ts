@@ -179,7 +179,7 @@ export class ConfigApplier {
   private *prepare(state: CommittedState, source: ConfigSource): Sliced<Prepared> {
     const view = yield* LiveView.build(this.keys, state, source === 'etcd' && !this.alwaysWhole ? this.lastView : null);
     if (source === 'etcd') this.lastView = view;
-    if (!view.valid) return { errors: view.issues().map(formatIssue) };
+    if (!view.valid) return { errors: (yield* view.issuesSliced()).map(formatIssue) };
     // Keys written straight into etcd change the config without a new version: then the hash
     // is computed here and differs from the version's, which is how /proxies tells.
     const hash = state.versionExact && state.version ? state.version.hash : yield* view.objects.hashSliced();
