@@ -1,6 +1,7 @@
 // What a one-route change costs a proxy serving 10,000 routes, whole compile against incremental,
-// in one run.
-//   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250]
+// in one run; and what the large applies (a state compiled whole; a change to every route)
+// do to requests, applied in slices against in one pass.
+//   npm run bench:apply -- [--routes 10000] [--changes 20] [--interval 250] [--large 3]
 // Each way runs in a child process of its own that is the proxy and nothing else, so its RSS is a
 // proxy's: the proxy's listeners, handler and ConfigApplier on 127.0.0.1, fed the states the
 // watcher's RevisionFolder folds from watch events (no etcd: what is measured is the proxy's
@@ -13,11 +14,16 @@
 // loop's delay (monitorEventLoopDelay, resolution 1 ms) and the trickle's latencies while
 // nothing changes and while a change lands every --interval ms, and RSS and heapUsed after a GC
 // with the config loaded and after the changes. `--whole` on the child forces whole compiles.
+// Then --large states compiled whole (as the first one, or one after a refused state) and
+// --large changes that move every route to the other upstream (a whole-config PUT replacing every
+// route: a delta of every route), each waited for, with 300 ms between: the loop's longest stall
+// (monitorEventLoopDelay max, with the longest GC pause among it) and the trickle's worst latency
+// while they run. `--slice-ms Infinity` on the child applies in one pass, as before slicing.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -44,11 +50,15 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '250' },
     child: { type: 'boolean', default: false },
     whole: { type: 'boolean', default: false },
+    large: { type: 'string', default: '3' },
+    'slice-ms': { type: 'string' },
   },
 });
 const ROUTES = Number(values.routes);
 const CHANGES = Number(values.changes);
 const INTERVAL = Number(values.interval);
+const LARGE = Number(values.large);
+const LARGE_GAP_MS = 300;
 
 interface Latencies {
   /** Each request's start (performance.timeOrigin + now) and latency, ms. */
@@ -65,11 +75,36 @@ interface Phase {
   failed: number;
 }
 
-/** What the parent sends the proxy: the entries of its first state and each change's watch events. */
+/**
+ * What the parent sends the proxy: the entries of its first state, each change's watch events,
+ * and the entries of the config with every route on u0 and on u1 (the large changes).
+ */
 interface Feed {
   entries: [string, string][];
   versionRaw: string;
   events: WatchEvent[][];
+  allTo: [string, string][][];
+}
+
+/** One kind of large apply, as the proxy saw it: each one's wall time, the loop while they ran. */
+interface LargeRun {
+  walls: number[];
+  loopP99: number;
+  loopMax: number;
+  /** The longest GC pause among them: part of the loop's stall that no slicing removes. */
+  gcMax: number;
+  window: [number, number];
+}
+
+/** A kind of large apply with the trickle's latencies while it ran. */
+interface Large {
+  wallP50: number;
+  wallMax: number;
+  loopP99: number;
+  loopMax: number;
+  gcMax: number;
+  trickleP99: number;
+  trickleMax: number;
 }
 
 /** The proxy's own figures; the phases' bounds (wall clock, ms) for the trickle's latencies. */
@@ -85,6 +120,8 @@ interface ProxyResult {
   loop: { steady: LoopDelay; changing: LoopDelay };
   steady: [number, number];
   changing: [number, number];
+  whole: LargeRun;
+  everyRoute: LargeRun;
 }
 
 interface LoopDelay {
@@ -92,9 +129,11 @@ interface LoopDelay {
   max: number;
 }
 
-interface Result extends ProxyResult {
+interface Result extends Omit<ProxyResult, 'whole' | 'everyRoute'> {
   way: string;
   trickle: { steady: Phase; changing: Phase };
+  whole: Large;
+  everyRoute: Large;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -139,6 +178,12 @@ function phase(loop: LoopDelay, lat: Latencies, [from, to]: [number, number], fa
   };
 }
 
+function large(run: LargeRun, lat: Latencies): Large {
+  const [from, to] = run.window;
+  const xs = lat.samples.filter(([t]) => t >= from && t < to).map(([, l]) => l);
+  return { wallP50: quantile(run.walls, 0.5), wallMax: Math.max(...run.walls), loopP99: run.loopP99, loopMax: run.loopMax, gcMax: run.gcMax, trickleP99: quantile(xs, 0.99), trickleMax: Math.max(...xs) };
+}
+
 /** The config's entries and each change's events, as the control plane would write them into etcd. */
 function feed(keys: Keys, upstream: string): Feed {
   const docOf = (c: number) => oneRouteChangeDoc(ROUTES, c, [upstream, upstream]);
@@ -164,7 +209,8 @@ function feed(keys: Keys, upstream: string): Feed {
     ev.push({ revision: rev, key: keys.version, value: versionRaw(rev) });
     events.push(ev);
   }
-  return { entries: [...configEntries(keys, config)], versionRaw: versionRaw(1), events };
+  const allTo = [0, 1].map((u) => [...configEntries(keys, valid({ ...config, routes: config.routes.map((r) => ({ ...r, upstream: `u${u}` })) }))]);
+  return { entries: [...configEntries(keys, config)], versionRaw: versionRaw(1), events, allTo };
 }
 
 const loopDelay = (h: ReturnType<typeof monitorEventLoopDelay>): LoopDelay => ({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 });
@@ -173,7 +219,7 @@ const loopDelay = (h: ReturnType<typeof monitorEventLoopDelay>): LoopDelay => ({
 async function child(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc!;
   const keys = new Keys('/bench');
-  const [{ entries: list, versionRaw, events }] = (await once(process, 'message')) as [Feed];
+  const [{ entries: list, versionRaw, events, allTo }] = (await once(process, 'message')) as [Feed];
   // The first state, as the watcher makes it from a snapshot read.
   const entries = new Map(list);
   const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
@@ -186,9 +232,10 @@ async function child(): Promise<void> {
   const logger = pino({ level: 'silent' });
   const metrics = new ProxyMetrics({ processMetrics: false });
   const holder = new RuntimeHolder();
-  const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole);
+  const sliceMs = values['slice-ms'] === undefined ? undefined : Number(values['slice-ms']);
+  const applier = new ConfigApplier(keys, holder, metrics, logger, {}, values.whole, sliceMs);
   const t0 = performance.now();
-  if (!applier.apply(first).ok) throw new Error('the first state was refused');
+  if (!(await applier.apply(first)).ok) throw new Error('the first state was refused');
   const firstApplyMs = performance.now() - t0;
   const listeners = await startListeners(createProxyHandler(holder, { logger, metrics }), holder, { http: { host: '127.0.0.1', port: 0 }, https: null });
   gc();
@@ -214,7 +261,7 @@ async function child(): Promise<void> {
     const c0 = process.cpuUsage();
     const w0 = performance.now();
     const { state } = folder.fold(ev, ev[0]!.revision);
-    if (!applier.apply(state as CommittedState).ok) throw new Error(`change at revision ${ev[0]!.revision} was refused`);
+    if (!(await applier.apply(state as CommittedState)).ok) throw new Error(`change at revision ${ev[0]!.revision} was refused`);
     wall.push(performance.now() - w0);
     const used = process.cpuUsage(c0);
     cpu.push((used.user + used.system) / 1000);
@@ -224,6 +271,51 @@ async function child(): Promise<void> {
   const changingTo = now();
   gc();
   const end = process.memoryUsage();
+
+  // The large applies, made before they are measured: states compiled whole (as the first one,
+  // or one after a refused state, is: no delta), then changes that move every route to the
+  // other upstream (as a whole-config PUT replacing every route: a delta of every route).
+  let rev = CHANGES + 1;
+  const restart = (at: ReadonlyMap<string, string>, revision: number): CommittedState => {
+    const raw = versionRaw.replace(/"version":\d+/, `"version":${revision}`);
+    const now = new Map([...at].map(([k, value]) => [k, { value, modRevision: revision }]));
+    const state = folder.restart({ version: parseVersionInfo(raw), versionRaw: raw, revision, entries: new Map(at), headRevision: revision, current: now, unfinished: 0, stateRevision: revision, source: 'head' }, true);
+    return { ...state, delta: null };
+  };
+  const wholes: CommittedState[] = [];
+  for (let i = 0; i < LARGE; i++) wholes.push(restart(folder.state!.entries, ++rev));
+  const everyRoutes: CommittedState[] = [];
+  for (let i = 0; i < LARGE; i++) {
+    const ev: WatchEvent[] = [];
+    rev++;
+    for (const [key, value] of allTo[(i + 1) % 2]!) if (folder.state!.entries.get(key) !== value) ev.push({ revision: rev, key, value });
+    ev.push({ revision: rev, key: keys.version, value: versionRaw.replace(/"version":\d+/, `"version":${rev}`) });
+    everyRoutes.push(folder.fold(ev, rev).state!);
+  }
+  gc();
+  const largeApplies = async (states: CommittedState[]): Promise<LargeRun> => {
+    const h3 = monitorEventLoopDelay({ resolution: 1 });
+    const from = now();
+    const walls: number[] = [];
+    let gcMax = 0;
+    const gcs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcMax = Math.max(gcMax, e.duration);
+    });
+    gcs.observe({ entryTypes: ['gc'] });
+    h3.enable();
+    for (const state of states) {
+      await sleep(LARGE_GAP_MS);
+      const w0 = performance.now();
+      if (!(await applier.apply(state)).ok) throw new Error(`the large apply at revision ${state.revision} was refused`);
+      walls.push(performance.now() - w0);
+    }
+    await sleep(LARGE_GAP_MS);
+    h3.disable();
+    gcs.disconnect();
+    return { walls, loopP99: h3.percentile(99) / 1e6, loopMax: h3.max / 1e6, gcMax, window: [from, now()] };
+  };
+  const whole = await largeApplies(wholes);
+  const everyRoute = await largeApplies(everyRoutes);
   const result: ProxyResult = {
     firstApplyMs,
     cpuP50: quantile(cpu, 0.5),
@@ -236,6 +328,8 @@ async function child(): Promise<void> {
     loop: { steady: loopDelay(h), changing: loopDelay(h2) },
     steady: [steadyFrom, steadyTo],
     changing: [changingFrom, changingTo],
+    whole,
+    everyRoute,
   };
   // Serving until the parent's trickle has stopped: no request of it fails on a closed listener.
   const stopped = once(process, 'message');
@@ -259,6 +353,8 @@ async function measure(proxy: ChildProcess, way: string, data: Feed): Promise<Re
     ...r,
     way,
     trickle: { steady: phase(r.loop.steady, lat, r.steady, 0), changing: phase(r.loop.changing, lat, r.changing, lat.failed) },
+    whole: large(r.whole, lat),
+    everyRoute: large(r.everyRoute, lat),
   };
 }
 
@@ -268,10 +364,12 @@ async function main(): Promise<void> {
   await once(upstream, 'listening');
   const data = feed(new Keys('/bench'), `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
   const results: Result[] = [];
-  for (const whole of [true, false]) {
-    const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--child', ...(whole ? ['--whole'] : [])];
+  for (const [whole, onePass] of [[true, false], [false, false], [false, true]]) {
+    const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--large', String(LARGE), '--child'];
+    if (whole) args.push('--whole');
+    if (onePass) args.push('--slice-ms', 'Infinity');
     const proc = fork(new URL(import.meta.url), args, { execArgv: ['--expose-gc'] });
-    results.push(await measure(proc, whole ? 'whole compile' : 'incremental', data));
+    results.push(await measure(proc, `${whole ? 'whole compile' : 'incremental'}${onePass ? ', one pass' : ''}`, data));
   }
   upstream.close();
   const mb = (n: number) => (n / 1e6).toFixed(0);
@@ -289,6 +387,12 @@ async function main(): Promise<void> {
       `${mb(r.rssLoaded)} / ${mb(r.rssEnd)}`,
       `${mb(r.heapLoaded)} / ${mb(r.heapEnd)}`,
     ]),
+  ]);
+  console.log(`\nlarge applies, ${LARGE} of each, ${LARGE_GAP_MS} ms apart (a one-pass row is how every apply ran before slicing)`);
+  const cells = (l: Large) => [`${ms(l.wallP50)} / ${ms(l.wallMax)}`, `${ms(l.loopP99)} / ${ms(l.loopMax)} (${ms(l.gcMax)})`, `${ms(l.trickleP99)} / ${ms(l.trickleMax)}`];
+  printTable([
+    ['way', 'compiled whole: apply wall p50 / max ms', 'loop delay p99 / max (GC pause max) ms', 'trickle p99 / max ms', 'every route changed: apply wall p50 / max ms', 'loop delay p99 / max (GC pause max) ms', 'trickle p99 / max ms'],
+    ...results.map((r) => [r.way, ...cells(r.whole), ...cells(r.everyRoute)]),
   ]);
 }
 

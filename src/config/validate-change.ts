@@ -10,6 +10,7 @@
 // to keeps its id); the deletion of anything but a route, whole (a route may refer to it). A
 // check that makes any kind depend on routes must change this file: the unit tests compare it
 // with whole validation for every kind of change.
+import { runWhole, type Sliced } from '../util/slices.js';
 import { perKind, type ConfigObject, type Kind } from './schema.js';
 import { formatPath, validateMerged, type ConfigIssue, type DocumentParse, type PathSegment, type ValidateOptions, type ValidationResult } from './validate.js';
 
@@ -90,6 +91,11 @@ export interface ChangedObject {
  * `changed` (which lists every object added, changed or removed since).
  */
 export function validAfter(now: ValidConfig, changed: Iterable<ChangedObject>): boolean {
+  return runWhole(validAfterSliced(now, changed));
+}
+
+/** validAfter as work that pauses after each batch of routes it checks (util/slices.ts). */
+export function* validAfterSliced(now: ValidConfig, changed: Iterable<ChangedObject>): Sliced<boolean> {
   let whole = false;
   const routes = new Map<string, ConfigObject>();
   for (const c of changed) {
@@ -99,12 +105,36 @@ export function validAfter(now: ValidConfig, changed: Iterable<ChangedObject>): 
       if (route) routes.set(c.id, route);
     }
   }
-  const lists = perKind<ConfigObject[]>((k) => (k === 'routes' && !whole ? [...routes.values()] : [...now.objects(k)]));
-  return validateParsedLists(lists, (p) => p, {}).ok;
+  yield;
+  return yield* routesValid(now, whole ? now.objects('routes') : [...routes.values()]);
 }
 
 /** Whether objects valid one by one are valid as a whole (`objects` of `config` are all that is read). */
 export function validWhole(config: ValidConfig): boolean {
-  return validateParsedLists(perKind((k) => [...config.objects(k)]), (p) => p, {}).ok;
+  return runWhole(validWholeSliced(config));
 }
 
+/** validWhole as work that pauses after each batch of routes it checks (util/slices.ts). */
+export function validWholeSliced(config: ValidConfig): Sliced<boolean> {
+  return routesValid(config, config.objects('routes'));
+}
+
+/** Routes checked at once: a batch costs about a millisecond. */
+const ROUTE_BATCH = 256;
+
+/**
+ * Whether `routes` are valid with every object of the other kinds of `config`, and those are
+ * valid: in batches of routes, which is the same check since no route's validity depends on
+ * another route (above).
+ */
+function* routesValid(config: ValidConfig, routes: readonly ConfigObject[]): Sliced<boolean> {
+  const others = perKind<ConfigObject[]>((k) => (k === 'routes' ? [] : [...config.objects(k)]));
+  let from = 0;
+  do {
+    const batch = routes.slice(from, from + ROUTE_BATCH);
+    if (!validateParsedLists({ ...others, routes: batch }, (p) => p, {}).ok) return false;
+    from += ROUTE_BATCH;
+    yield;
+  } while (from < routes.length);
+  return true;
+}

@@ -115,6 +115,8 @@ export class ProxyServer {
   private closing: Promise<void> | null = null;
   /** Looking for a committed version to serve because the live state was refused at start. */
   private fallback: Promise<void> | null = null;
+  /** The apply of the watcher's first state, done (with what it reports) or not. */
+  private firstApplied: Promise<void> | null = null;
 
   /** Open the cache (refusing an insecure one before anything listens), then start. */
   static async start(opts: ProxyOptions): Promise<ProxyServer> {
@@ -227,15 +229,22 @@ export class ProxyServer {
     this.report();
   }
 
+  /** A state from the watcher. Applied in slices (ConfigApplier): the old runtime serves meanwhile. */
   private onState(state: CommittedState): void {
     if (state.resync) this.resyncs++;
     const watching = this.watching;
     this.watching = true;
-    if (this.applier.apply(state).ok) {
-      this.diskCache?.save(state);
-      this.applies.applied(state.version, this.applier.appliedAt!, watching);
-    } else if (this.holder.current === null) this.fallback ??= this.serveLastValid(state).finally(() => (this.fallback = null));
-    this.report();
+    const applied = this.applier.apply(state).then((result) => {
+      // A newer state took its place: its own result reports.
+      if (!result.ok && result.superseded) return;
+      if (result.ok) {
+        this.diskCache?.save(state);
+        this.applies.applied(state.version, this.applier.appliedAt!, watching);
+      } else if (this.holder.current === null) this.fallback ??= this.serveLastValid(state).finally(() => (this.fallback = null));
+      this.report();
+    });
+    // The first state is part of start: start waits for its apply (and fallback).
+    this.firstApplied ??= applied;
   }
 
   /**
@@ -254,22 +263,28 @@ export class ProxyServer {
     try {
       for await (const candidate of committedVersions(this.client, this.keys, live)) {
         if (this.holder.current !== null || this.draining) return;
-        if (this.applier.apply(candidate, 'history').ok) {
+        const result = await this.applier.apply(candidate, 'history');
+        if (result.ok) {
           this.diskCache?.save(candidate);
           return served(candidate);
         }
+        // A live state came meanwhile: it decides.
+        if (result.superseded) return;
       }
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'reading the config history failed');
     }
     const cached = this.holder.current === null ? await this.diskCache?.load() : null;
-    if (cached && this.holder.current === null && !this.draining && this.applier.apply(cached, 'cache').ok) served(cached);
+    if (cached && this.holder.current === null && !this.draining && (await this.applier.apply(cached, 'cache')).ok) served(cached);
   }
 
   /** The first state from etcd; with a cache, the cached config if etcd has not answered in time. */
   private async firstConfig(): Promise<void> {
     // The fallback, if the first state was refused, is part of the first config.
-    const fromEtcd = this.watcher.start().then(() => this.fallback ?? undefined);
+    const fromEtcd = this.watcher.start().then(async () => {
+      await this.firstApplied;
+      await this.fallback;
+    });
     if (!this.diskCache) return fromEtcd;
     let timer: NodeJS.Timeout | undefined;
     const late = await Promise.race([
@@ -279,7 +294,7 @@ export class ProxyServer {
     clearTimeout(timer);
     if (!late || this.holder.current !== null) return;
     const cached = await this.diskCache.load();
-    if (cached && this.holder.current === null && this.applier.apply(cached, 'cache').ok) {
+    if (cached && this.holder.current === null && (await this.applier.apply(cached, 'cache')).ok) {
       this.logger.warn({ version: cached.version?.version ?? null, revision: cached.revision }, 'etcd has not answered; serving the cached config until it does');
       return;
     }
@@ -305,6 +320,7 @@ export class ProxyServer {
     const drained = this.listeners?.close(timeoutMs);
     this.report();
     await this.watcher.stop();
+    await this.applier.stop();
     if (drained) {
       this.logger.info({ timeoutMs }, 'draining: no new connections; waiting for requests in flight');
       const { cut } = await drained;

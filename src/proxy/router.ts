@@ -49,6 +49,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { DEFAULT_PRIORITY } from '../config/schema.js';
 import type { LinearRegex } from '../util/linear-regex.js';
+import { runWhole, type Sliced } from '../util/slices.js';
 import { accepts, compileMatch, type CompiledMatch, type MatchConditions, type RequestView, type RouteMatch } from './route-match.js';
 
 export type { RouteMatch } from './route-match.js';
@@ -76,6 +77,8 @@ export interface Router<R extends RoutableRoute> {
    * on the old runtime keep routing with it).
    */
   withChanges(removed: readonly R[], added: readonly R[]): Router<R>;
+  /** withChanges as work that pauses between routes (util/slices.ts). */
+  withChangesSliced(removed: readonly R[], added: readonly R[]): Sliced<Router<R>>;
 }
 
 interface Candidate<R> {
@@ -234,10 +237,10 @@ class TableEdit<R extends RoutableRoute> {
   }
 
   /** Sort what changed, fill in maxPriority, drop emptied nodes and tables; the highest priority of all. */
-  finish(): number {
+  *finish(): Sliced<number> {
     let top = NONE;
     for (const [key, root] of this.tables) {
-      const max = this.seal(root);
+      const max = yield* this.seal(root);
       if (max === NONE && isEmpty(root)) this.tables.delete(key);
       else top = Math.max(top, max);
     }
@@ -302,8 +305,9 @@ class TableEdit<R extends RoutableRoute> {
   }
 
   /** A node this edit did not touch keeps its maxPriority: nothing below it changed. */
-  private seal(node: TrieNode<R>): number {
+  private *seal(node: TrieNode<R>): Sliced<number> {
     if (!this.fresh.has(node)) return node.maxPriority;
+    yield;
     let max = NONE;
     for (const name of ['exact', 'wildcard'] as const) {
       const list = node[name];
@@ -318,7 +322,7 @@ class TableEdit<R extends RoutableRoute> {
     }
     // A child can only have become empty when this edit touched it, and then the map is its own.
     if (node.onlyChild !== null) {
-      const m = this.seal(node.onlyChild);
+      const m = yield* this.seal(node.onlyChild);
       if (m === NONE && isEmpty(node.onlyChild)) {
         node.only = null;
         node.onlyChild = null;
@@ -328,7 +332,7 @@ class TableEdit<R extends RoutableRoute> {
     }
     if (node.statics !== null) {
       for (const [s, child] of node.statics) {
-        const m = this.seal(child);
+        const m = yield* this.seal(child);
         if (m === NONE && isEmpty(child)) node.statics.delete(s);
         else max = Math.max(max, m);
       }
@@ -340,7 +344,7 @@ class TableEdit<R extends RoutableRoute> {
       if (node.statics.size <= 1) node.statics = null;
     }
     if (node.param !== null) {
-      const m = this.seal(node.param);
+      const m = yield* this.seal(node.param);
       if (m === NONE && isEmpty(node.param)) node.param = null;
       else max = Math.max(max, m);
     }
@@ -383,9 +387,10 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   /** The highest priority of any route: a route found with it ends the search. */
   private readonly topPriority: number;
 
-  constructor(size: number, edit: TableEdit<R>) {
+  /** @param topPriority what edit.finish() returned: the edit is over. */
+  constructor(size: number, edit: TableEdit<R>, topPriority: number) {
     this.size = size;
-    this.topPriority = edit.finish();
+    this.topPriority = topPriority;
     this.tables = edit.tables;
     for (const [key, root] of this.tables) {
       if (key === '') continue;
@@ -395,10 +400,11 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   }
 
   withChanges(removed: readonly R[], added: readonly R[]): Router<R> {
-    const edit = new TableEdit<R>(new Map(this.tables));
-    for (const route of removed) edit.remove(route);
-    for (const route of added) edit.add(route);
-    return new CompiledRouter(this.size - removed.length + added.length, edit);
+    return runWhole(this.withChangesSliced(removed, added));
+  }
+
+  withChangesSliced(removed: readonly R[], added: readonly R[]): Sliced<Router<R>> {
+    return edited(new Map(this.tables), this.size, removed, added);
   }
 
   match(host: string | undefined, method: string, path: string, headers: IncomingHttpHeaders): R | null {
@@ -488,8 +494,26 @@ class CompiledRouter<R extends RoutableRoute> implements Router<R> {
   }
 }
 
+/** The router of `tables` (holding `size` routes) with `removed` taken out and `added` put in: one edit, a pause after each route. */
+function* edited<R extends RoutableRoute>(tables: Tables<R>, size: number, removed: readonly R[], added: readonly R[]): Sliced<Router<R>> {
+  const edit = new TableEdit<R>(tables);
+  for (const route of removed) {
+    edit.remove(route);
+    yield;
+  }
+  for (const route of added) {
+    edit.add(route);
+    yield;
+  }
+  const top = yield* edit.finish();
+  return new CompiledRouter(size - removed.length + added.length, edit, top);
+}
+
 export function compileRouter<R extends RoutableRoute>(routes: readonly R[]): Router<R> {
-  const edit = new TableEdit<R>(new Map());
-  for (const route of routes) edit.add(route);
-  return new CompiledRouter(routes.length, edit);
+  return runWhole(compileRouterSliced(routes));
+}
+
+/** compileRouter as work that pauses between routes (util/slices.ts). */
+export function compileRouterSliced<R extends RoutableRoute>(routes: readonly R[]): Sliced<Router<R>> {
+  return edited(new Map(), 0, [], routes);
 }

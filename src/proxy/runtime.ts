@@ -16,9 +16,10 @@ import { stableStringify } from '../config/canonical.js';
 import { globalPolicyIds, perKind, type Certificate, type Config, type Consumer, type Policy, type Settings, type Upstream } from '../config/schema.js';
 import { type ChangedObject, type ValidConfig } from '../config/validate-change.js';
 import { PersistentMap } from '../util/persistent-map.js';
+import { runWhole, type Sliced } from '../util/slices.js';
 import { CompiledConsumers, createPolicy, type ConsumerIndex, type PolicyInstance } from './policies/index.js';
 import { compileRoute, routeRefersTo, type CompiledRoute } from './route-compile.js';
-import { compileRouter, type Router } from './router.js';
+import { compileRouterSliced, type Router } from './router.js';
 import { TargetRegistry } from './target-registry.js';
 import { UpstreamPool, upstreamKey, type UpstreamPoolOptions } from './upstream-pool.js';
 
@@ -215,23 +216,57 @@ export function compileRuntime(
   previous?: Runtime | null,
   opts: CompileOptions = {},
 ): Runtime {
+  return runWhole(compileRuntimeSliced(config, meta, previous, opts));
+}
+
+/** Compiled routes by id put in this many at a time between pauses. */
+const ROUTE_MAP_BATCH = 512;
+
+/**
+ * compileRuntime as work that pauses after each object (util/slices.ts). `previous` must stay
+ * the serving runtime until it ends: nothing else may swap meanwhile.
+ */
+export function* compileRuntimeSliced(
+  config: Config,
+  meta: RuntimeMeta,
+  previous?: Runtime | null,
+  opts: CompileOptions = {},
+): Sliced<Runtime> {
   const targets = opts.targets ?? previous?.targets ?? new TargetRegistry();
   const certificateById = new Map(config.certificates.map((c) => [c.id, c]));
   const certificate = (id: string) => certificateById.get(id);
   const upstreams = new Map<string, UpstreamPool>();
-  for (const def of config.upstreams) upstreams.set(def.id, upstreamPool(def, certificate, previous, targets, opts));
+  for (const def of config.upstreams) {
+    upstreams.set(def.id, upstreamPool(def, certificate, previous, targets, opts));
+    yield;
+  }
   const policies = new Map<string, Keyed<PolicyInstance>>();
-  for (const def of config.policies) policies.set(def.id, policyInstance(def, previous));
+  for (const def of config.policies) {
+    policies.set(def.id, policyInstance(def, previous));
+    yield;
+  }
   const refs = { upstream: (id: string) => upstreams.get(id), policy: (id: string) => policies.get(id)?.value, globalPolicies: globalPolicyIds(config) };
-  const routes = config.routes.map((r) => compileRoute(r, refs));
+  const routes: CompiledRoute[] = [];
+  for (const def of config.routes) {
+    routes.push(compileRoute(def, refs));
+    yield;
+  }
+  let byId = PersistentMap.empty<CompiledRoute>();
+  for (let i = 0; i < routes.length; i += ROUTE_MAP_BATCH) {
+    byId = byId.withChanges(routes.slice(i, i + ROUTE_MAP_BATCH).map((r) => [r.id, r] as const));
+    yield;
+  }
+  const router = yield* compileRouterSliced(routes);
+  const consumers = compiledConsumers(config.consumers, previous);
+  yield;
   return new Runtime({
     meta,
-    routes: PersistentMap.from(routes.map((r) => [r.id, r] as const)),
-    router: compileRouter(routes),
+    routes: byId,
+    router,
     upstreams,
     targets,
     policies,
-    consumers: compiledConsumers(config.consumers, previous),
+    consumers,
     ...certificates(config.certificates, previous),
   });
 }
@@ -250,10 +285,28 @@ export function updateRuntime(
   previous: Runtime,
   opts: CompileOptions = {},
 ): Runtime {
+  return runWhole(updateRuntimeSliced(config, changes, meta, previous, opts));
+}
+
+/**
+ * updateRuntime as work that pauses after each object it compiles (util/slices.ts): a change
+ * that reaches many routes (an upstream all of them use) does not hold the loop. `previous` must
+ * stay the serving runtime until it ends.
+ */
+export function* updateRuntimeSliced(
+  config: ValidConfig,
+  changes: Iterable<ChangedObject>,
+  meta: RuntimeMeta,
+  previous: Runtime,
+  opts: CompileOptions = {},
+): Sliced<Runtime> {
   const targets = opts.targets ?? previous.targets;
   const was = previous.parts();
   const changed = perKind(() => new Set<string>());
-  for (const c of changes) changed[c.kind].add(c.id);
+  for (const c of changes) {
+    changed[c.kind].add(c.id);
+    yield;
+  }
   const find = config.find.bind(config);
   const certificate = (id: string) => find('certificates', id) as Certificate | undefined;
 
@@ -276,6 +329,7 @@ export function updateRuntime(
     if (pool === undefined) upstreams.delete(id);
     else upstreams.set(id, pool);
     if (pool !== previous.upstreams.get(id)) newUpstreams.add(id);
+    yield;
   }
   const newPolicies = new Set<string>();
   const policies = new Map(was.policies);
@@ -285,6 +339,7 @@ export function updateRuntime(
     if (instance === undefined) policies.delete(id);
     else policies.set(id, instance);
     if (instance?.value !== was.policies.get(id)?.value) newPolicies.add(id);
+    yield;
   }
   const globalPolicies = globalPolicyIds({ settings: config.objects('settings') as Settings[] });
   if (changed.settings.size > 0 || globalPolicies.some((id) => newPolicies.has(id))) {
@@ -307,11 +362,18 @@ export function updateRuntime(
     const route = def === undefined ? null : compileRoute(def, refs);
     if (route !== null) added.push(route);
     routeChanges.push([id, route]);
+    yield;
   }
+  let routes = was.routes;
+  for (let i = 0; i < routeChanges.length; i += ROUTE_MAP_BATCH) {
+    routes = routes.withChanges(routeChanges.slice(i, i + ROUTE_MAP_BATCH));
+    yield;
+  }
+  const router = yield* was.router.withChangesSliced(removed, added);
   return new Runtime({
     meta,
-    routes: was.routes.withChanges(routeChanges),
-    router: was.router.withChanges(removed, added),
+    routes,
+    router,
     upstreams,
     targets,
     policies,

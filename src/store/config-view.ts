@@ -8,6 +8,7 @@ import { indexById, type ValidConfig } from '../config/validate-change.js';
 import { KINDS, perKind, type Config, type ConfigObject, type Kind } from '../config/schema.js';
 import { encodeObject, type VersionCounts } from './decode.js';
 import type { Keys } from './keys.js';
+import { runWhole, type Sliced } from '../util/slices.js';
 
 export interface StoredObject {
   readonly key: string;
@@ -154,6 +155,20 @@ export class ConfigView implements ValidConfig {
     return (this.hashMemo ??= configHashOf((kind) => this.runs(kind)));
   }
 
+  /** hash() as work that pauses after each object it stringifies (util/slices.ts). */
+  *hashSliced(): Sliced<string> {
+    if (this.hashMemo === null) {
+      for (const kind of KINDS) {
+        for (const o of this.lists[kind]) {
+          if (o.canonical !== undefined) continue;
+          o.canonical = stableStringify(o.object);
+          yield;
+        }
+      }
+    }
+    return this.hash();
+  }
+
   /** A kind's canonical forms joined in runs: joining the runs with ',' joins the forms. */
   private runs(kind: Kind): string[] {
     const list = this.lists[kind];
@@ -180,6 +195,11 @@ export class ConfigView implements ValidConfig {
 
   /** This view with each object set (a StoredObject) or removed (by kind and id). */
   withChanges(changes: Iterable<StoredObject | { kind: Kind; id: string; removed: true }>): ConfigView {
+    return runWhole(this.withChangesSliced(changes));
+  }
+
+  /** withChanges as work that pauses after each object (util/slices.ts). */
+  *withChangesSliced(changes: Iterable<StoredObject | { kind: Kind; id: string; removed: true }>): Sliced<ConfigView> {
     const byKind = new Map<Kind, Map<string, StoredObject | null>>();
     for (const c of changes) {
       let m = byKind.get(c.kind);
@@ -187,12 +207,17 @@ export class ConfigView implements ValidConfig {
       m.set(c.id, 'removed' in c ? null : c);
     }
     if (byKind.size === 0) return this;
+    yield;
     const lists = { ...this.lists };
     // Counted once for a line of views, then carried from each to the next.
     let bytes = this.bytes();
     for (const [kind, set] of byKind) {
+      for (const [id, o] of set) {
+        bytes += (o?.value.length ?? 0) - (this.stored(kind, id)?.value.length ?? 0);
+        yield;
+      }
       lists[kind] = edited(this.lists[kind], set);
-      for (const [id, o] of set) bytes += (o?.value.length ?? 0) - (this.stored(kind, id)?.value.length ?? 0);
+      yield;
     }
     return new ConfigView(lists, bytes);
   }

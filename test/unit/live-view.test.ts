@@ -71,6 +71,23 @@ describe('LiveView', () => {
     }
     assert.ok(validity.includes(true) && validity.includes(false));
   });
+
+  it('the issues of a state with many routes, found batch by batch: those decoding it whole finds, each once', () => {
+    const many = normalize({ ...base, routes: Array.from({ length: 1000 }, (_, i) => route(`r${i}`)) });
+    const entries = new Map(configEntries(keys, many));
+    // Problems in different batches, on routes and on an object every batch checks again.
+    entries.set(keys.object('routes', 'r5'), JSON.stringify(route('r5', 'nope')));
+    entries.set(keys.object('routes', 'r700'), JSON.stringify(route('r700', 'gone')));
+    entries.set(keys.object('routes', 'r900'), '{"id":');
+    entries.set(keys.object('policies', 'p'), JSON.stringify({ id: 'p', type: 'rate-limit' }));
+    const state = { revision: 1, version: null, entries: PersistentMap.from(entries), resync: false, versionExact: false } as CommittedState;
+    const view = LiveView.of(keys, state);
+    assert.equal(view.valid, false);
+    const text = (issues: { file?: string; path: string; message: string }[]) => issues.map((i) => `${i.file}: ${i.path}: ${i.message}`).sort();
+    const whole = decodeEntriesLenient(keys, state.entries).issues;
+    assert.equal(whole.length, 4);
+    assert.deepEqual(text(view.issues()), text(whole));
+  });
 });
 
 describe('ConfigView', () => {
