@@ -111,7 +111,9 @@ export class ApiClient {
  * undici, about 100 ms of every CLI command's start (bench/cli-startup.ts).
  */
 async function send(url: string, options: RequestOptions, payload: string | undefined): Promise<IncomingMessage> {
-  const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  const { protocol } = new URL(url);
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error('unknown scheme');
+  const { request } = protocol === 'https:' ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
     const req = request(url, options, resolve).on('error', reject);
     req.end(payload);
