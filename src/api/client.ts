@@ -1,8 +1,12 @@
 // The control plane's API from the outside: what the CLI and the GitOps agent call it with. Paths,
 // methods and the types of bodies and answers come from the endpoint declarations the server
-// serves, so the two cannot drift apart.
-import { API_BASE, type Endpoint, type RequestBodyOf, type ResponseOf } from './endpoints.js';
-import type { ErrorBody, ErrorDetail, Source } from './schemas.js';
+// serves (the types only: a call needs just the route, so the CLI loads no schemas), so the two
+// cannot drift apart.
+import type { IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
+import type { EndpointAt, RequestBodyOf, ResponseOf } from './endpoints.js';
+import { API_BASE, type Route } from './routes.js';
+import type { ErrorBody, ErrorDetail } from './schemas.js';
+import type { Source } from './terms.js';
 
 /** The control plane's error details, one indented line each, to follow a message. */
 export function formatDetails(details: readonly ErrorDetail[] = []): string {
@@ -57,7 +61,8 @@ export class ApiClient {
     this.server = opts.server.replace(/\/+$/, '');
   }
 
-  async call<E extends Endpoint>(endpoint: E, input: CallInput<E> = {}): Promise<{ body: ResponseOf<E>; headers: Headers }> {
+  /** Call the endpoint at `endpoint`'s route: a declaration from endpoints.ts, or just its route from routes.ts. */
+  async call<R extends Route>(endpoint: R, input: CallInput<EndpointAt<R>> = {}): Promise<{ body: ResponseOf<EndpointAt<R>>; headers: IncomingHttpHeaders }> {
     const path = endpoint.path.replace(/:(\w+)/g, (_, name: string) => {
       const value = input.params?.[name];
       if (value === undefined) throw new Error(`${endpoint.method} ${endpoint.path}: no value for :${name}`);
@@ -65,20 +70,24 @@ export class ApiClient {
     });
     const query = Object.entries(input.query ?? {}).filter((e): e is [string, string | number] => e[1] !== undefined);
     const url = `${this.server}${API_BASE}${path}${query.length ? `?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)]))}` : ''}`;
-    const headers: Record<string, string> = { 'x-signalbox-source': this.opts.source };
+    const headers: Record<string, string> = { accept: 'application/json', 'x-signalbox-source': this.opts.source };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (input.body !== undefined) headers['content-type'] = 'application/json';
     if (input.message !== undefined) headers['x-signalbox-message'] = encodeURIComponent(input.message);
     if (input.expectVersion !== undefined) headers['if-match'] = `"${input.expectVersion}"`;
 
-    let res: Response;
+    const payload = input.body === undefined ? undefined : JSON.stringify(input.body);
+    if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
+
+    let res: IncomingMessage;
+    let text: string;
     try {
-      res = await fetch(url, { method: endpoint.method, headers, body: input.body === undefined ? undefined : JSON.stringify(input.body), signal: input.signal });
+      res = await send(url, { method: endpoint.method, headers, signal: input.signal }, payload);
+      text = await readText(res);
     } catch (err) {
       if (input.signal?.aborted) throw err;
-      throw new ApiUnreachableError(`cannot reach the control plane at ${this.server}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+      throw new ApiUnreachableError(`cannot reach the control plane at ${this.server}: ${(err as Error).message}`);
     }
-    const text = await res.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -87,11 +96,32 @@ export class ApiClient {
       parsed = undefined;
     }
     const what = `${endpoint.method} ${path}`;
-    if (!res.ok) {
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) {
       const e = (parsed ?? {}) as Partial<ErrorBody>;
-      throw new ApiError(`${what}: ${res.status} ${e.error ?? res.statusText}${formatDetails(e.details)}`, res.status, e.details ?? []);
+      throw new ApiError(`${what}: ${status} ${e.error ?? res.statusMessage ?? ''}${formatDetails(e.details)}`, status, e.details ?? []);
     }
-    if (parsed === undefined && text) throw new ApiError(`${what}: ${res.status} answered with something that is not JSON`, res.status, []);
-    return { body: parsed as ResponseOf<E>, headers: res.headers };
+    if (parsed === undefined && text) throw new ApiError(`${what}: ${status} answered with something that is not JSON`, status, []);
+    return { body: parsed as ResponseOf<EndpointAt<R>>, headers: res.headers };
   }
+}
+
+/**
+ * One request with node:http(s). Not fetch: its first call loads and compiles Node's bundled
+ * undici, about 100 ms of every CLI command's start (bench/cli-startup.ts).
+ */
+async function send(url: string, options: RequestOptions, payload: string | undefined): Promise<IncomingMessage> {
+  const { protocol } = new URL(url);
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error('unknown scheme');
+  const { request } = protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(url, options, resolve).on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -4,6 +4,7 @@
 // it. Adding an endpoint here without a handler does not compile.
 import { z } from 'zod';
 import { OBJECT_KINDS, objectSchemas, type ConfigObject, type ObjectKind } from '../config/schema.js';
+import { objectRoutes, routes, type Route } from './routes.js';
 import {
   configSchema,
   createdTokenSchema,
@@ -29,9 +30,7 @@ import {
   type Role,
 } from './schemas.js';
 
-export const API_BASE = '/api/v1';
-
-export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+export { API_BASE, type Method } from './routes.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,10 +63,7 @@ export const REQUEST_HEADERS = {
 } as const;
 export type RequestHeader = keyof typeof REQUEST_HEADERS;
 
-export interface Endpoint<B = unknown, R = unknown, Q = unknown> {
-  method: Method;
-  /** Under API_BASE, find-my-way syntax: `/versions/:n`. */
-  path: string;
+export interface Endpoint<B = unknown, R = unknown, Q = unknown> extends Route {
   /** null: no token needed. */
   role: Role | null;
   summary: string;
@@ -88,6 +84,11 @@ export type RequestBodyOf<E> = E extends { body: { read: 'json' | 'config'; sche
 export type ParsedBodyOf<E> = E extends { body: { read: 'json'; schema: infer S extends z.ZodType } } ? z.output<S> : undefined;
 export type QueryOf<E> = E extends { query: infer S extends z.ZodType } ? z.output<S> : Record<string, never>;
 export type ResponseOf<E> = E extends { ok: { schema: infer S extends z.ZodType } } ? z.output<S> : undefined;
+
+/** The declaration of the endpoint at `R`'s method and path: what a call to that route sends and gets. */
+export type EndpointAt<R extends Route> = DeclaredAt<AnyEndpoint, R>;
+type DeclaredAt<E, R> = E extends { method: infer M; path: infer P } ? (R extends { method: M; path: P } ? E : never) : never;
+type AnyEndpoint = (typeof endpoints)[keyof typeof endpoints] | ObjectEndpoints[keyof ObjectEndpoints];
 
 const JSON_TYPES = ['application/json'] as const;
 const CONFIG_TYPES = ['application/json', 'application/yaml'] as const;
@@ -124,23 +125,20 @@ const endpoint = <const E extends Endpoint>(e: E): E => e;
 
 export const endpoints = {
   openapi: endpoint({
-    method: 'GET',
-    path: '/openapi.json',
+    ...routes.openapi,
     role: null,
     summary: 'this description',
     ok: { status: 200, description: 'OpenAPI 3.0 document', schema: z.looseObject({ openapi: z.string() }) },
   }),
 
   getConfig: endpoint({
-    method: 'GET',
-    path: '/config',
+    ...routes.getConfig,
     role: 'viewer',
     summary: 'the live config (keys redacted); ETag is its version; Accept: application/yaml for YAML',
     ok: { status: 200, description: 'config', schema: liveConfigSchema, yaml: true },
   }),
   putConfig: endpoint({
-    method: 'PUT',
-    path: '/config',
+    ...routes.putConfig,
     role: 'editor',
     summary: 'replace the whole config (a new version)',
     headers: WRITE_HEADERS,
@@ -149,8 +147,7 @@ export const endpoints = {
     errors: { ...WRITE_ERRORS, 413: `body over ${CONFIG_BODY_LIMIT / MiB} MiB` },
   }),
   validateConfig: endpoint({
-    method: 'POST',
-    path: '/config/validate',
+    ...routes.validateConfig,
     role: 'viewer',
     summary: 'validate and diff against the live config; writes nothing',
     query: z.object({ detail: flag(['1'], 'each change with its object before and after') }),
@@ -160,15 +157,13 @@ export const endpoints = {
   }),
 
   listVersions: endpoint({
-    method: 'GET',
-    path: '/versions',
+    ...routes.listVersions,
     role: 'viewer',
     summary: 'version history, newest first (the last 500)',
     ok: { status: 200, description: 'versions', schema: versionListSchema },
   }),
   getVersion: endpoint({
-    method: 'GET',
-    path: '/versions/:n',
+    ...routes.getVersion,
     role: 'viewer',
     summary: 'one version with its whole config (keys redacted)',
     params: { n: 'integer' },
@@ -176,8 +171,7 @@ export const endpoints = {
     errors: { 404: 'not found' },
   }),
   diffVersions: endpoint({
-    method: 'GET',
-    path: '/versions/:a/diff/:b',
+    ...routes.diffVersions,
     role: 'viewer',
     summary: 'per-object changes from version a to version b, each object before and after (keys redacted)',
     params: { a: 'integer', b: 'integer' },
@@ -185,8 +179,7 @@ export const endpoints = {
     errors: { 404: 'no such version' },
   }),
   rollback: endpoint({
-    method: 'POST',
-    path: '/rollback',
+    ...routes.rollback,
     role: 'editor',
     summary: 'write a new version equal to an old one',
     headers: WRITE_HEADERS,
@@ -196,16 +189,14 @@ export const endpoints = {
   }),
 
   listProxies: endpoint({
-    method: 'GET',
-    path: '/proxies',
+    ...routes.listProxies,
     role: 'viewer',
     summary: 'every running proxy, its version, in sync or lagging; how long recent versions took to reach the fleet',
     query: z.object({ lagThresholdMs: intQuery(0, 86_400_000, 'a proxy not on the live version this long after its commit is lagging; default 30000') }),
     ok: { status: 200, description: 'proxies', schema: fleetSchema },
   }),
   getTraffic: endpoint({
-    method: 'GET',
-    path: '/traffic',
+    ...routes.getTraffic,
     role: 'viewer',
     summary: "requests/s, error rate and p99 over the last minutes, of the fleet, each proxy and the busiest routes (asked from the proxies' admin ports)",
     query: z.object({ top: intQuery(1, MAX_TOP_ROUTES, `routes to list, the busiest first; default ${DEFAULT_TOP_ROUTES}`) }),
@@ -213,8 +204,7 @@ export const endpoints = {
   }),
 
   createToken: endpoint({
-    method: 'POST',
-    path: '/tokens',
+    ...routes.createToken,
     role: 'admin',
     summary: 'create a token (admin); its secret is in this answer only',
     body: json(tokenRequestSchema, 'invalid token request'),
@@ -222,15 +212,13 @@ export const endpoints = {
     errors: { 400: 'invalid name, role or purpose', 409: 'the name is taken' },
   }),
   listTokens: endpoint({
-    method: 'GET',
-    path: '/tokens',
+    ...routes.listTokens,
     role: 'admin',
     summary: 'every token in etcd (admin; never secrets or hashes)',
     ok: { status: 200, description: 'tokens', schema: tokenListSchema },
   }),
   deleteToken: endpoint({
-    method: 'DELETE',
-    path: '/tokens/:name',
+    ...routes.deleteToken,
     role: 'admin',
     summary: 'delete a token (admin); it stops working at once',
     params: { name: 'string' },
@@ -239,15 +227,13 @@ export const endpoints = {
   }),
 
   getGitops: endpoint({
-    method: 'GET',
-    path: '/gitops',
+    ...routes.getGitops,
     role: 'viewer',
     summary: "the GitOps agent's last report (null until an agent has reported) and the last sync request",
     ok: { status: 200, description: 'GitOps state', schema: gitopsStateSchema },
   }),
   reportGitops: endpoint({
-    method: 'PUT',
-    path: '/gitops/status',
+    ...routes.reportGitops,
     role: 'editor',
     summary: 'the agent reports the outcome of a sync (editor)',
     body: json(gitopsReportSchema, 'invalid GitOps status', REPORT_BODY_LIMIT),
@@ -255,8 +241,7 @@ export const endpoints = {
     errors: { 400: 'not a valid report; details lists every problem' },
   }),
   requestSync: endpoint({
-    method: 'POST',
-    path: '/gitops/sync',
+    ...routes.requestSync,
     role: 'editor',
     summary: 'ask the agent to sync now, e.g. from a webhook (editor); any request body is ignored',
     query: z.object({ force: flag(['1', 'true'], 'this sync overwrites changes made outside git') }),
@@ -264,8 +249,7 @@ export const endpoints = {
     ok: { status: 202, description: 'requested', schema: syncRequestSchema },
   }),
   waitGitops: endpoint({
-    method: 'GET',
-    path: '/gitops/wait',
+    ...routes.waitGitops,
     role: 'viewer',
     summary: "the agent's long poll: answers when a sync request newer than `after` lands or the live version is not `version`, else after `timeout` seconds",
     query: z.object({
@@ -276,7 +260,7 @@ export const endpoints = {
     ok: { status: 200, description: 'the current state', schema: gitopsWaitSchema },
     errors: { 400: 'a query parameter is out of range' },
   }),
-} as const;
+} as const satisfies { [N in keyof typeof routes]: Endpoint & (typeof routes)[N] };
 
 /** A JSON merge patch (RFC 7396): the fields to change, null to remove one. */
 export const mergePatchSchema = z.record(z.string(), z.unknown()).meta({ description: 'the fields to change; null removes one' });
@@ -288,17 +272,16 @@ function objectEndpoints<K extends ObjectKind>(kind: K) {
   const schema = objectSchemas[kind] as z.ZodType<ConfigObject>;
   const inUse = kind === 'upstreams' || kind === 'policies' ? ' (409 while a route uses it, naming the routes)' : '';
   const id = { id: 'string' } as const;
+  const r = objectRoutes(kind);
   return {
     list: endpoint({
-      method: 'GET',
-      path: `/${kind}`,
+      ...r.list,
       role: 'viewer',
       summary: `list ${kind}`,
       ok: { status: 200, description: kind, schema: z.object({ [kind]: z.array(schema) }) as unknown as z.ZodType<Record<K, ConfigObject[]>> },
     }),
     get: endpoint({
-      method: 'GET',
-      path: `/${kind}/:id`,
+      ...r.get,
       role: 'viewer',
       summary: `one ${SINGULAR[kind]}`,
       params: id,
@@ -306,8 +289,7 @@ function objectEndpoints<K extends ObjectKind>(kind: K) {
       errors: { 404: 'not found' },
     }),
     put: endpoint({
-      method: 'PUT',
-      path: `/${kind}/:id`,
+      ...r.put,
       role: 'editor',
       summary: `create or replace one ${SINGULAR[kind]} (a new version)`,
       params: id,
@@ -317,8 +299,7 @@ function objectEndpoints<K extends ObjectKind>(kind: K) {
       errors: WRITE_ERRORS,
     }),
     patch: endpoint({
-      method: 'PATCH',
-      path: `/${kind}/:id`,
+      ...r.patch,
       role: 'editor',
       summary: `change one ${SINGULAR[kind]} with a JSON merge patch (RFC 7396; a new version)`,
       params: id,
@@ -331,8 +312,7 @@ function objectEndpoints<K extends ObjectKind>(kind: K) {
       errors: { ...WRITE_ERRORS, 404: 'not found' },
     }),
     delete: endpoint({
-      method: 'DELETE',
-      path: `/${kind}/:id`,
+      ...r.delete,
       role: 'editor',
       summary: `delete one ${SINGULAR[kind]} (a new version)${inUse}`,
       params: id,

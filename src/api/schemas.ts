@@ -3,17 +3,9 @@
 // document is generated from them. Nothing here knows the server or the CLI.
 import { z } from 'zod';
 import { ID_PATTERN, KINDS, certificateSchema, consumerSchema, perKind, documentSchema, policySchema, routeSchema, upstreamSchema, type ConfigObject } from '../config/schema.js';
+import { MAX_TOKEN_TTL_SECONDS, ROLES, SOURCES, TOKEN_PURPOSES } from './terms.js';
 
-/** Ordered: viewer reads, editor also writes the config, admin also manages tokens. */
-export const ROLES = ['viewer', 'editor', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** Where a version came from (`X-Signalbox-Source`); `gitops` only from a token made for the GitOps agent, or an admin's. */
-export const SOURCES = ['api', 'cli', 'gitops', 'dashboard'] as const;
-export type Source = (typeof SOURCES)[number];
-
-/** What a token may be made for, beyond its role: `gitops`, the agent's editor token that may write as source gitops. */
-export const TOKEN_PURPOSES = ['gitops'] as const;
+export { MAX_TOKEN_TTL_SECONDS, ROLES, SOURCES, TOKEN_PURPOSES, type Role, type Source } from './terms.js';
 
 export const errorDetailSchema = z.object({
   path: z.string().meta({ description: 'where in the input, e.g. routes[2].upstream' }),
@@ -180,9 +172,6 @@ export const trafficSchema = z.object({
   routes: z.array(z.object({ route: z.string(), proxies: z.number().int().meta({ description: 'proxies that count it among their busiest routes' }), ...rateSeries })),
 });
 export type Traffic = z.infer<typeof trafficSchema>;
-
-/** Ten years: a token that should never expire is made without a TTL. */
-export const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 const tokenName = z.string().regex(ID_PATTERN, 'must match [a-z0-9][a-z0-9._-]{0,62}');
 

@@ -1,9 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
-import { endpoints } from '../api/endpoints.js';
+import { routes } from '../api/routes.js';
 import { wholeNumber } from './args.js';
 import { apiClient, apiOptions, printChanges } from './common.js';
-import { loadOrFail } from './load-or-fail.js';
-import { previewChanges } from './preview.js';
 
 export function register(program: Command): void {
   apiOptions(
@@ -15,15 +13,17 @@ export function register(program: Command): void {
       .option('-m, --message <text>', 'recorded with the new version')
       .option('--expect-version <n>', 'refuse (409) unless the live version is n', (v) => wholeNumber('--expect-version', v, 0)),
   ).action(async (opts) => {
+    const { loadOrFail } = await import('./load-or-fail.js');
     const config = await loadOrFail(opts.file);
     const api = apiClient(opts);
     if (opts.dryRun) {
+      const { previewChanges } = await import('./preview.js');
       const { liveVersion, changes } = await previewChanges(api, config);
       printChanges(changes);
       process.stdout.write(`dry run: ${changes.length} change(s) against version ${liveVersion}; nothing written\n`);
       return;
     }
-    const { body } = await api.call(endpoints.putConfig, { body: config, message: opts.message, expectVersion: opts.expectVersion });
+    const { body } = await api.call(routes.putConfig, { body: config, message: opts.message, expectVersion: opts.expectVersion });
     printChanges(body.changes);
     process.stdout.write(body.unchanged ? `unchanged: version ${body.version.version}\n` : `applied: version ${body.version.version}\n`);
   });

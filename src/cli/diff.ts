@@ -1,7 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
 import { apiClient, apiOptions, CliError, printChanges, userFailure } from './common.js';
-import { loadOrFail } from './load-or-fail.js';
-import { previewChanges } from './preview.js';
 
 export function register(program: Command): void {
   apiOptions(
@@ -12,6 +10,7 @@ export function register(program: Command): void {
       .option('--exit-code', 'exit 1 when there are changes, 0 when there are none, 2 when the diff cannot be made'),
   ).action(async (opts) => {
     try {
+      const [{ loadOrFail }, { previewChanges }] = await Promise.all([import('./load-or-fail.js'), import('./preview.js')]);
       const config = await loadOrFail(opts.file);
       const { liveVersion, changes } = await previewChanges(apiClient(opts), config);
       printChanges(changes);

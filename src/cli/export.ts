@@ -1,9 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from '@commander-js/extra-typings';
-import { endpoints } from '../api/endpoints.js';
-import { configToYaml } from '../config/yaml.js';
+import { routes } from '../api/routes.js';
 import { apiClient, apiOptions, CliError } from './common.js';
-import { formatDocument, outputOption } from './output.js';
+import { outputOption } from './output.js';
 
 export function register(program: Command): void {
   apiOptions(
@@ -16,7 +15,8 @@ export function register(program: Command): void {
     // The control plane answers every certificate with keySha256 and notAfter instead of its key.
     // Both are read-only fields that a write ignores, and a certificate written without key keeps
     // the key stored for its id: so this document applies back as it is, without any key in it.
-    const { body } = await apiClient(opts).call(endpoints.getConfig);
+    const [{ configToYaml }, { formatDocument }] = await Promise.all([import('../config/yaml.js'), import('./document.js')]);
+    const { body } = await apiClient(opts).call(routes.getConfig);
     // YAML the way people write it (flow lists for plain values), as they will keep it in git.
     const text = opts.output === 'json' ? formatDocument('json', body) : configToYaml(body);
     if (!opts.file) {

@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
-import { endpoints, objectEndpointsByKind } from '../api/endpoints.js';
-import { OBJECT_KINDS, type ConfigObject, type ObjectKind } from '../config/schema.js';
+import { objectRoutesByKind, routes } from '../api/routes.js';
+import { OBJECT_KINDS, type ObjectKind } from '../config/kinds.js';
+import type { ConfigObject } from '../config/schema.js';
 import { apiClient, apiOptions, CliError } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable, type Columns } from './output.js';
 import { objectColumns, versionColumns } from './tables.js';
@@ -24,15 +25,15 @@ export function register(program: Command): void {
 
     const api = apiClient(opts);
     if (what === 'versions') {
-      const { body } = await api.call(endpoints.listVersions);
+      const { body } = await api.call(routes.listVersions);
       if (format === 'table') printTable(versionColumns, body.versions);
-      else printDocument(format, body);
+      else await printDocument(format, body);
     } else if (!kind) {
-      printDocument(format === 'table' ? 'yaml' : format, (await api.call(endpoints.getConfig)).body);
+      await printDocument(format === 'table' ? 'yaml' : format, (await api.call(routes.getConfig)).body);
     } else {
-      const objects = objectEndpointsByKind[kind];
+      const objects = objectRoutesByKind[kind];
       const body = id === undefined ? (await api.call(objects.list)).body : (await api.call(objects.get, { params: { id } })).body;
-      if (format !== 'table') printDocument(format, body);
+      if (format !== 'table') await printDocument(format, body);
       // One kind's columns for that kind's objects; TypeScript cannot pair the two through `kind`.
       else printTable(objectColumns[kind] as Columns<ConfigObject>, id === undefined ? (body as Record<ObjectKind, ConfigObject[]>)[kind] : [body as ConfigObject]);
     }

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { summarize } from '../gitops/summary.js';
 import { wholeNumber } from './args.js';
 import { apiClient, apiOptions, CliError } from './common.js';
 import { onShutdown } from './shutdown.js';
@@ -19,7 +18,7 @@ export function register(program: Command): void {
   ).action(async (opts) => {
     const dir = resolve(opts.dir);
     if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`--dir ${opts.dir}: no such directory`, 2);
-    const [{ GitopsAgent }, { createLogger }] = await Promise.all([import('../gitops/agent.js'), import('./logger.js')]);
+    const [{ GitopsAgent }, { summarize }, { createLogger }] = await Promise.all([import('../gitops/agent.js'), import('../gitops/summary.js'), import('./logger.js')]);
     // Its token must be one created for gitops (or an admin's): the control plane refuses source gitops from any other.
     const agent = new GitopsAgent({ dir, api: apiClient(opts, 'gitops'), force: opts.force ?? false, logger: createLogger('gitops') });
     if (opts.once) {

@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { ApiClient } from '../api/client.js';
-import { endpoints } from '../api/endpoints.js';
+import { routes } from '../api/routes.js';
 import { wholeNumber } from './args.js';
 import { apiClient, apiOptions, CliError, printChanges } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable, type Format } from './output.js';
@@ -10,9 +10,9 @@ import { versionColumns } from './tables.js';
 async function showDiff(api: ApiClient, versions: string[], format: Format): Promise<void> {
   if (versions.length !== 2) throw new CliError(`history --diff takes two versions, A and B; got ${versions.length}`, 2);
   const [a, b] = versions.map((v) => wholeNumber('history --diff: a version', v)) as [number, number];
-  const { body } = await api.call(endpoints.diffVersions, { params: { a, b } });
+  const { body } = await api.call(routes.diffVersions, { params: { a, b } });
   if (format !== 'table') {
-    printDocument(format, body);
+    await printDocument(format, body);
     return;
   }
   printChanges(body.changes);
@@ -33,9 +33,9 @@ export function register(program: Command): void {
       await showDiff(api, opts.diff, opts.output);
       return;
     }
-    const { body } = await api.call(endpoints.listVersions);
+    const { body } = await api.call(routes.listVersions);
     const versions = body.versions.slice(0, opts.limit);
     if (opts.output === 'table') printTable(versionColumns, versions);
-    else printDocument(opts.output, { versions });
+    else await printDocument(opts.output, { versions });
   });
 }

@@ -20,6 +20,9 @@ const program = new Command('signalbox')
   .exitOverride()
   .showHelpAfterError();
 
+// Each command's module only declares its flags and help; its action loads what it uses when it
+// runs (zod and the config schemas, YAML, the control plane, the proxy). So `--help` and every
+// command start with commander and these declarations alone (test/e2e/cli-startup.test.ts).
 for (const cmd of [dev, controlPlane, proxy, validate, apply, diff, get, history, exportConfig, rollback, status, token, gitops]) cmd.register(program);
 
 try {

@@ -1,7 +1,7 @@
-// How commands print what they read: YAML or JSON for scripts and files, aligned tables for people.
+// How commands print what they read: the -o option, and aligned tables for people (YAML and JSON
+// documents are document.ts's, which loads the YAML library only for the commands that print one).
 import { Option } from '@commander-js/extra-typings';
-import { Document, visit } from 'yaml';
-import { CONTROL_CHARACTER, escapeControl, escapeControlInQuoted } from '../api/audit-text.js';
+import { escapeControl } from '../api/audit-text.js';
 
 export const FORMATS = ['yaml', 'json', 'table'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -11,23 +11,9 @@ export function outputOption<const F extends readonly Format[]>(formats: F, desc
   return new Option('-o, --output <format>', description).choices(formats);
 }
 
-/**
- * JSON or YAML of `body`, with control characters in its strings escaped (as the format escapes
- * them: the value stays the same), so a message cannot write to the terminal it is printed on.
- */
-export function formatDocument(format: Exclude<Format, 'table'>, body: unknown): string {
-  if (format === 'json') return escapeControlInQuoted(`${JSON.stringify(body, null, 2)}\n`);
-  const doc = new Document(body);
-  // Double quotes are the YAML style that can escape a character.
-  visit(doc, {
-    Scalar(_, node) {
-      if (typeof node.value === 'string' && CONTROL_CHARACTER.test(node.value)) node.type = 'QUOTE_DOUBLE';
-    },
-  });
-  return escapeControlInQuoted(doc.toString());
-}
-
-export function printDocument(format: Exclude<Format, 'table'>, body: unknown): void {
+/** `body` on stdout as a document; the YAML library is loaded now, by the commands that print one. */
+export async function printDocument(format: Exclude<Format, 'table'>, body: unknown): Promise<void> {
+  const { formatDocument } = await import('./document.js');
   process.stdout.write(formatDocument(format, body));
 }
 

@@ -1,5 +1,5 @@
 import { formatDetails, type ApiClient } from '../api/client.js';
-import { endpoints } from '../api/endpoints.js';
+import { routes } from '../api/routes.js';
 import type { ChangeSummary } from '../api/schemas.js';
 import type { Config } from '../config/schema.js';
 import { CliError } from './common.js';
@@ -10,7 +10,7 @@ import { CliError } from './common.js';
  * key out.
  */
 export async function previewChanges(api: ApiClient, config: Config): Promise<{ liveVersion: number; changes: ChangeSummary[] }> {
-  const { body } = await api.call(endpoints.validateConfig, { body: config });
+  const { body } = await api.call(routes.validateConfig, { body: config });
   if (!body.valid) throw new CliError(`the control plane refuses the config; nothing written:${formatDetails(body.errors)}`);
   return body;
 }

@@ -1,5 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
-import { endpoints } from '../api/endpoints.js';
+import { routes } from '../api/routes.js';
 import { wholeNumber } from './args.js';
 import { apiClient, apiOptions, printChanges } from './common.js';
 
@@ -10,7 +10,7 @@ export function register(program: Command): void {
       .description('write a NEW version equal to an old one (history is never rewritten)')
       .argument('<version>', 'the version to return to', (v) => wholeNumber('rollback: VERSION', v)),
   ).action(async (n, opts) => {
-    const { body } = await apiClient(opts).call(endpoints.rollback, { body: { version: n } });
+    const { body } = await apiClient(opts).call(routes.rollback, { body: { version: n } });
     printChanges(body.changes);
     process.stdout.write(body.unchanged ? `unchanged: live config already equals version ${n}\n` : `rolled back to version ${n} as version ${body.version.version}\n`);
   });

@@ -1,10 +1,10 @@
 import type { Command } from '@commander-js/extra-typings';
 import { escapeControl } from '../api/audit-text.js';
-import { endpoints } from '../api/endpoints.js';
+import { routes } from '../api/routes.js';
 import type { ProxyStatus, VersionConvergence } from '../api/schemas.js';
 import { durationSeconds } from './args.js';
 import { apiClient, apiOptions } from './common.js';
-import { formatDocument, outputOption, printTable, type Columns } from './output.js';
+import { outputOption, printDocument, printTable, type Columns } from './output.js';
 
 const ms = (n: number | null | undefined) => (n == null ? '-' : n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`);
 const time = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
@@ -38,9 +38,9 @@ export function register(program: Command): void {
       .addOption(outputOption(['table', 'json']).default('table'))
       .option('--lag-threshold <duration>', 'a proxy not on the live version this long after its commit is LAGGING (e.g. 30s, 5m); default 30s', durationSeconds('--lag-threshold', 86_400)),
   ).action(async (opts) => {
-    const { body } = await apiClient(opts).call(endpoints.listProxies, { query: { lagThresholdMs: opts.lagThreshold === undefined ? undefined : opts.lagThreshold * 1000 } });
+    const { body } = await apiClient(opts).call(routes.listProxies, { query: { lagThresholdMs: opts.lagThreshold === undefined ? undefined : opts.lagThreshold * 1000 } });
     if (opts.output === 'json') {
-      process.stdout.write(formatDocument('json', body));
+      await printDocument('json', body);
       return;
     }
     const n = body.proxies.length;

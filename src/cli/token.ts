@@ -1,6 +1,6 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { endpoints } from '../api/endpoints.js';
-import { MAX_TOKEN_TTL_SECONDS, ROLES, TOKEN_PURPOSES } from '../api/schemas.js';
+import { routes } from '../api/routes.js';
+import { MAX_TOKEN_TTL_SECONDS, ROLES, TOKEN_PURPOSES } from '../api/terms.js';
 import { durationSeconds } from './args.js';
 import { apiClient, apiOptions } from './common.js';
 import { FORMATS, outputOption, printDocument, printTable } from './output.js';
@@ -26,7 +26,7 @@ export function register(program: Command): void {
       ...(opts.for ? { for: opts.for } : {}),
       ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
     };
-    const { body } = await apiClient(opts).call(endpoints.createToken, { body: request });
+    const { body } = await apiClient(opts).call(routes.createToken, { body: request });
     process.stdout.write(`${body.token}\n`);
     // On stderr, so that stdout stays the token alone.
     const purpose = body.for ? ` for ${body.for}` : '';
@@ -36,14 +36,14 @@ export function register(program: Command): void {
 
   apiOptions(token.command('list').description('every token: name, role, when and by whom it was created, when it expires and was last used (never the secret)').addOption(outputOption(FORMATS).default('table')))
     .action(async (opts) => {
-      const { body } = await apiClient(opts).call(endpoints.listTokens);
+      const { body } = await apiClient(opts).call(routes.listTokens);
       if (opts.output === 'table') printTable(tokenColumns, body.tokens);
-      else printDocument(opts.output, body);
+      else await printDocument(opts.output, body);
     });
 
   apiOptions(token.command('delete').description('delete a token; it stops working at once').argument('<name>', "the token's name"))
     .action(async (name, opts) => {
-      await apiClient(opts).call(endpoints.deleteToken, { params: { name } });
+      await apiClient(opts).call(routes.deleteToken, { params: { name } });
       process.stdout.write(`deleted token "${name}"\n`);
     });
 }

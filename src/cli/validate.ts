@@ -1,6 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { loadConfigFiles } from '../config/load.js';
-import { MAX_ISSUES, formatIssue } from '../config/validate.js';
 
 export function register(program: Command): void {
   program
@@ -8,6 +6,7 @@ export function register(program: Command): void {
     .description('check documents offline (exit 0 valid, 1 invalid, 2 usage)')
     .argument('<paths...>', 'YAML/JSON files or folders (merged as one desired state)')
     .action(async (paths) => {
+      const [{ loadConfigFiles }, { MAX_ISSUES, formatIssue }] = await Promise.all([import('../config/load.js'), import('../config/validate.js')]);
       // Offline, a certificate without key cannot be checked against the key the control plane keeps.
       const result = await loadConfigFiles(paths, { storedKeys: 'control-plane' });
       if (!result.ok) {

@@ -1,6 +1,7 @@
 // One byte-exact form of a config, so equal configs hash equal wherever they were written from.
 import { createHash } from 'node:crypto';
-import { KINDS, type Config, type Kind } from './schema.js';
+import { KINDS, type Kind } from './kinds.js';
+import type { Config } from './schema.js';
 
 /** JSON with object keys sorted at every depth; arrays keep their order. */
 export function stableStringify(value: unknown): string {

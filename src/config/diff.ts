@@ -1,6 +1,7 @@
 // Per-object differences between two configs: what `signalbox diff` shows and what a write sends.
 import { stableStringify } from './canonical.js';
-import { KINDS, perKind, type Config, type ConfigObject, type Kind } from './schema.js';
+import { KINDS, perKind, type Kind } from './kinds.js';
+import type { Config, ConfigObject } from './schema.js';
 
 export interface ObjectChange {
   kind: Kind;

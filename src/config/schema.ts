@@ -5,30 +5,13 @@ import { LinearRegex, regexProblem } from '../util/linear-regex.js';
 import { HEADER_NAME, id } from './fields.js';
 import { POLICY_SCHEMAS, POLICY_TYPES } from './policies/index.js';
 import { routeProblems } from './route-rules.js';
+import { SETTINGS_ID } from './kinds.js';
 import { KEY_DIGEST_PREFIX, MIN_KEY_CHARS, PASSWORD_HASH_PREFIX, isKeyDigest, parsePasswordHash } from './secrets.js';
 
 export { ID_PATTERN } from './fields.js';
-/**
- * What etcd stores, one object per key. `settings` holds the document's top-level fields
- * (`globalPolicies`) as one object, id "global": so one version key commits them with the rest,
- * and history, diffs, the hash and rollback carry them like any object. Documents and the API
- * show them as top-level fields (toDocument, validate.ts), never as a list.
- */
-export const KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers', 'settings'] as const;
-export type Kind = (typeof KINDS)[number];
-/** The kinds a document lists and the API serves object by object. */
-export const OBJECT_KINDS = ['upstreams', 'routes', 'policies', 'certificates', 'consumers'] as const satisfies readonly Kind[];
-export type ObjectKind = (typeof OBJECT_KINDS)[number];
-/** The id of the one settings object. */
-export const SETTINGS_ID = 'global';
-
-/** A record with one value per kind, so no list of the kinds is ever written out by hand. */
-export function perKind<T>(value: (kind: Kind) => T): Record<Kind, T> {
-  return Object.fromEntries(KINDS.map((kind) => [kind, value(kind)])) as Record<Kind, T>;
-}
+export { KINDS, OBJECT_KINDS, SETTINGS_ID, perKind, type Kind, type ObjectKind } from './kinds.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
-
 
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOST_PATTERN = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);

@@ -1,5 +1,5 @@
 // The etcd key layout (docs/architecture.md). Every key the product reads or writes is built here.
-import { KINDS, type Kind } from '../config/schema.js';
+import { KINDS, type Kind } from '../config/kinds.js';
 
 export const DEFAULT_PREFIX = '/signalbox';
 const VERSION_DIGITS = 10;

@@ -1,7 +1,9 @@
 // The short commands start without the modules only the long-running ones need (etcd's client,
-// the proxy's HTTP client, metrics, logging): each costs 20-130 ms of start-up before the command
-// does anything (bench/cli-startup.ts measures the whole). A module-resolution hook lists every
-// module a real CLI process loads.
+// the proxy's HTTP client, metrics, logging), and without those they do not use themselves (zod
+// and the config schemas, YAML, the fetch of Node's bundled undici): each costs 20-130 ms of
+// start-up before the command does anything (bench/cli-startup.ts measures the whole). A
+// module-resolution hook lists every package a real CLI process loads, and Node's own module list
+// at exit the built-in ones.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,12 +33,19 @@ export async function resolve(specifier, context, next) {
 `,
   );
   register = join(dir, 'register.mjs');
-  await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  await writeFile(
+    register,
+    `import { appendFileSync } from 'node:fs';
+import { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+process.on('exit', () => appendFileSync(process.env.SIGNALBOX_TEST_LOADED, process.moduleLoadList.map((m) => 'node:' + m + '\\n').join('')));
+`,
+  );
 });
 
 after(() => rm(dir, { recursive: true, force: true }));
 
-/** The packages a CLI run with these arguments loaded. */
+/** The packages a CLI run with these arguments loaded, and `node:fetch` when Node's fetch was. */
 async function packagesLoaded(name: string, args: string[]): Promise<Set<string>> {
   const list = join(dir, `${name}.txt`);
   await writeFile(list, '');
@@ -49,6 +58,7 @@ async function packagesLoaded(name: string, args: string[]): Promise<Set<string>
   for (const url of (await readFile(list, 'utf8')).split('\n')) {
     const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
     if (m) packages.add(m[1]!);
+    if (url.startsWith('node:') && url.includes('internal/deps/undici')) packages.add('node:fetch');
   }
   return packages;
 }
@@ -65,6 +75,25 @@ for (const [name, args] of [
     assert.ok(loaded.has('@commander-js/extra-typings') || loaded.has('commander'), `the hook saw the CLI's own modules: ${[...loaded].join(', ')}`);
     const heavy = HEAVY.filter((p) => [...loaded].some((l) => l === p || l.startsWith(`${p}/`)));
     assert.deepEqual(heavy, [], `loaded: ${[...loaded].join(', ')}`);
+  });
+}
+
+// What each of them does not use: get and status read the API by route (no schemas), status and
+// --help print no YAML, and the API client asks with node:http.
+for (const [name, args, unused] of [
+  ['get', ['get', 'routes'], ['zod', 'node:fetch']],
+  ['status', ['status'], ['zod', 'yaml', 'node:fetch']],
+  ['diff', ['diff', '-f', DEMO_FILE], ['node:fetch']],
+  ['help', ['--help'], ['zod', 'yaml']],
+] as const) {
+  test(`signalbox ${name} loads none of ${unused.join(', ')}`, async () => {
+    const loaded = await packagesLoaded(`${name}-unused`, [...args]);
+    assert.ok(loaded.has('@commander-js/extra-typings') || loaded.has('commander'), `the hook saw the CLI's own modules: ${[...loaded].join(', ')}`);
+    assert.deepEqual(
+      unused.filter((p) => loaded.has(p)),
+      [],
+      `loaded: ${[...loaded].join(', ')}`,
+    );
   });
 }
 

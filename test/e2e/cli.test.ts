@@ -91,6 +91,10 @@ describe('signalbox CLI against a running control plane', () => {
     const unreachable = await cli(['diff', '--exit-code', '-f', file], { ...stack.env, SIGNALBOX_SERVER: 'http://127.0.0.1:1' });
     assert.equal(unreachable.code, 2);
     assert.match(unreachable.stderr, /cannot reach the control plane/);
+    // A --server without its scheme, a common slip, is named as such (as it was with fetch).
+    const noScheme = await cli(['get', 'routes', '--server', 'localhost:9000']);
+    assert.equal(noScheme.code, 1);
+    assert.equal(noScheme.stderr, 'signalbox: cannot reach the control plane at localhost:9000: unknown scheme\n');
   });
 
   it('apply --expect-version: the live version passes; a stale one is refused with the 409 and writes nothing', async () => {
