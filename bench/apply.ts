@@ -29,7 +29,6 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { validateDocument } from '../src/config/validate.js';
 import { ConfigApplier } from '../src/proxy/config-applier.js';
-import { PROXY_NODE_FLAGS } from '../src/proxy/defaults.js';
 import { createProxyHandler } from '../src/proxy/handler.js';
 import { startListeners } from '../src/proxy/listeners.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
@@ -369,7 +368,7 @@ async function main(): Promise<void> {
     const args = ['--routes', String(ROUTES), '--changes', String(CHANGES), '--interval', String(INTERVAL), '--large', String(LARGE), '--child'];
     if (whole) args.push('--whole');
     if (onePass) args.push('--slice-ms', 'Infinity');
-    const proc = fork(new URL(import.meta.url), args, { execArgv: [...PROXY_NODE_FLAGS, '--expose-gc'] });
+    const proc = fork(new URL(import.meta.url), args, { execArgv: ['--expose-gc'] });
     results.push(await measure(proc, `${whole ? 'whole compile' : 'incremental'}${onePass ? ', one pass' : ''}`, data));
   }
   upstream.close();

@@ -4,14 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedEtcd } from '../src/dev/managed-etcd.js';
-import { PROXY_NODE_FLAGS } from '../src/proxy/defaults.js';
 import { freePort } from '../src/util/ports.js';
 import { CLI, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
 
 const TOKEN = 'bench-token';
 
 /** A signalbox command of the build whose CLI is `cli`, as launch() starts this build's. */
-const run = (cli: string, args: string[], nodeFlags: readonly string[] = []): Spawned => spawnProcess(process.execPath, [...nodeFlags, cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
+const run = (cli: string, args: string[]): Spawned => spawnProcess(process.execPath, [cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
 
 /** What a control-plane write answers (the fields the benches read). */
 interface WriteAnswer {
@@ -134,8 +133,9 @@ export class BenchStack {
   async startProxy(id: string, profileDir?: string, extraArgs: string[] = []): Promise<BenchProxy> {
     const [port, admin] = [await freePort(), await freePort()];
     const args = ['proxy', '--etcd', this.etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--id', id, ...extraArgs];
-    // With the V8 flags bin/signalbox gives a proxy: what is measured is the proxy users run.
-    const p = run(this.cli, args, profileDir === undefined ? PROXY_NODE_FLAGS : [...PROXY_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', profileDir]);
+    const p = profileDir === undefined
+      ? run(this.cli, args)
+      : spawnProcess(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, this.cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
     this.children.add(p.stop);
     return { url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${admin}`, pid: p.proc.pid! };
   }

@@ -7,7 +7,6 @@ import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../net.js';
-import { PROXY_NODE_FLAGS } from '../proxy/defaults.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const READY_WITHIN_MS = 30_000;
@@ -57,7 +56,7 @@ export class ProxyChild {
       ];
       // Its own process group: a Ctrl-C in the terminal reaches dev only, which then ends the
       // child once (a second signal would make the child skip its drain).
-      child = spawn(process.execPath, [...PROXY_NODE_FLAGS, ...args], { stdio: ['ignore', log, log, 'ipc'], detached: true });
+      child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], detached: true });
     } finally {
       closeSync(log);
     }
