@@ -15,6 +15,7 @@ import { METHOD_NOT_ALLOWED, sendJson } from './respond.js';
 import type { RuntimeHolder } from './runtime.js';
 import { ALLOW, answerClientError, refuseConnect } from './strict-http.js';
 import type { UpgradeHandler } from './upgrade.js';
+import { SlotSet } from '../util/slot-set.js';
 
 export interface ListenAt {
   http: HostPort;
@@ -50,17 +51,20 @@ type AnyResponse = ServerResponse | Http2ServerResponse;
 
 /** What a server holds open: for the drain to close, and to cut at its end. */
 class Connections {
-  /** Every accepted socket until it closes: server.closeAllConnections() misses upgraded ones. */
-  readonly sockets = new Set<Socket>();
+  /**
+   * Every accepted socket until it closes: server.closeAllConnections() misses upgraded ones.
+   * SlotSets, not Sets: these gain and lose a member per request or connection (slot-set.ts).
+   */
+  readonly sockets = new SlotSet<Socket>();
   /** The responses under way: the ones a drain still can mark `Connection: close`. */
-  readonly responses = new Set<AnyResponse>();
+  readonly responses = new SlotSet<AnyResponse>();
   readonly sessions = new Set<ServerHttp2Session>();
   draining = false;
 
   constructor(server: AnyServer) {
     const sockets = this.sockets;
     const responses = this.responses;
-    // Shared listener functions, so tracking allocates nothing per request beyond the set entry.
+    // Shared listener functions, so tracking allocates nothing per request.
     function forgetSocket(this: Socket): void {
       sockets.delete(this);
     }
@@ -96,12 +100,14 @@ class Connections {
   drain(server: AnyServer): void {
     this.draining = true;
     closeIdle(server);
-    for (const res of this.responses) if (!res.headersSent) endAfter(res);
+    this.responses.forEach((res) => {
+      if (!res.headersSent) endAfter(res);
+    });
     for (const session of this.sessions) session.close();
   }
 
   cut(): void {
-    for (const socket of this.sockets) socket.destroy();
+    this.sockets.forEach((socket) => socket.destroy());
   }
 }
 
