@@ -61,6 +61,12 @@ export interface AccessEntry {
 const BATCH_BYTES = 8192;
 /** ...or this often, whichever comes first, so a quiet proxy's lines still show within a second. */
 const FLUSH_EVERY_MS = 1000;
+/**
+ * What one write may carry: all that waited while the write before it was under way. sonic-boom's
+ * default (16 KiB) cuts that into a write per 16 KiB (measured: the logged proxy at 0.71-0.73x
+ * the bare one with it, 0.88-0.91x with this).
+ */
+const MAX_WRITE_BYTES = 1 << 20;
 
 let isoMs = 0;
 let iso = '';
@@ -90,7 +96,7 @@ export class AccessLog {
     /** A file (appended to, created with its folder), or stdout when absent. */
     file?: string,
   ) {
-    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: BATCH_BYTES, periodicFlush: FLUSH_EVERY_MS, contentMode: 'buffer' }) as unknown as LineSink;
+    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: BATCH_BYTES, maxWrite: MAX_WRITE_BYTES, periodicFlush: FLUSH_EVERY_MS, contentMode: 'buffer' }) as unknown as LineSink;
   }
 
   /** Whether a request that ended with `status` is written. */
