@@ -220,14 +220,16 @@ async function child(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc!;
   const keys = new Keys('/bench');
   const [{ entries: list, versionRaw, events, allTo }] = (await once(process, 'message')) as [Feed];
-  // The first state, as the watcher makes it from a snapshot read.
-  const entries = new Map(list);
-  const current = new Map([...entries].map(([k, value]) => [k, { value, modRevision: 1 }]));
   const folder = new RevisionFolder(keys);
-  const first = folder.restart(
-    { version: parseVersionInfo(versionRaw), versionRaw, revision: 1, entries, headRevision: 1, current, unfinished: 0, stateRevision: 1, source: 'head' },
-    false,
-  );
+  /** The version key at `revision`, as the parent's versionRaw makes it. */
+  const versionAt = (revision: number) => JSON.stringify({ ...JSON.parse(versionRaw), version: revision, hash: `h${revision}` });
+  /** The state the watcher makes from a snapshot read of `at` at `revision` (a resync when `resync`). */
+  const snapshot = (at: ReadonlyMap<string, string>, revision: number, resync: boolean): CommittedState => {
+    const raw = versionAt(revision);
+    const current = new Map([...at].map(([k, value]) => [k, { value, modRevision: revision }]));
+    return folder.restart({ version: parseVersionInfo(raw), versionRaw: raw, revision, entries: new Map(at), headRevision: revision, current, unfinished: 0, stateRevision: revision, source: 'head' }, resync);
+  };
+  const first = snapshot(new Map(list), 1, false);
 
   const logger = pino({ level: 'silent' });
   const metrics = new ProxyMetrics({ processMetrics: false });
@@ -276,20 +278,14 @@ async function child(): Promise<void> {
   // or one after a refused state, is: no delta), then changes that move every route to the
   // other upstream (as a whole-config PUT replacing every route: a delta of every route).
   let rev = CHANGES + 1;
-  const restart = (at: ReadonlyMap<string, string>, revision: number): CommittedState => {
-    const raw = versionRaw.replace(/"version":\d+/, `"version":${revision}`);
-    const now = new Map([...at].map(([k, value]) => [k, { value, modRevision: revision }]));
-    const state = folder.restart({ version: parseVersionInfo(raw), versionRaw: raw, revision, entries: new Map(at), headRevision: revision, current: now, unfinished: 0, stateRevision: revision, source: 'head' }, true);
-    return { ...state, delta: null };
-  };
   const wholes: CommittedState[] = [];
-  for (let i = 0; i < LARGE; i++) wholes.push(restart(folder.state!.entries, ++rev));
+  for (let i = 0; i < LARGE; i++) wholes.push({ ...snapshot(folder.state!.entries, ++rev, true), delta: null });
   const everyRoutes: CommittedState[] = [];
   for (let i = 0; i < LARGE; i++) {
     const ev: WatchEvent[] = [];
     rev++;
     for (const [key, value] of allTo[(i + 1) % 2]!) if (folder.state!.entries.get(key) !== value) ev.push({ revision: rev, key, value });
-    ev.push({ revision: rev, key: keys.version, value: versionRaw.replace(/"version":\d+/, `"version":${rev}`) });
+    ev.push({ revision: rev, key: keys.version, value: versionAt(rev) });
     everyRoutes.push(folder.fold(ev, rev).state!);
   }
   gc();
