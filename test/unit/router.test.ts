@@ -359,4 +359,69 @@ describe('router: withChanges', () => {
     assert.deepEqual(ids(three, PROBES), ['x', 'y', 'wild', 'empty', null, 'x']);
     assert.deepEqual(ids(none, PROBES), [null, null, null, null, null, null]);
   });
+
+  interface Shape {
+    route(n: number, priority: number): RoutableRoute;
+    probe(n: number): { host: string; path: string };
+    /** Searched before the shape's own routes, so a wrong top priority would end the search at it. */
+    catchAll: RoutableRoute;
+  }
+
+  /**
+   * A fixed sequence from a seeded generator: adds, removals and priority changes (above and below
+   * the catch-all's), growing a node past the persistent map's threshold, shrinking it below and
+   * growing it again; after each change the router routes 400 probes as one built whole, and at
+   * the end every router before routes them as it did.
+   */
+  function churnAgainstWhole(shape: Shape): void {
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const probes = Array.from({ length: 400 }, (_, n) => shape.probe(n));
+    const routed = (router: ReturnType<typeof compileRouter>) => probes.map((p) => router.match(p.host, 'GET', p.path, {})?.id ?? null);
+    const live = new Map<number, RoutableRoute>();
+    for (let n = 0; n < 300; n++) live.set(n, shape.route(n, 0));
+    let router = compileRouter([...live.values(), shape.catchAll]);
+    const history: { router: ReturnType<typeof compileRouter>; expected: (string | null)[] }[] = [];
+    const change = (what: string, removed: RoutableRoute[], added: RoutableRoute[]) => {
+      router = router.withChanges(removed, added);
+      const expected = routed(compileRouter([...live.values(), shape.catchAll]));
+      assert.deepEqual(routed(router), expected, `${what}, ${live.size} routes`);
+      history.push({ router, expected });
+    };
+    const churn = () => {
+      const n = next(400);
+      const old = live.get(n);
+      const fresh = shape.route(n, [0, 5, 2][next(3)]!);
+      live.set(n, fresh);
+      change(`${fresh.id} set`, old === undefined ? [] : [old], [fresh]);
+    };
+    for (let i = 0; i < 120; i++) churn();
+    while (live.size > 20) {
+      const n = [...live.keys()][next(live.size)]!;
+      const old = live.get(n)!;
+      live.delete(n);
+      change(`${old.id} removed`, [old], []);
+    }
+    for (let i = 0; i < 150; i++) churn();
+    for (const { router: before, expected } of history) assert.deepEqual(routed(before), expected, 'a router before a change routes as it did');
+  }
+
+  it('a path node with hundreds of static children (kept in a persistent map) routes after every change as a router built whole', () => {
+    churnAgainstWhole({
+      route: (n, priority) => r(`svc${n}`, { paths: [`/svc${n}/*`, `/svc${n}`] }, priority),
+      probe: (n) => ({ host: 'example.org', path: n % 2 === 0 ? `/svc${n}/items` : `/svc${n}` }),
+      catchAll: r('catch-all', { hosts: ['example.org'], paths: ['/*'] }, 3),
+    });
+  });
+
+  it('hundreds of host tables, exact and wildcard, route after every change as a router built whole', () => {
+    churnAgainstWhole({
+      route: (n, priority) => r(`tenant${n}`, { hosts: [n % 3 === 0 ? `*.t${n}.example.com` : `t${n}.example.com`], paths: ['/*'] }, priority),
+      probe: (n) => ({ host: n % 3 === 0 ? `api.t${n}.example.com` : `t${n}.example.com`, path: '/x' }),
+      catchAll: r('catch-all', { hosts: ['*.example.com'], paths: ['/*'] }, 3),
+    });
+  });
 });
