@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AccessEntry } from '../../src/proxy/access-log.js';
+import { accessLine } from '../../src/proxy/access-line.js';
+
+const full: AccessEntry = {
+  time: '2026-11-28T02:00:00.123Z',
+  requestId: 'req-1',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: 'b7ad6b7169203331',
+  clientIp: '203.0.113.5',
+  method: 'POST',
+  host: 'api.example.com',
+  path: '/api/users',
+  protocol: '1.1',
+  status: 201,
+  bytesIn: 12,
+  bytesOut: 512,
+  durationMs: 2.41,
+  upstreamMs: 1.875,
+  route: 'users-api',
+  upstream: 'users',
+  target: 'http://10.0.0.5:9101',
+  consumer: 'alice',
+  retries: 1,
+  version: 42,
+};
+
+const bare: AccessEntry = { ...full, host: undefined, bytesIn: undefined, upstreamMs: undefined, route: undefined, upstream: undefined, target: undefined, consumer: undefined, retries: 0 };
+
+// What a client controls reaches the line: the path, the host, the request id, the method.
+const HOSTILE = ['"}{"injected":true', 'back\\slash', 'new\nline\r\ttab', '\u0000\u001f\u007f', 'caf\u00e9 \u00c3\u00a9', '\u{1f680}', '\ud800 lone high', 'lone low \udc00', '\u2028\u2029', ''];
+
+describe('accessLine', () => {
+  it('is JSON.stringify(entry) plus a newline, every field present or the optional ones absent', () => {
+    assert.equal(accessLine(full), JSON.stringify(full) + '\n');
+    assert.equal(accessLine(bare), JSON.stringify(bare) + '\n');
+  });
+
+  it('escapes what a client sends exactly as JSON.stringify does, so a line stays one JSON object', () => {
+    for (const h of HOSTILE) {
+      const e: AccessEntry = { ...full, path: `/p/${h}`, host: h, requestId: h, method: h, consumer: h };
+      const line = accessLine(e);
+      assert.equal(line, JSON.stringify(e) + '\n', JSON.stringify(h));
+      assert.equal(line.indexOf('\n'), line.length - 1, 'one line');
+      assert.equal(JSON.parse(line).path, `/p/${h}`);
+    }
+  });
+
+  it('writes a number that is not finite as null, as JSON does', () => {
+    const e: AccessEntry = { ...full, bytesIn: Number.NaN, durationMs: Number.POSITIVE_INFINITY, bytesOut: -0 };
+    assert.equal(accessLine(e), JSON.stringify(e) + '\n');
+  });
+});
