@@ -15,7 +15,7 @@ import { Exchange, upstreamRequestHeaders } from './forward.js';
 import { withoutQueryParams } from './query-params.js';
 import { TRUST_NONE, clientAddress, peerAddress, type TrustedProxies } from './forwarded.js';
 import { requestAuthority } from './http2-compat.js';
-import { NO_ROUTE_LABEL, type ProxyMetrics } from './metrics.js';
+import { NO_ROUTE_LABEL, OTHER_CONSUMER_LABEL, type ProxyMetrics } from './metrics.js';
 import { markRequestId } from './own-answer.js';
 import { normalizePath, type NormalizedPath } from './path.js';
 import { PolicyContext, runPolicies } from './policies/index.js';
@@ -253,6 +253,8 @@ export function createRecorder(metrics: ProxyMetrics, accessLog: AccessLog | nul
     const ms = performance.now() - start;
     const route = admission.route;
     metrics.observeRequest(route === null ? NO_ROUTE_LABEL : route.id, status, ms / 1000);
+    const consumer = admission.policy?.consumer;
+    if (consumer != null) metrics.observeConsumer(rt !== null && rt.consumers.has(consumer) ? consumer : OTHER_CONSUMER_LABEL, status);
     const logged = accessLog !== null && accessLog.wants(status);
     const traced = spans !== null && admission.trace.sampled;
     if (!logged && !traced) return;

@@ -11,6 +11,11 @@ import { TrafficRecorder } from './traffic.js';
 
 /** Route label of requests that matched no route (ids cannot contain parentheses). */
 export const NO_ROUTE_LABEL = '(none)';
+/**
+ * Consumer label of a request a JWT's consumerClaim named with no consumer of that id in the
+ * config: a claim can take as many values as the issuer has users, a label must not.
+ */
+export const OTHER_CONSUMER_LABEL = '(other)';
 
 /** Commit → applied: a few milliseconds on one host, up to minutes for a proxy cut off from etcd. */
 const PROPAGATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -20,6 +25,11 @@ const DURATION = 'signalbox_request_duration_seconds';
 const REQUESTS_HEAD = [
   `# HELP ${REQUESTS} Requests answered by the proxy, by route id and status code (499: client went away first).`,
   `# TYPE ${REQUESTS} counter`,
+];
+const CONSUMER_REQUESTS = 'signalbox_consumer_requests_total';
+const CONSUMER_REQUESTS_HEAD = [
+  `# HELP ${CONSUMER_REQUESTS} Requests an auth policy let through, by consumer id and status code.`,
+  `# TYPE ${CONSUMER_REQUESTS} counter`,
 ];
 const DURATION_HEAD = [
   `# HELP ${DURATION} Time from request start until the response ended, by route id.`,
@@ -72,6 +82,8 @@ export class ProxyMetrics {
   private readonly tunnels: Gauge;
   private readonly propagation: Histogram;
   private readonly byRoute = new Map<string, RouteRequests>();
+  /** Consumer id (or OTHER_CONSUMER_LABEL) → status → requests. */
+  private readonly byConsumer = new Map<string, Map<number, number>>();
   private readonly sources: (() => string)[] = [];
   /** The last minutes of requests per route, for the dashboard (GET /traffic on the admin port). */
   readonly traffic = new TrafficRecorder();
@@ -134,6 +146,13 @@ export class ProxyMetrics {
     this.traffic.observe(route, status, slot);
   }
 
+  /** One finished request an auth policy let through: `consumer` is a consumer id of the config, or OTHER_CONSUMER_LABEL. */
+  observeConsumer(consumer: string, status: number): void {
+    let byStatus = this.byConsumer.get(consumer);
+    if (byStatus === undefined) this.byConsumer.set(consumer, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+
   /** Requests answered since the process started. */
   requestCount(): number {
     let n = 0;
@@ -174,7 +193,7 @@ export class ProxyMetrics {
     return this.registry.contentType;
   }
 
-  /** The per-request series. Route ids match [a-z0-9._-] or are NO_ROUTE_LABEL: nothing to escape. */
+  /** The per-request series. Route and consumer ids match [a-z0-9._-] or are the labels above: nothing to escape. */
   private requestsText(): string {
     const lines = [...REQUESTS_HEAD];
     for (const [route, requests] of this.byRoute) {
@@ -182,6 +201,10 @@ export class ProxyMetrics {
     }
     lines.push('', ...DURATION_HEAD);
     for (const [route, requests] of this.byRoute) lines.push(...requests.histogramLines(route));
+    lines.push('', ...CONSUMER_REQUESTS_HEAD);
+    for (const [consumer, byStatus] of this.byConsumer) {
+      for (const [code, n] of byStatus) lines.push(`${CONSUMER_REQUESTS}{consumer="${consumer}",code="${code}"} ${n}`);
+    }
     return `${lines.join('\n')}\n`;
   }
 }

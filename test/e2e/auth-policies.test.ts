@@ -60,6 +60,9 @@ describe('key-auth', () => {
     assert.equal(got['x-consumer-id'], 'alice');
     assert.equal(got['x-api-key'], undefined, 'the key is removed before forwarding');
     assert.equal(seen.length, 1);
+    assert.equal((await send(p.url, '/echo', { headers: { 'x-api-key': 'not-a-key-of-anyone-000' } })).status, 401);
+    const counted = (await p.metrics.text()).split('\n').filter((l) => l.startsWith('signalbox_consumer_requests_total{'));
+    assert.deepEqual(counted, ['signalbox_consumer_requests_total{consumer="alice",code="200"} 1'], 'the consumer in the metrics; a refused request is no one\'s');
   });
 
   it('a key in a query parameter is read from there and removed from the forwarded query, the rest kept', T, async (t) => {

@@ -111,6 +111,9 @@ describe('jwt policy', () => {
     assert.equal(seen['x-tenant'], undefined, 'a claim the token lacks: the client\'s header is removed, not passed on');
     const noSub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://id.test').setAudience('app').setExpirationTime('5m').sign(key);
     assert.equal((await g.get(noSub)).status, 401, 'consumerClaim names a claim the token lacks: it identifies no one');
+    // No consumer "alice" in the config: the claim's value is no label (a claim has as many values as users).
+    const counted = (await g.p.metrics.text()).split('\n').filter((l) => l.startsWith('signalbox_consumer_requests_total{'));
+    assert.deepEqual(counted, ['signalbox_consumer_requests_total{consumer="(other)",code="200"} 1']);
   });
 });
 

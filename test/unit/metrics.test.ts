@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { NO_ROUTE_LABEL, ProxyMetrics } from '../../src/proxy/metrics.js';
+import { NO_ROUTE_LABEL, OTHER_CONSUMER_LABEL, ProxyMetrics } from '../../src/proxy/metrics.js';
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** The same observations through prom-client's own Counter and Histogram, as the proxy once did. */
-async function viaPromClient(observations: [string, number, number][]): Promise<string> {
+/** Route, status, seconds, and the consumer an auth policy let through, if any. */
+type Observation = [string, number, number, string?];
+
+/** The same observations through prom-client's own Counters and Histogram, as the proxy once did. */
+async function viaPromClient(observations: Observation[]): Promise<string> {
   const registry = new Registry();
   const requests = new Counter({
     name: 'signalbox_requests_total',
@@ -21,24 +24,34 @@ async function viaPromClient(observations: [string, number, number][]): Promise<
     buckets: BUCKETS,
     registers: [registry],
   });
-  for (const [route, status, seconds] of observations) {
+  const consumers = new Counter({
+    name: 'signalbox_consumer_requests_total',
+    help: 'Requests an auth policy let through, by consumer id and status code.',
+    labelNames: ['consumer', 'code'],
+    registers: [registry],
+  });
+  for (const [route, status, seconds, consumer] of observations) {
     requests.labels(route, String(status)).inc();
     duration.labels(route).observe(seconds);
+    if (consumer !== undefined) consumers.labels(consumer, String(status)).inc();
   }
   return registry.metrics();
 }
 
 describe('proxy metrics', () => {
   it('writes the request series exactly as prom-client would', async () => {
-    const observations: [string, number, number][] = [
-      ['main', 200, 0.0005],
-      ['main', 200, 0.001], // on a bound: counted in that bucket
-      ['main', 502, 0.003],
+    const observations: Observation[] = [
+      ['main', 200, 0.0005, 'alice'],
+      ['main', 200, 0.001, 'alice'], // on a bound: counted in that bucket
+      ['main', 502, 0.003, OTHER_CONSUMER_LABEL],
       [NO_ROUTE_LABEL, 404, 0.0002],
       ['main', 499, 75], // above every bound: only +Inf
     ];
     const m = new ProxyMetrics({ processMetrics: false });
-    for (const [route, status, seconds] of observations) m.observeRequest(route, status, seconds);
+    for (const [route, status, seconds, consumer] of observations) {
+      m.observeRequest(route, status, seconds);
+      if (consumer !== undefined) m.observeConsumer(consumer, status);
+    }
     const text = await m.text();
     // The same lines; series order within a metric carries no meaning in the text format.
     const expected = (await viaPromClient(observations)).split('\n');
@@ -52,5 +65,6 @@ describe('proxy metrics', () => {
     const text = await new ProxyMetrics({ processMetrics: false }).text();
     assert.match(text, /^# TYPE signalbox_requests_total counter$/m);
     assert.match(text, /^# TYPE signalbox_request_duration_seconds histogram$/m);
+    assert.match(text, /^# TYPE signalbox_consumer_requests_total counter$/m);
   });
 });
