@@ -1,10 +1,14 @@
 // The access log: one JSON line per finished request, written through pino's asynchronous
 // destination (sonic-boom: writes coalesced while one is under way, EAGAIN on a pipe retried), so
-// a request never waits on the disk. Lines are joined here into chunks of CHUNK_CHARS and each
-// chunk goes to sonic-boom as one Buffer (contentMode 'buffer'), so a line costs one string
-// concatenation: handed one at a time, each line cost a Buffer of its own plus sonic-boom's
-// bookkeeping and a thread-pool write per 8 KiB. Given strings, sonic-boom would measure the
-// whole pending batch's byte length again per line.
+// a request never waits on the disk. Lines are joined here into chunks and each chunk goes to
+// sonic-boom as one Buffer (contentMode 'buffer'), so a line costs one string concatenation:
+// handed one at a time, each line cost a Buffer of its own plus sonic-boom's bookkeeping and a
+// thread-pool write per 8 KiB. Given strings, sonic-boom would measure the whole pending batch's
+// byte length again per line.
+//
+// To a file, chunks of 64 KiB. To stdout, which may be a pipe that a proxy's workers (and its
+// own log) share, no write is over PIPE_BUF: a pipe takes such a write whole, never cut by
+// another's (POSIX), where a larger one can be split and interleaved line through line.
 // Which requests are written is the mode's choice (`--access-log`): none, those that failed (5xx,
 // or 499 when the client left before an answer), a random share, or all.
 //
@@ -60,8 +64,10 @@ export interface AccessEntry {
   version: number;
 }
 
-/** Lines are handed to the destination in chunks of about this many characters... */
-const CHUNK_CHARS = 64 * 1024;
+/** Lines are handed to a file in chunks of at most this many bytes... */
+const FILE_CHUNK_BYTES = 64 * 1024;
+/** ...and to stdout in writes of at most this many (Linux's PIPE_BUF; POSIX's least is 512). */
+const PIPE_BUF = 4096;
 /** ...or this often, whichever comes first, so a quiet proxy's lines still show within a second. */
 const FLUSH_EVERY_MS = 1000;
 /**
@@ -96,13 +102,17 @@ export class AccessLog {
   private readonly flushTimer: NodeJS.Timeout;
   /** Lines not handed to the destination yet, joined (a rope: `+=` copies nothing). */
   private pending = '';
+  private pendingBytes = 0;
+  private readonly chunkBytes: number;
 
   constructor(
     private readonly mode: Exclude<AccessLogMode, { kind: 'off' }>,
     /** A file (appended to, created with its folder), or stdout when absent. */
     file?: string,
   ) {
-    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, maxWrite: MAX_WRITE_BYTES, contentMode: 'buffer' }) as unknown as LineSink;
+    this.chunkBytes = file === undefined ? PIPE_BUF : FILE_CHUNK_BYTES;
+    const maxWrite = file === undefined ? PIPE_BUF : MAX_WRITE_BYTES;
+    this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, maxWrite, contentMode: 'buffer' }) as unknown as LineSink;
     this.flushTimer = setInterval(() => this.handOff(), FLUSH_EVERY_MS).unref();
   }
 
@@ -118,15 +128,20 @@ export class AccessLog {
     }
   }
 
+  /** A line longer than a chunk goes alone (to stdout, over PIPE_BUF: a long path's line can be cut). */
   write(entry: AccessEntry): void {
-    this.pending += accessLine(entry);
-    if (this.pending.length >= CHUNK_CHARS) this.handOff();
+    const line = accessLine(entry);
+    const bytes = Buffer.byteLength(line);
+    if (this.pendingBytes + bytes > this.chunkBytes) this.handOff();
+    this.pending += line;
+    this.pendingBytes += bytes;
   }
 
   private handOff(): void {
     if (this.pending === '') return;
     this.destination.write(Buffer.from(this.pending));
     this.pending = '';
+    this.pendingBytes = 0;
   }
 
   /** Write out what is buffered (on stop). */

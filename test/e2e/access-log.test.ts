@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { validateDocument } from '../../src/config/validate.js';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
@@ -112,6 +113,56 @@ it('writes one JSON line per request, without the query string; errors mode writ
     failures.map((l) => [l.status, l.route]),
     [[502, 'broken']],
   );
+});
+
+it('with --workers 2 writing to one stdout pipe, no line is cut by another write, even while the pipe is full', async () => {
+  const etcd = await startTestEtcd();
+  const up = await startUpstream('up', (_req, res) => {
+    res.end('ok');
+    return true;
+  });
+  const client = createEtcdClient([etcd.endpoint]);
+  atFileEnd(() => client.close());
+  const doc = validateDocument({ upstreams: [{ id: 'up', targets: [{ url: up.url }] }], routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'up' }] });
+  assert.ok(doc.ok);
+  await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'log' });
+  const p = await startProxyProcess(etcd.endpoint, { args: ['--workers', '2', '--access-log', 'all'] });
+  let stdout = '';
+  p.proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  // Nothing is read while the requests run: the pipe fills and both workers' writes wait on it.
+  p.proc.stdout!.pause();
+  const long = `/${'x'.repeat(3000)}`;
+  const LOOPS = 8;
+  const EACH = 100;
+  await Promise.all(Array.from({ length: LOOPS }, async (_, i) => {
+    for (let k = 0; k < EACH; k++) {
+      const r = await fetch(`${p.url}${long}/${i}/${k}`);
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
+  }));
+  // Then read in sips, so that the pipe fills again and again with both workers' writes waiting.
+  const complete = () => stdout.split('"path":').length > LOOPS * EACH;
+  for (const until = Date.now() + 30_000; !complete() && Date.now() < until; ) {
+    p.proc.stdout!.resume();
+    await sleep(2);
+    p.proc.stdout!.pause();
+    await sleep(5);
+  }
+  p.proc.stdout!.resume();
+  assert.ok(complete(), `${LOOPS * EACH} access lines on stdout`);
+  const written = stdout.split('\n').filter((l) => l.includes('"path":'));
+  const paths = new Set<string>();
+  for (const line of written) {
+    let entry: Line;
+    try {
+      entry = JSON.parse(line) as Line;
+    } catch {
+      assert.fail(`a line is not JSON (cut by another write): ${line.slice(0, 80)}...${line.slice(-80)}`);
+    }
+    paths.add(String(entry.path));
+  }
+  assert.equal(paths.size, LOOPS * EACH, 'every request once');
 });
 
 it('refuses an --access-log mode it does not know, naming the flag (exit 2)', async () => {
