@@ -20,6 +20,15 @@ import { startUpstream } from '../helpers/upstreams.js';
 
 type Line = Record<string, unknown>;
 
+/** `doc` written as the config in the etcd at `endpoint`, as the control plane would; its version. */
+async function writeConfig(endpoint: string, doc: unknown, message: string): Promise<number> {
+  const client = createEtcdClient([endpoint]);
+  atFileEnd(() => client.close());
+  const v = validateDocument(doc);
+  assert.ok(v.ok);
+  return (await new ConfigWriter(client, new Keys()).write(v.config, { author: 'test', source: 'api', message })).version.version;
+}
+
 async function lines(file: string): Promise<Line[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text
@@ -34,9 +43,7 @@ it('writes one JSON line per request, without the query string; errors mode writ
     res.end(JSON.stringify({ traceparent: req.headers.traceparent, tracestate: req.headers.tracestate }));
     return true;
   });
-  const client = createEtcdClient([etcd.endpoint]);
-  atFileEnd(() => client.close());
-  const doc = validateDocument({
+  const version = await writeConfig(etcd.endpoint, {
     upstreams: [
       { id: 'echo', targets: [{ url: echo.url }] },
       { id: 'gone', targets: [{ url: await deadUrl() }] },
@@ -45,9 +52,7 @@ it('writes one JSON line per request, without the query string; errors mode writ
       { id: 'api', match: { paths: ['/api/*'] }, upstream: 'echo' },
       { id: 'broken', match: { paths: ['/broken'] }, upstream: 'gone' },
     ],
-  });
-  assert.ok(doc.ok);
-  const version = (await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'log' })).version.version;
+  }, 'log');
   const dir = await mkdtemp(join(tmpdir(), 'signalbox-access-'));
   atFileEnd(() => rm(dir, { recursive: true, force: true }));
   const allFile = join(dir, 'all', 'access.log');
@@ -121,11 +126,7 @@ it('with --workers 2 writing to one stdout pipe, no line is cut by another write
     res.end('ok');
     return true;
   });
-  const client = createEtcdClient([etcd.endpoint]);
-  atFileEnd(() => client.close());
-  const doc = validateDocument({ upstreams: [{ id: 'up', targets: [{ url: up.url }] }], routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'up' }] });
-  assert.ok(doc.ok);
-  await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'log' });
+  await writeConfig(etcd.endpoint, { upstreams: [{ id: 'up', targets: [{ url: up.url }] }], routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'up' }] }, 'workers');
   const p = await startProxyProcess(etcd.endpoint, { args: ['--workers', '2', '--access-log', 'all'] });
   let stdout = '';
   p.proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -202,11 +203,7 @@ it('exports the span of each sampled request to an OTLP collector, with the span
     });
     return true;
   });
-  const client = createEtcdClient([etcd.endpoint]);
-  atFileEnd(() => client.close());
-  const doc = validateDocument({ upstreams: [{ id: 'echo', targets: [{ url: echo.url }] }], routes: [{ id: 'api', match: { paths: ['/api/*'] }, upstream: 'echo' }] });
-  assert.ok(doc.ok);
-  await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'otlp' });
+  await writeConfig(etcd.endpoint, { upstreams: [{ id: 'echo', targets: [{ url: echo.url }] }], routes: [{ id: 'api', match: { paths: ['/api/*'] }, upstream: 'echo' }] }, 'otlp');
   const traced = await startProxyProcess(etcd.endpoint, { id: 'traced', args: ['--otlp-endpoint', `${collector.url}/v1/traces`, '--trace-sample', '1'] });
   const parentOf = async (url: string, traceparent?: string) => {
     const r = await fetch(url, { headers: traceparent === undefined ? {} : { traceparent } });
