@@ -9,6 +9,7 @@
 // To a file, chunks of 64 KiB. To stdout, which may be a pipe that a proxy's workers (and its
 // own log) share, no write is over PIPE_BUF: a pipe takes such a write whole, never cut by
 // another's (POSIX), where a larger one can be split and interleaved line through line.
+//
 // Which requests are written is the mode's choice (`--access-log`): none, those that failed (5xx,
 // or 499 when the client left before an answer), a random share, or all.
 //
