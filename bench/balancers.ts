@@ -3,11 +3,10 @@
 //   npm run build && node dist/bench/balancers.js
 // Median ns per pick of ROUNDS rounds of ROUND_MS each; consistent-hash keys from 10,000 header
 // values, with equal weights (no logarithm) and with unequal ones.
-import { performance } from 'node:perf_hooks';
 import type { Upstream } from '../src/config/schema.js';
 import type { PickContext } from '../src/proxy/balancers/index.js';
 import { UpstreamPool } from '../src/proxy/upstream-pool.js';
-import { quantile } from './stats.js';
+import { medianNsPerCall } from './stats.js';
 
 const ROUNDS = 5;
 const ROUND_MS = 300;
@@ -21,21 +20,7 @@ function upstream(n: number, fields: Partial<Upstream>, weighted: boolean): Upst
 }
 
 function nsPerPick(pool: UpstreamPool): number {
-  const samples: number[] = [];
-  let sink = 0;
-  for (let round = 0; round < ROUNDS; round++) {
-    let picks = 0;
-    const start = performance.now();
-    let now = start;
-    while (now - start < ROUND_MS) {
-      for (let i = 0; i < 1000; i++) sink += pool.pick(null, contexts[(picks + i) % contexts.length]!);
-      picks += 1000;
-      now = performance.now();
-    }
-    samples.push(((now - start) * 1e6) / picks);
-  }
-  if (sink < 0) console.log(sink);
-  return quantile(samples, 0.5);
+  return medianNsPerCall((i) => pool.pick(null, contexts[i % contexts.length]!), ROUNDS, ROUND_MS);
 }
 
 const cases: [string, Partial<Upstream>, boolean][] = [

@@ -1,10 +1,11 @@
 // The access log: one JSON line per finished request, written through pino's asynchronous
 // destination (sonic-boom: writes coalesced while one is under way, EAGAIN on a pipe retried), so
-// a request never waits on the disk. Lines are joined here into chunks and each chunk goes to
-// sonic-boom as one Buffer (contentMode 'buffer'), so a line costs one string concatenation:
-// handed one at a time, each line cost a Buffer of its own plus sonic-boom's bookkeeping and a
-// thread-pool write per 8 KiB. Given strings, sonic-boom would measure the whole pending batch's
-// byte length again per line.
+// a request never waits on the disk. Each line is encoded as it is made into a chunk Buffer, and
+// each full chunk goes to sonic-boom as one write (contentMode 'buffer'). Handed one at a time,
+// each line cost a Buffer of its own plus sonic-boom's bookkeeping and a thread-pool write per
+// 8 KiB. Joined into one string per chunk, each line was flattened twice, once to measure its
+// UTF-8 size and once when the chunk was encoded: 1.6-2.1 µs a line written, against 0.85-0.92
+// encoded at once (to /dev/null, the two builds in one session).
 //
 // To a file, chunks of 64 KiB. To stdout, which may be a pipe that a proxy's workers (and its
 // own log) share, no write is over PIPE_BUF: a pipe takes such a write whole, never cut by
@@ -52,6 +53,7 @@ export interface AccessEntry {
   bytesIn: number | undefined;
   /** Response body bytes sent. */
   bytesOut: number;
+  /** Rounded to the microsecond, as upstreamMs (accessLine writes them as such). */
   durationMs: number;
   /** From the first attempt's dispatch to the answer's headers, retries included. */
   upstreamMs: number | undefined;
@@ -101,10 +103,10 @@ interface LineSink {
 export class AccessLog {
   private readonly destination: LineSink;
   private readonly flushTimer: NodeJS.Timeout;
-  /** Lines not handed to the destination yet, joined (a rope: `+=` copies nothing). */
-  private pending = '';
-  private pendingBytes = 0;
   private readonly chunkBytes: number;
+  /** Where lines are encoded until handed off, and how much of it they fill. */
+  private chunk: Buffer;
+  private used = 0;
 
   constructor(
     private readonly mode: Exclude<AccessLogMode, { kind: 'off' }>,
@@ -112,6 +114,7 @@ export class AccessLog {
     file?: string,
   ) {
     this.chunkBytes = file === undefined ? PIPE_BUF : FILE_CHUNK_BYTES;
+    this.chunk = Buffer.allocUnsafeSlow(this.chunkBytes);
     const maxWrite = file === undefined ? PIPE_BUF : MAX_WRITE_BYTES;
     this.destination = pino.destination({ dest: file ?? 1, sync: false, mkdir: true, maxWrite, contentMode: 'buffer' }) as unknown as LineSink;
     this.flushTimer = setInterval(() => this.handOff(), FLUSH_EVERY_MS).unref();
@@ -129,20 +132,27 @@ export class AccessLog {
     }
   }
 
-  /** A line longer than a chunk goes alone (to stdout, over PIPE_BUF: a long path's line can be cut). */
+  /** A line longer than a third of a chunk may not fit one and goes alone (see Known gaps). */
   write(entry: AccessEntry): void {
     const line = accessLine(entry);
-    const bytes = Buffer.byteLength(line);
-    if (this.pendingBytes + bytes > this.chunkBytes) this.handOff();
-    this.pending += line;
-    this.pendingBytes += bytes;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, so a line given that room cannot be cut.
+    const room = line.length * 3;
+    if (this.used + room > this.chunkBytes) {
+      this.handOff();
+      if (room > this.chunkBytes) {
+        this.destination.write(Buffer.from(line));
+        return;
+      }
+    }
+    this.used += this.chunk.write(line, this.used);
   }
 
   private handOff(): void {
-    if (this.pending === '') return;
-    this.destination.write(Buffer.from(this.pending));
-    this.pending = '';
-    this.pendingBytes = 0;
+    if (this.used === 0) return;
+    // sonic-boom keeps the Buffer until it is written: the next lines go into a new one.
+    this.destination.write(this.chunk.subarray(0, this.used));
+    this.chunk = Buffer.allocUnsafeSlow(this.chunkBytes);
+    this.used = 0;
   }
 
   /** Write out what is buffered (on stop). */

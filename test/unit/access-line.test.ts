@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccessEntry } from '../../src/proxy/access-log.js';
-import { accessLine } from '../../src/proxy/access-line.js';
+import { ID_PATTERN } from '../../src/config/fields.js';
+import { isoNow, type AccessEntry } from '../../src/proxy/access-log.js';
+import { NEEDS_ESCAPE, accessLine, millis } from '../../src/proxy/access-line.js';
+import { childContext } from '../../src/proxy/trace-context.js';
 
 const full: AccessEntry = {
   time: '2026-11-28T02:00:00.123Z',
@@ -39,7 +41,7 @@ describe('accessLine', () => {
 
   it('escapes what a client sends exactly as JSON.stringify does, so a line stays one JSON object', () => {
     for (const h of HOSTILE) {
-      const e: AccessEntry = { ...full, path: `/p/${h}`, host: h, requestId: h, method: h, consumer: h };
+      const e: AccessEntry = { ...full, path: `/p/${h}`, host: h, requestId: h, method: h, consumer: h, target: `http://${h}:80` };
       const line = accessLine(e);
       assert.equal(line, JSON.stringify(e) + '\n', JSON.stringify(h));
       assert.equal(line.indexOf('\n'), line.length - 1, 'one line');
@@ -50,5 +52,28 @@ describe('accessLine', () => {
   it('writes a number that is not finite as null, as JSON does', () => {
     const e: AccessEntry = { ...full, bytesIn: Number.NaN, durationMs: Number.POSITIVE_INFINITY, bytesOut: -0 };
     assert.equal(accessLine(e), JSON.stringify(e) + '\n');
+  });
+});
+
+describe('millis', () => {
+  it('writes a duration rounded to the microsecond as JSON.stringify does', () => {
+    const edges = [0, -0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 1.001, 1.01, 1.1, 2.385, 9.999, 10, 100.05, 999_999_999.999, 1e9, 1e12, -1, Number.NaN];
+    const random = Array.from({ length: 20_000 }, (_, i) => Math.round(Math.random() * 10 ** (i % 10)) / 1000);
+    for (const n of [...edges, ...random]) assert.equal(millis(n), JSON.stringify(n), String(n));
+  });
+});
+
+describe('the fields written without an escape search', () => {
+  it('an id (route, upstream) cannot hold a character JSON escapes', () => {
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c);
+      if (ID_PATTERN.test(`a${ch}`)) assert.ok(!NEEDS_ESCAPE.test(ch), `U+${c.toString(16)}`);
+    }
+  });
+
+  it('the time and the trace ids are made of plain characters', () => {
+    const given = childContext('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+    const made = childContext(undefined);
+    for (const s of [isoNow(), given.traceId, given.spanId, made.traceId, made.spanId]) assert.match(s, /^[0-9A-Za-z:.-]+$/);
   });
 });
