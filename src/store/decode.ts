@@ -161,26 +161,6 @@ export function decodeEntries(keys: Keys, entries: Iterable<readonly [key: strin
   return { ok: false, issues: [...issues, ...(result.ok ? [] : result.issues)] };
 }
 
-/**
- * Like decodeEntries, but always yields a config: the objects that are valid on their own
- * (references are not checked), plus the issues of the whole. For showing a broken state.
- */
-export function decodeEntriesLenient(
-  keys: Keys,
-  entries: Iterable<readonly [key: string, value: string]>,
-): { config: Config; issues: ConfigIssue[] } {
-  const list = [...entries];
-  const result = decodeEntries(keys, list);
-  if (result.ok) return { config: result.config, issues: [] };
-  const doc = perKind<ConfigObject[]>(() => []);
-  for (const [key, value] of list) {
-    if (key === keys.version) continue;
-    const d = decodeObject(keys, key, value);
-    if (d) doc[d.kind].push(d.object);
-  }
-  return { config: normalize(doc as Parameters<typeof normalize>[0]), issues: result.issues };
-}
-
 /** History values larger than this many bytes are stored gzip+base64 wrapped. */
 export const HISTORY_GZIP_ABOVE = 256 * 1024;
 

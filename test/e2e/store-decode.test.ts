@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWatcher, type CommittedState } from '../../src/store/config-watcher.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
-import { decodeEntries, decodeEntriesLenient, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
+import { decodeEntries, decodeHistory, encodeHistory, parseVersionInfo } from '../../src/store/decode.js';
 import { LiveView } from '../../src/store/live-view.js';
 import { Keys } from '../../src/store/keys.js';
 import { startTestEtcd } from '../helpers/etcd.js';
@@ -83,16 +83,6 @@ test('garbage JSON, an id/key mismatch, schema errors and stray keys become issu
   const d = decodeEntries(keys, [[danglingKey, route('dangling', 'nowhere')]]);
   assert.ok(!d.ok);
   assert.deepEqual(d.issues.map((i) => [i.file, i.path, i.message]), [[danglingKey, 'routes[0].upstream', 'unknown upstream "nowhere"']]);
-});
-
-test('lenient decoding keeps the objects that are valid on their own', () => {
-  const { config, issues } = decodeEntriesLenient(keys, [
-    [keys.object('routes', 'garbage'), 'nope'],
-    [keys.object('routes', 'a'), route('a')],
-    [keys.object('upstreams', 'users'), upstream],
-  ]);
-  assert.deepEqual(config.routes.map((x) => x.id), ['a']);
-  assert.equal(issues.length, 1);
 });
 
 test('version values and history encodings', () => {

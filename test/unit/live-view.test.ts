@@ -7,11 +7,12 @@ import { configHash } from '../../src/config/canonical.js';
 import type { Config } from '../../src/config/schema.js';
 import { normalize } from '../../src/config/validate.js';
 import { ConfigView, storedObject } from '../../src/store/config-view.js';
-import { configEntries, decodeEntriesLenient } from '../../src/store/decode.js';
+import { configEntries } from '../../src/store/decode.js';
 import { Keys } from '../../src/store/keys.js';
 import { LiveView } from '../../src/store/live-view.js';
 import type { CommittedState } from '../../src/store/revision-folder.js';
 import { mapChanges, PersistentMap } from '../../src/util/persistent-map.js';
+import { decodeEntriesLenient } from '../helpers/decode-whole.js';
 import { CERT_A, KEY_A } from './tls-fixtures.js';
 
 const keys = new Keys('/live');
