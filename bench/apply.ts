@@ -25,7 +25,7 @@ import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { pino } from 'pino';
 import { validateDocument } from '../src/config/validate.js';
 import { ConfigApplier } from '../src/proxy/config-applier.js';
@@ -43,7 +43,7 @@ import { ms, printTable } from './table.js';
 const TRICKLE_MS = 5;
 const STEADY_MS = 3_000;
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     routes: { type: 'string', default: '10000' },
     changes: { type: 'string', default: '20' },

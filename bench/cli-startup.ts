@@ -4,7 +4,8 @@
 // dist/, `--compare DIR` runs another build's dist/src/cli/main.js beside it in the same run.
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { benchArgs } from './args.js';
 import { DEMO_FILE } from '../src/dev/dev.js';
 import { loadConfigFiles } from '../src/config/load.js';
 import { CLI } from '../test/helpers/launch.js';
@@ -13,7 +14,7 @@ import { quantile } from './stats.js';
 
 const run = promisify(execFile);
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     runs: { type: 'string', default: '15' },
     compare: { type: 'string' },

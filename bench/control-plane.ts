@@ -8,12 +8,12 @@
 // line is the whole result as JSON.
 import { get } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configToYaml } from '../src/config/yaml.js';
 import { BenchStack, runBench, type Children } from './stack.js';
 
-const { values } = parseArgs({ options: { routes: { type: 'string', default: '50000' } } });
+const values = benchArgs({ options: { routes: { type: 'string', default: '50000' } } });
 const ROUTES = Number(values.routes);
 /** BenchStack's control plane token. */
 const TOKEN = 'bench-token';

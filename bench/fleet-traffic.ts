@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { pino } from 'pino';
 import { askFleet } from '../src/control-plane/fleet-traffic.js';
 import { ManagedEtcd } from '../src/dev/managed-etcd.js';
@@ -29,7 +29,7 @@ import { cpuMeter } from './cpu.js';
 import { runBench, type Children } from './stack.js';
 import { quantile } from './stats.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: { proxies: { type: 'string', default: '100' }, routes: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '60' } },
 });
 const PROXIES = Number(values.proxies);

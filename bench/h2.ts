@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { freePort } from '../src/util/ports.js';
 import { waitFor } from '../test/helpers/launch.js';
 import { CERT_A, KEY_A } from '../test/unit/tls-fixtures.js';
@@ -22,7 +22,7 @@ import { findProgram, startNginx, startUpstream, tempDir, type Upstream } from '
 import { BenchStack, runBench, waitReady, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },

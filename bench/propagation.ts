@@ -7,12 +7,12 @@
 // clock, so appliedAt minus the wall time of the commit answer is the propagation delay, without
 // the bench's own polling (which would load the same 2 cores) shaping the number. A proxy can
 // apply before the answer reaches the bench: that counts as 0.
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { oneRouteChangeDoc as config } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type Children } from './stack.js';
 import { quantile } from './stats.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     proxies: { type: 'string', default: '8' },
     routes: { type: 'string', default: '2000' },

@@ -14,12 +14,12 @@
 // requests meant for a regex route, whatever the number of routes).
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { validateDocument } from '../src/config/validate.js';
 import { compileRuntime, type Runtime } from '../src/proxy/runtime.js';
 import { LinearRegex } from '../src/util/linear-regex.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     ms: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },

@@ -8,14 +8,14 @@
 //            how many each holds) and a watch
 import { once } from 'node:events';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { createEtcdClient } from '../src/store/client.js';
 import { ConfigWatcher } from '../src/store/config-watcher.js';
 import { Keys } from '../src/store/keys.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: { etcd: { type: 'string' }, prefix: { type: 'string' }, count: { type: 'string' }, batch: { type: 'string', default: '25' } },
 });
 if (!values.etcd || !values.prefix || !values.count || !process.send) {

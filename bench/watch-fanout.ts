@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import type { Config } from '../src/config/schema.js';
 import { validateDocument } from '../src/config/validate.js';
 import { ManagedEtcd } from '../src/dev/managed-etcd.js';
@@ -38,7 +38,7 @@ import { oneRouteChangeDoc } from './routes.js';
 import { runBench, type Children } from './stack.js';
 import { quantile } from './stats.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     watchers: { type: 'string', default: '100,500,1000' },
     via: { type: 'string', default: 'direct,grpc-proxy' },

@@ -10,14 +10,14 @@
 // Runs under --expose-gc with a 64 MB young generation (see the npm script) so batches fit.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as tick } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import type { CommittedRead, CurrentEntry } from '../src/store/committed.js';
 import { parseVersionInfo } from '../src/store/decode.js';
 import { Keys } from '../src/store/keys.js';
 import { RevisionFolder, type WatchEvent } from '../src/store/revision-folder.js';
 import { quantile } from './stats.js';
 
-const { values } = parseArgs({ options: { entries: { type: 'string', default: '10000' }, revisions: { type: 'string', default: '1000' } } });
+const values = benchArgs({ options: { entries: { type: 'string', default: '10000' }, revisions: { type: 'string', default: '1000' } } });
 const N = Number(values.entries);
 const REVISIONS = Number(values.revisions);
 const WARMUP = 200;

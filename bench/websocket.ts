@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import WebSocket from 'ws';
 import { freePort } from '../src/util/ports.js';
 import { cpuMeter } from './cpu.js';
@@ -18,7 +18,7 @@ import { BenchStack, runBench, waitReady, type Children } from './stack.js';
 import { quantile } from './stats.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },

@@ -22,7 +22,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { benchArgs } from './args.js';
 import { freePort } from '../src/util/ports.js';
 import { CLI, waitFor } from '../test/helpers/launch.js';
 import { findProgram } from './peers.js';
@@ -30,7 +31,7 @@ import { oneRouteChangeDoc, signalboxRoute } from './routes.js';
 import { BenchStack, runBench, waitReady, waitVersion, type Children } from './stack.js';
 import { quantile } from './stats.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     routes: { type: 'string', default: '2000,10000' },
     puts: { type: 'string', default: '200' },
