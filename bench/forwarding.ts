@@ -4,7 +4,7 @@
 //   npm run bench:forwarding -- [--duration 10] [--warmup 2] [--connections 50] [--routes 2000]
 //                               [--changes 20] [--interval 250] [--loadgen wrk|undici]
 //                               [--only signalbox,direct,traffic,policies,logged,nginx,node+undici,floor]
-//                               [--profile DIR] [--workers N]
+//                               [--profile DIR] [--workers N] [--rounds 1]
 //   --only      measure these targets alone (Signalbox always); quicker while working on the proxy
 //   traffic     the same Signalbox proxy through a route with a rewrite, retries and timeoutMs
 //               (trafficRoute in routes.ts) against the bare route, measured bare, traffic, then
@@ -15,6 +15,10 @@
 //               against the bare route
 //   logged      a second Signalbox proxy with `--access-log all` to a file, paired with the bare
 //               proxy the same way: what writing every request costs
+//   --rounds N  measures each of traffic, policies and logged against the bare route N times
+//               (the first among the peers, the others alone, each as above) and reports the
+//               median of the N ratios with the N beside it: one 10 s window that the machine
+//               disturbs moves a single ratio by up to ±10 % here
 //   --changes 0 skips the config-change scenario
 //   --workers   Signalbox as `proxy --workers N` and nginx as a master with `worker_processes N`
 //               (default 1: both one process); each proxy's CPU is its processes' together. The
@@ -37,15 +41,16 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { childPids, cpuMeter, groupCpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
 import { POLICY_CHAIN_HEADERS, benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
+import { quantile } from './stats.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
-const { values } = parseArgs({
+const values = benchArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
@@ -57,6 +62,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'string' },
     workers: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const DURATION = Number(values.duration);
@@ -71,6 +77,8 @@ for (const name of ONLY) if (!TARGETS.includes(name)) throw new Error(`--only ${
 const WORKERS = Number(values.workers);
 if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers ${values.workers}: a whole number of at least 1`);
 const PROFILE_DIR = values.profile === undefined ? undefined : resolve(values.profile);
+const ROUNDS = Number(values.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds ${values.rounds}: a whole number of at least 1`);
 
 interface Measured extends LoadResult {
   /** CPU the proxy under test used: CPU seconds per second of the run (null: no proxy, or no /proc). */
@@ -236,6 +244,8 @@ async function main(children: Children) {
     ...(traffic ? [{ name: 'traffic', at: proxy, path: trafficPath(table) }] : []),
     ...(policies ? [{ name: 'policies', at: proxy, path: policyChainPath(table), headers: POLICY_CHAIN_HEADERS }] : []),
   ];
+  // What the swap scenario does not measure is stopped before it (see there): from here on.
+  const unmeasuredBySwaps = children.mark();
   if (ONLY.includes('logged')) {
     const logDir = await mkdtemp(join(tmpdir(), 'signalbox-bench-log-'));
     children.add(() => rm(logDir, { recursive: true, force: true }));
@@ -254,12 +264,24 @@ async function main(children: Children) {
   for (const t of targets) {
     if ('url' in t.at) t.result = await measure(load, `${t.at.url}${t.path ?? path}`, t.at.pid, t.headers);
   }
-  for (const t of [...paired].reverse()) {
-    const at = t.at as BenchProxy;
-    t.result = mean(t.result!, await measure(load, `${at.url}${t.path ?? path}`, at.pid, t.headers));
-  }
+  const measurePaired = async (t: Target) => measure(load, `${(t.at as BenchProxy).url}${t.path ?? path}`, (t.at as BenchProxy).pid, t.headers);
+  for (const t of [...paired].reverse()) t.result = mean(t.result!, await measurePaired(t));
   if (paired.length > 0) signalbox.result = mean(signalbox.result!, await measure(load, `${proxy.url}${path}`, proxy.pid));
   const sb = signalbox.result!;
+  // Each paired target's req/s over the bare route's, round by round; the first round is above.
+  const rounds = new Map(paired.map((t) => [t.name, [t.result!.rps / sb.rps]]));
+  for (let round = 1; round < ROUNDS && paired.length > 0; round++) {
+    const first = await measure(load, `${proxy.url}${path}`, proxy.pid);
+    const once: Measured[] = [];
+    for (const t of paired) once.push(await measurePaired(t));
+    const twice: Measured[] = [];
+    for (const t of [...paired].reverse()) twice.unshift(await measurePaired(t));
+    const bare = mean(first, await measure(load, `${proxy.url}${path}`, proxy.pid));
+    paired.forEach((t, i) => rounds.get(t.name)!.push(mean(once[i]!, twice[i]!).rps / bare.rps));
+  }
+  // The logged proxy would apply every change too, and the peers have had their turn: on 2 cores
+  // their CPU is the measured proxy's.
+  await children.stopSince(unmeasuredBySwaps);
   const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
 
   console.log('');
@@ -275,6 +297,8 @@ async function main(children: Children) {
     // Per proxy core too: on a shared machine the proxy's CPU share moves more than its cost does.
     const perProxyCore = r.proxyCores && sb.proxyCores ? `, req/s per proxy core ${ratio(r.rps / r.proxyCores, sb.rps / sb.proxyCores)}` : '';
     console.log(`  ${what[t.name]}: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}${perProxyCore}`);
+    const each = rounds.get(t.name)!;
+    if (each.length > 1) console.log(`    req/s over ${each.length} rounds: median ${quantile(each, 0.5).toFixed(2)}x (${each.map((x) => x.toFixed(2)).join(', ')})`);
   }
   if (swaps !== null) printSwaps(swaps, sb);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
@@ -282,7 +306,7 @@ async function main(children: Children) {
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
     routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios,
-    featureRps: Object.fromEntries(paired.map((t) => [t.name, t.result!.rps / sb.rps])), swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    featureRps: Object.fromEntries(paired.map((t) => [t.name, quantile(rounds.get(t.name)!, 0.5)])), featureRounds: Object.fromEntries(rounds), swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
   }));
 }
 
