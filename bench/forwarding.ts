@@ -16,9 +16,9 @@
 //   logged      a second Signalbox proxy with `--access-log all` to a file, paired with the bare
 //               proxy the same way: what writing every request costs
 //   --rounds N  measures each of traffic, policies and logged against the bare route N times
-//               (the first among the peers, the others alone, each as above) and reports the
-//               median of the N ratios with the N beside it: one 10 s window that the machine
-//               disturbs moves a single ratio by up to ±10 % here
+//               (the first among the peers, the others alone, each as above), and the changes
+//               scenario N times, and reports the median of the N ratios with the N beside it:
+//               one 10 s window that the machine disturbs moves a single ratio by up to ±10 % here
 //   --changes 0 skips the config-change scenario
 //   --workers   Signalbox as `proxy --workers N` and nginx as a master with `worker_processes N`
 //               (default 1: both one process); each proxy's CPU is its processes' together. The
@@ -97,6 +97,8 @@ interface Target {
 }
 
 interface SwapResult {
+  /** The same load for as long, right before the changes: what the window is compared with. */
+  steady: LoadResult;
   load: LoadResult;
   /** Config applies the proxy counted during the window (one per change expected). */
   applied: number;
@@ -158,9 +160,13 @@ async function configApplies(proxy: BenchProxy): Promise<number> {
 
 /**
  * Steady load through the proxy while CHANGES writes go through the control plane, one per
- * INTERVAL_MS; the window ends one interval after the proxy has applied the last one.
+ * INTERVAL_MS; the window ends one interval after the proxy has applied the last one. Right
+ * before it, the same load for as long without changes: the steady rows above were measured
+ * minutes earlier, and on these 2 cores a proxy's req/s drifts by more than a change costs.
+ * `round` numbers the changes on from the rounds before (new routes keep new ids).
  */
-async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTable, load: LoadGenerator): Promise<SwapResult> {
+async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTable, load: LoadGenerator, round: number): Promise<SwapResult> {
+  const steady = await load.run({ url: `${proxy.url}${measuredPath(table)}`, connections: CONNECTIONS, seconds: ((CHANGES + 1) * INTERVAL_MS) / 1000 });
   const before = await configApplies(proxy);
   const cpu = cpuMeter({ 'control plane': stack.controlPlanePid, etcd: stack.etcd.pid });
   const proxyCpu = proxyCpuMeter(proxy.pid);
@@ -173,13 +179,13 @@ async function swapScenario(stack: BenchStack, proxy: BenchProxy, table: RouteTa
   let version = 0;
   for (let c = 1; c <= CHANGES; c++) {
     await sleep(Math.max(0, start + c * INTERVAL_MS - performance.now()));
-    version = await applyChange(stack, table, c);
+    version = await applyChange(stack, table, round * CHANGES + c);
   }
   await waitVersion(proxy, version);
   await sleep(INTERVAL_MS);
   endWindow();
   const result = await run;
-  return { load: result, applied: (await configApplies(proxy)) - before, cpu: { proxy: proxyCpu(), ...cpu() } };
+  return { steady, load: result, applied: (await configApplies(proxy)) - before, cpu: { proxy: proxyCpu(), ...cpu() } };
 }
 
 function printResults(targets: Target[]): void {
@@ -198,15 +204,28 @@ function printRatios(sb: Measured, peers: Target[]): Record<string, { rps: numbe
   return ratios;
 }
 
-function printSwaps(s: SwapResult, steady: Measured): void {
-  const l = s.load;
+/** During the changes over steady right before, req/s and p99, of each round and their medians. */
+function swapRatios(rounds: SwapResult[]): { rps: number[]; p99: number[]; medianRps: number; medianP99: number } {
+  const rps = rounds.map((r) => r.load.rps / r.steady.rps);
+  const p99 = rounds.map((r) => r.load.p99Ms / r.steady.p99Ms);
+  return { rps, p99, medianRps: quantile(rps, 0.5), medianP99: quantile(p99, 0.5) };
+}
+
+function printSwaps(rounds: SwapResult[]): void {
   console.log(`\nConfig changes under the same load: ${CHANGES} writes through the control plane's REST API, one per ${INTERVAL_MS} ms`);
-  console.log('(upstream weights: a new connection pool; another path on the measured route; new routes), each a new version of all routes:');
-  console.log(`  window ${l.seconds.toFixed(1)} s: ${int(l.requests)} requests served, non-2xx/3xx ${l.badStatus}, socket errors ${l.socketErrors} (expected 0 and 0)`);
-  console.log(`  config swaps the proxy applied in the window: ${s.applied} of ${CHANGES}`);
-  console.log(`  during swaps vs steady: req/s ${int(l.rps)} vs ${int(steady.rps)} (${ratio(l.rps, steady.rps)}), p99 ${ms(l.p99Ms)} vs ${ms(steady.p99Ms)} ms`);
-  const used = Object.entries(s.cpu).map(([name, t]) => `${name} ${cores(t === null ? null : t / l.seconds)}`).join(', ');
-  console.log(`  CPU in the window (cores): ${used}, against proxy ${cores(steady.proxyCores)} steady`);
+  console.log('(upstream weights: a new connection pool; another path on the measured route; new routes), each a new version of all routes,');
+  console.log(`against the same load for as long right before (steady)${rounds.length > 1 ? `, ${rounds.length} rounds` : ''}:`);
+  for (const s of rounds) {
+    const l = s.load;
+    console.log(`  window ${l.seconds.toFixed(1)} s: ${int(l.requests)} requests served, non-2xx/3xx ${l.badStatus}, socket errors ${l.socketErrors} (expected 0 and 0); swaps applied ${s.applied} of ${CHANGES}`);
+    console.log(`    during swaps vs steady: req/s ${int(l.rps)} vs ${int(s.steady.rps)} (${ratio(l.rps, s.steady.rps)}), p99 ${ms(l.p99Ms)} vs ${ms(s.steady.p99Ms)} ms (${ratio(l.p99Ms, s.steady.p99Ms)})`);
+    const used = Object.entries(s.cpu).map(([name, t]) => `${name} ${cores(t === null ? null : t / l.seconds)}`).join(', ');
+    console.log(`    CPU in the window (cores): ${used}`);
+  }
+  if (rounds.length > 1) {
+    const r = swapRatios(rounds);
+    console.log(`  medians of ${rounds.length} rounds: req/s ${r.medianRps.toFixed(2)}x, p99 ${r.medianP99.toFixed(2)}x`);
+  }
 }
 
 /** The peers --only selected, started; nginx's row says why it is missing when it is not installed. */
@@ -282,7 +301,8 @@ async function main(children: Children) {
   // The logged proxy would apply every change too, and the peers have had their turn: on 2 cores
   // their CPU is the measured proxy's.
   await children.stopSince(unmeasuredBySwaps);
-  const swaps = CHANGES > 0 ? await swapScenario(stack, proxy, table, load) : null;
+  const swaps: SwapResult[] = [];
+  for (let round = 0; round < (CHANGES > 0 ? ROUNDS : 0); round++) swaps.push(await swapScenario(stack, proxy, table, load, round));
 
   console.log('');
   printResults(targets);
@@ -300,13 +320,13 @@ async function main(children: Children) {
     const each = rounds.get(t.name)!;
     if (each.length > 1) console.log(`    req/s over ${each.length} rounds: median ${quantile(each, 0.5).toFixed(2)}x (${each.map((x) => x.toFixed(2)).join(', ')})`);
   }
-  if (swaps !== null) printSwaps(swaps, sb);
+  if (swaps.length > 0) printSwaps(swaps);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
   const results = Object.fromEntries(targets.map((t) => [t.name, t.result ?? t.at]));
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
     routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios,
-    featureRps: Object.fromEntries(paired.map((t) => [t.name, quantile(rounds.get(t.name)!, 0.5)])), featureRounds: Object.fromEntries(rounds), swaps: swaps && { changes: CHANGES, intervalMs: INTERVAL_MS, ...swaps },
+    featureRps: Object.fromEntries(paired.map((t) => [t.name, quantile(rounds.get(t.name)!, 0.5)])), featureRounds: Object.fromEntries(rounds), swaps: swaps.length === 0 ? null : { changes: CHANGES, intervalMs: INTERVAL_MS, ...swapRatios(swaps), rounds: swaps },
   }));
 }
 
