@@ -1,15 +1,45 @@
 // Free loopback ports, for the processes `signalbox dev`, the tests and the benchmarks start.
+//
+// A port is handed out below the kernel's ephemeral range. One the kernel picks (listen on 0)
+// comes from that range, and between the asking and the process that binds it, any outgoing
+// connection on the machine may be given it as its local port: the process then fails with
+// EADDRINUSE. Below the range, only another listener can take it.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A port the kernel just handed out on 127.0.0.1 (free at the time of asking). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+const LOWEST = 10_000;
+/** Linux's default first ephemeral port, where /proc does not say. */
+const EPHEMERAL_DEFAULT = 32_768;
+
+function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > LOWEST + 1_000 ? first : EPHEMERAL_DEFAULT;
+  } catch {
+    return EPHEMERAL_DEFAULT;
+  }
+}
+
+const HIGHEST = ephemeralStart() - 1;
+/** Handed out by this process already: asked twice before either is bound, it would repeat. */
+const given = new Set<number>();
+
+function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/** A port on 127.0.0.1 that was free at the time of asking, outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOWEST + Math.floor(Math.random() * (HIGHEST - LOWEST + 1));
+    if (given.has(port) || !(await listenable(port))) continue;
+    given.add(port);
+    return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${LOWEST} and ${HIGHEST} in 100 tries`);
 }

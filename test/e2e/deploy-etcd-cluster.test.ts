@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { freePort } from '../../src/util/ports.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { spawnProcess } from '../helpers/launch.js';
-import { runCli, spawnSignalbox, startProxyProcess, waitFor, writeDoc } from '../helpers/processes.js';
+import { runCli, spawnSignalbox, startProxyProcess, waitForProcess, writeDoc } from '../helpers/processes.js';
 import { singleRouteDoc, startUpstream } from '../helpers/upstreams.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../deploy/etcd-cluster/', import.meta.url));
@@ -64,7 +64,7 @@ test('the 3-member TLS etcd of deploy/etcd-cluster serves a control plane and a 
   const port = await freePort();
   const cp = spawnSignalbox(['control-plane', '--listen', `127.0.0.1:${port}`, '--insecure'], env);
   const api = `http://127.0.0.1:${port}`;
-  await waitFor(`control plane (${cp.output()})`, async () => (await fetch(`${api}/healthz`)).ok, 30_000);
+  await waitForProcess(cp, 'control plane', async () => (await fetch(`${api}/healthz`)).ok, 30_000);
   const proxy = await startProxyProcess(env.SIGNALBOX_ETCD, { env, waitReady: false });
 
   const a = await startUpstream('first');
@@ -72,7 +72,7 @@ test('the 3-member TLS etcd of deploy/etcd-cluster serves a control plane and a 
   const apply = async (upstream: string, version: number) => {
     const r = await runCli(['apply', '-f', await writeDoc(dir, `v${version}.json`, singleRouteDoc(upstream)), '--server', api]);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(`proxy at version ${version} (${proxy.output()})`, async () => (await proxy.status()).version === version, 30_000);
+    await waitForProcess(proxy, `proxy at version ${version}`, async () => (await proxy.status()).version === version, 30_000);
   };
   await apply(a.url, 1);
   assert.equal(await (await fetch(`${proxy.url}/x`)).text(), 'first');

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { createEtcdClient } from '../../src/store/client.js';
 import { freePort } from '../../src/util/ports.js';
 import { enableAuth, makeTestCerts, startTestEtcd } from '../helpers/etcd.js';
-import { runCli, spawnSignalbox, startProxyProcess, waitFor, writeDoc } from '../helpers/processes.js';
+import { runCli, spawnSignalbox, startProxyProcess, waitFor, waitForProcess, writeDoc } from '../helpers/processes.js';
 import { singleRouteDoc, startUpstream } from '../helpers/upstreams.js';
 
 const PASSWORD = 'cp-and-proxy-pw-4e1b';
@@ -19,7 +19,7 @@ async function controlPlane(etcd: string, args: string[], env: NodeJS.ProcessEnv
   const port = await freePort();
   const cp = spawnSignalbox(['control-plane', '--etcd', etcd, '--listen', `127.0.0.1:${port}`, '--insecure', ...args], env);
   const api = `http://127.0.0.1:${port}`;
-  await waitFor(`control plane /healthz (${cp.output()})`, async () => (await fetch(`${api}/healthz`)).ok);
+  await waitForProcess(cp, 'control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok);
   return { cp, api };
 }
 

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { GitopsStatus } from '../../src/api/schemas.js';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { runCli, spawnSignalbox, startControlPlaneProcess, waitFor, type Spawned, type Stack } from '../helpers/processes.js';
+import { runCli, spawnSignalbox, startControlPlaneProcess, waitFor, waitForProcess, type Spawned, type Stack } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 
@@ -77,7 +77,7 @@ describe('signalbox gitops', () => {
     const since = new Date().toISOString();
     agent = spawnSignalbox(['gitops', '--dir', repo.dir, '--debounce-ms', '100', ...args], agentEnv);
     // A report of this agent, not of the one before it.
-    await waitFor(`a report of the new agent (${agent.output()})`, async () => ((await status())?.reportedAt ?? '') > since);
+    await waitForProcess(agent, 'a report of the new agent', async () => ((await status())?.reportedAt ?? '') > since);
   };
   const until = (what: string, check: (s: GitopsStatus) => boolean) =>
     waitFor(`gitops status: ${what}`, async () => {

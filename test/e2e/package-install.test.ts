@@ -14,7 +14,7 @@ import { freePort } from '../../src/util/ports.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import { spawnProcess } from '../helpers/launch.js';
-import { waitFor } from '../helpers/processes.js';
+import { waitForProcess } from '../helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const run = promisify(execFile);
@@ -47,7 +47,7 @@ test('npm pack → npm install -g gives a working signalbox without development 
   const cp = spawnProcess(signalbox, ['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${port}`, '--insecure'], { SIGNALBOX_LOG_LEVEL: 'warn' });
   atFileEnd(cp.stop);
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(`the installed control plane (${cp.output()})`, async () => (await fetch(`${base}/healthz`)).ok);
+  await waitForProcess(cp, 'the installed control plane', async () => (await fetch(`${base}/healthz`)).ok);
   const page = await fetch(`${base}/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<title>Signalbox/);

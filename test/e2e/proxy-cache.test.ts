@@ -89,7 +89,7 @@ it('the cache holds TLS keys: its folder is created 0700 and its file 0600', asy
 /** `signalbox proxy --cache-dir dir` to its exit (bounded): it must refuse before it listens. */
 async function refusedStart(cacheDir: string): Promise<{ code: number | null; output: string }> {
   const p = spawnSignalbox(['proxy', '--etcd', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--cache-dir', cacheDir]);
-  await waitFor(`the proxy to exit (${p.output()})`, () => p.proc.exitCode !== null, 10_000);
+  await waitFor(() => `the proxy to exit (${p.output()})`, () => p.proc.exitCode !== null, 10_000);
   return { code: p.proc.exitCode, output: p.output() };
 }
 

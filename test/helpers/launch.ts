@@ -41,9 +41,12 @@ export function spawnProcess(command: string, args: string[], env: NodeJS.Proces
   return { proc, output: () => out, stop };
 }
 
-/** Poll until `check` returns a value other than undefined/false, or fail after `ms`. */
+/**
+ * Poll until `check` returns a value other than undefined/false, or fail after `ms`. A function
+ * for `what` is read on failure: a process's output then is what it printed until then.
+ */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   check: () => Promise<T | undefined | false> | T | undefined | false,
   ms = 15_000,
   everyMs = 50,
@@ -59,7 +62,20 @@ export async function waitFor<T>(
     }
     await sleep(everyMs);
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/**
+ * waitFor on a process just started: fails as soon as it exits instead of polling to the
+ * timeout, and either failure names what it printed.
+ */
+export async function waitForProcess<T>(p: Spawned, what: string, check: () => Promise<T | undefined | false>, ms?: number): Promise<T> {
+  const exited = once(p.proc, 'exit').then(([code, signal]) => {
+    throw new Error(`${what}: the process exited (${signal ?? `code ${code}`}) first; output: ${p.output()}`);
+  });
+  exited.catch(() => {});
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`${what}: the process had exited; output: ${p.output()}`);
+  return Promise.race([waitFor(() => `${what} (output: ${p.output()})`, check, ms), exited]);
 }
 
 /**

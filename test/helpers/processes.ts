@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/util/ports.js';
 import { atFileEnd } from './cleanup.js';
-import { CLI, launch, waitFor, type Spawned } from './launch.js';
+import { CLI, launch, waitForProcess, type Spawned } from './launch.js';
 
-export { waitFor, type Spawned };
+export { waitFor, waitForProcess, type Spawned } from './launch.js';
 
 /** Start a signalbox process that is stopped when the test file ends (or earlier, by stop()). */
 export function spawnSignalbox(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
@@ -60,7 +60,7 @@ export async function startControlPlaneProcess(etcd: string, prefix = '/signalbo
   const port = await freePort();
   const cp = spawnSignalbox(['control-plane', '--etcd', etcd, '--prefix', prefix, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
   const api = `http://127.0.0.1:${port}`;
-  await waitFor('control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok);
+  await waitForProcess(cp, 'control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok);
   return { etcd, prefix, api, token, dir, cp, env: { SIGNALBOX_SERVER: api, SIGNALBOX_TOKEN: token } };
 }
 
@@ -81,7 +81,7 @@ export async function startProxyProcess(
   ], opts.env);
   const admin = `http://127.0.0.1:${adminPort}`;
   const status = async () => (await getJson<Awaited<ReturnType<ProxyProcess['status']>>>(`${admin}/status`)).body;
-  if (opts.waitReady ?? true) await waitFor(`proxy ready (${p.output()})`, async () => (await fetch(`${admin}/readyz`)).ok);
+  if (opts.waitReady ?? true) await waitForProcess(p, 'proxy ready', async () => (await fetch(`${admin}/readyz`)).ok);
   return { ...p, url: `http://127.0.0.1:${port}`, admin, status };
 }
 
