@@ -20,10 +20,12 @@
 //               scenario N times, and reports the median of the N ratios with the N beside it:
 //               one 10 s window that the machine disturbs moves a single ratio by up to ±10 % here
 //   --changes 0 skips the config-change scenario
-//   --workers   Signalbox as `proxy --workers N` and nginx as a master with `worker_processes N`
-//               (default 1: both one process); each proxy's CPU is its processes' together. The
-//               load generator and the upstream share the same cores with the N workers, so on
-//               2 cores 2 workers cannot have a core each: compare the ratio, not the req/s
+//   --workers   Signalbox as `proxy --workers N`, nginx as a master with `worker_processes N`
+//               and the floor as N node:cluster workers, the most any Node proxy gets from N
+//               processes here (default 1: each one process); each proxy's CPU is its
+//               processes' together. The load generator and the upstream share the same cores
+//               with the N workers, so on 2 cores 2 workers cannot have a core each: compare
+//               the ratio, not the req/s
 //   --profile   run the Signalbox proxy under `node --cpu-prof`; its profile lands in DIR when
 //               the bench ends (open it in Chrome DevTools or read it with a script); the
 //               logged proxy's lands in DIR/logged
@@ -237,7 +239,7 @@ async function startPeers(children: Children, nginx: string | null, upstream: Up
     peers.push({ name: 'nginx', at: nginx ? await startNginxProxy(children, nginx, (port) => nginxRoutes(table, port), path, WORKERS) : { skipped: 'not installed' } });
   }
   if (ONLY.includes('node+undici')) peers.push({ name: 'node+undici', at: await startNodeProxy(children, 'proxy', upstream.targets, path) });
-  if (ONLY.includes('floor')) peers.push({ name: 'floor', at: await startNodeProxy(children, 'floor', upstream.targets, path) });
+  if (ONLY.includes('floor')) peers.push({ name: 'floor', at: await startNodeProxy(children, 'floor', upstream.targets, path, WORKERS) });
   return peers;
 }
 
@@ -277,7 +279,7 @@ async function main(children: Children) {
   const targets = peers[0]?.name === 'direct' ? [peers[0], signalbox, ...paired, ...peers.slice(1)] : [signalbox, ...paired, ...peers];
 
   console.log(`Forwarding GET ${path} (${ROUTES.toLocaleString('en-US')} routes), ${CONNECTIONS} connections, ${DURATION} s per target after ${WARMUP} s warm-up`);
-  const processes = WORKERS === 1 ? 'every proxy is one process' : `signalbox --workers ${WORKERS} and nginx worker_processes ${WORKERS} (CPU: all their processes); node+undici and floor stay one process`;
+  const processes = WORKERS === 1 ? 'every proxy is one process' : `signalbox --workers ${WORKERS} and nginx worker_processes ${WORKERS} and the floor as ${WORKERS} node:cluster workers (CPU: all their processes); node+undici stays one process`;
   console.log(`  load: ${load.name}${findProgram('wrk') ? '' : ' (wrk not installed)'}; upstream: ${upstream.kind}; ${processes}`);
   console.log(`  ${availableParallelism()} cores shared by the load generator, the proxy and the upstream, nothing pinned; load average at start ${loadavg()[0]!.toFixed(2)}`);
   for (const t of targets) {

@@ -3,8 +3,11 @@
 //   node dist/bench/node-servers.js upstream PORT...        the upstream when nginx is missing
 //   node dist/bench/node-servers.js proxy PORT TARGET...    a hand-written reverse proxy
 //   node dist/bench/node-servers.js floor PORT TARGET...    the least a node:http + undici proxy does
+//                                                          (WORKERS=N: N node:cluster workers, as
+//                                                          `signalbox proxy --workers N` runs)
 //   node dist/bench/node-servers.js ws-echo PORT            a WebSocket echo server (`ws`)
 // All listen on 127.0.0.1 and run until the bench ends them (SIGTERM's default: exit).
+import cluster from 'node:cluster';
 import { createServer, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
@@ -110,9 +113,22 @@ async function wsEcho(port: number): Promise<void> {
   server.listen(port, '127.0.0.1');
 }
 
+/** The primary of WORKERS processes on one port: it forks them and serves nothing (as Signalbox's). */
+function forkWorkers(count: number): void {
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  for (let i = 0; i < count; i++) cluster.fork();
+  // Ended by its PID: the workers go with it.
+  process.on('SIGTERM', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    process.exit(0);
+  });
+}
+
 const [mode, first, ...rest] = process.argv.slice(2);
+const workers = Number(process.env.WORKERS ?? 1);
 if (mode === 'upstream') upstream([first, ...rest].map(Number));
 else if (mode === 'proxy') proxy(Number(first), rest);
+else if (mode === 'floor' && workers > 1 && cluster.isPrimary) forkWorkers(workers);
 else if (mode === 'floor') floor(Number(first), rest);
 else if (mode === 'ws-echo') await wsEcho(Number(first));
 else throw new Error('usage: node-servers.js upstream PORT... | proxy|floor PORT TARGET... | ws-echo PORT');

@@ -107,12 +107,13 @@ export async function startNginxProxy(children: Children, nginx: string, http: (
 
 /**
  * A Node proxy of node-servers.ts: `proxy`, the one a team would hand-write (node:http in, an
- * undici keep-alive pool per target out), or `floor`, the least such a proxy can do.
+ * undici keep-alive pool per target out), or `floor`, the least such a proxy can do; the floor
+ * runs as `workers` node:cluster workers behind one port when that is above 1.
  */
-export async function startNodeProxy(children: Children, kind: 'proxy' | 'floor', targets: string[], probePath: string): Promise<ProxyUnderTest> {
+export async function startNodeProxy(children: Children, kind: 'proxy' | 'floor', targets: string[], probePath: string, workers = 1): Promise<ProxyUnderTest> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const p = children.spawn(process.execPath, [NODE_SERVERS, kind, String(port), ...targets]);
+  const p = children.spawn(process.execPath, [NODE_SERVERS, kind, String(port), ...targets], { WORKERS: String(workers) });
   await waitServing('node proxy', `${url}${probePath}`, p);
   return { url, pid: p.proc.pid! };
 }
