@@ -65,6 +65,8 @@ export interface AccessEntry {
   retries: number;
   /** The config version the request was served by. */
   version: number;
+  /** Set on the line when fields were cut to keep it within MAX_LINE_BYTES (access-line.ts). */
+  truncated?: true;
 }
 
 /** Lines are handed to a file in chunks of at most this many bytes... */
@@ -132,7 +134,10 @@ export class AccessLog {
     }
   }
 
-  /** A line longer than a third of a chunk may not fit one and goes alone (see Known gaps). */
+  /**
+   * A line longer than a third of a chunk may not fit one and goes alone, in a write of its own:
+   * at most MAX_LINE_BYTES, which a pipe still takes whole.
+   */
   write(entry: AccessEntry): void {
     const line = accessLine(entry);
     // UTF-8 takes at most 3 bytes per UTF-16 unit, so a line given that room cannot be cut.

@@ -120,7 +120,7 @@ it('writes one JSON line per request, without the query string; errors mode writ
   );
 });
 
-it('with --workers 2 writing to one stdout pipe, no line is cut by another write, even while the pipe is full', async () => {
+it('with --workers 2 writing to one stdout pipe, no line is cut by another write, even while the pipe is full or a path is longer than a write', async () => {
   const etcd = await startTestEtcd();
   const up = await startUpstream('up', (_req, res) => {
     res.end('ok');
@@ -132,12 +132,13 @@ it('with --workers 2 writing to one stdout pipe, no line is cut by another write
   p.proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   // Nothing is read while the requests run: the pipe fills and both workers' writes wait on it.
   p.proc.stdout!.pause();
-  const long = `/${'x'.repeat(3000)}`;
+  // Lines of about 3 KiB, and paths of 9,000 characters, whose lines are cut to 4 KiB (PIPE_BUF).
+  const pathOf = (i: number, k: number) => `/${i}/${k}/${'x'.repeat(k % 2 === 0 ? 3000 : 9000)}`;
   const LOOPS = 8;
   const EACH = 100;
   await Promise.all(Array.from({ length: LOOPS }, async (_, i) => {
     for (let k = 0; k < EACH; k++) {
-      const r = await fetch(`${p.url}${long}/${i}/${k}`);
+      const r = await fetch(`${p.url}${pathOf(i, k)}`);
       assert.equal(r.status, 200);
       await r.arrayBuffer();
     }
@@ -161,7 +162,10 @@ it('with --workers 2 writing to one stdout pipe, no line is cut by another write
     } catch {
       assert.fail(`a line is not JSON (cut by another write): ${line.slice(0, 80)}...${line.slice(-80)}`);
     }
-    paths.add(String(entry.path));
+    const [, i, k] = String(entry.path).split('/');
+    assert.ok(pathOf(Number(i), Number(k)).startsWith(String(entry.path)), `${String(entry.path).slice(0, 20)}...: what was sent, or its start`);
+    assert.equal(entry.truncated, Number(k) % 2 === 0 ? undefined : true);
+    paths.add(`${i}/${k}`);
   }
   assert.equal(paths.size, LOOPS * EACH, 'every request once');
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ID_PATTERN } from '../../src/config/fields.js';
 import { isoNow, type AccessEntry } from '../../src/proxy/access-log.js';
-import { NEEDS_ESCAPE, accessLine, millis } from '../../src/proxy/access-line.js';
+import { MAX_LINE_BYTES, NEEDS_ESCAPE, accessLine, millis } from '../../src/proxy/access-line.js';
 import { childContext } from '../../src/proxy/trace-context.js';
 
 const full: AccessEntry = {
@@ -47,6 +47,46 @@ describe('accessLine', () => {
       assert.equal(line.indexOf('\n'), line.length - 1, 'one line');
       assert.equal(JSON.parse(line).path, `/p/${h}`);
     }
+  });
+
+  it('keeps a line within MAX_LINE_BYTES (what a pipe writes whole) by cutting the longest unbounded fields, and says so', () => {
+    const long = (unit: string, bytes: number) => unit.repeat(Math.ceil(bytes / Buffer.byteLength(JSON.stringify(unit).slice(1, -1))));
+    const cases: Partial<AccessEntry>[] = [
+      { path: `/${long('p', 16_000)}` },
+      { path: `/${long('\u00e9', 9_000)}` }, // 2 bytes each
+      { path: `/${long('\u6771', 9_000)}` }, // 3 bytes each
+      { path: `/${long('\u{1f680}', 9_000)}` }, // a surrogate pair, 4 bytes: never split
+      { path: `/${long('\u0001', 9_000)}` }, // escaped as \u0001, 6 bytes
+      { host: long('h', 5_000), path: `/${long('p', 3_000)}` },
+      { method: long('M', 10_000) }, // HTTP/2's :method
+      { consumer: long('\u{1f680}', 6_000), target: `http://${long('t', 6_000)}:80` },
+      { path: `/${long('p', 4_000)}`, host: long('"', 4_000), method: long('\\', 4_000), consumer: long('c', 4_000), target: long('t', 4_000) },
+    ];
+    for (const c of cases) {
+      const e: AccessEntry = { ...full, ...c };
+      const line = accessLine(e);
+      const bytes = Buffer.byteLength(line);
+      const what = Object.keys(c).join(', ');
+      assert.ok(bytes <= MAX_LINE_BYTES, `${what}: ${bytes} bytes`);
+      assert.ok(bytes > MAX_LINE_BYTES - 12, `${what}: cut to ${bytes} bytes, more than needed`);
+      assert.equal(line.indexOf('\n'), line.length - 1, 'one line');
+      const back = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(back.truncated, true);
+      for (const [k, v] of Object.entries(e)) {
+        if (!(k in c)) assert.deepEqual(back[k], v, k);
+        else {
+          assert.ok(typeof v === 'string' && v.startsWith(back[k] as string), `${k} is a prefix of what was sent`);
+          assert.ok(!/[\ud800-\udbff]$/.test(back[k] as string), `${k}: no surrogate pair split`);
+        }
+      }
+    }
+  });
+
+  it('a line within MAX_LINE_BYTES is written whole, without "truncated"', () => {
+    const fixed = Buffer.byteLength(accessLine({ ...full, path: '' }));
+    const e: AccessEntry = { ...full, path: 'p'.repeat(MAX_LINE_BYTES - fixed) };
+    assert.equal(Buffer.byteLength(accessLine(e)), MAX_LINE_BYTES);
+    assert.equal(accessLine(e), JSON.stringify(e) + '\n');
   });
 
   it('writes a number that is not finite as null, as JSON does', () => {
