@@ -48,7 +48,7 @@ import { childPids, cpuMeter, groupCpuMeter } from './cpu.js';
 import { undiciLoop, wrk, type LoadGenerator, type LoadResult } from './load.js';
 import { findProgram, startNginxProxy, startNodeProxy, startUpstream, type Upstream } from './peers.js';
 import { POLICY_CHAIN_HEADERS, benchUpstream, measuredPath, nginxRoutes, policyChainPath, signalboxFeatureDoc, signalboxRoute, trafficPath, type RouteTable } from './routes.js';
-import { quantile } from './stats.js';
+import { median } from './stats.js';
 import { BenchStack, runBench, waitReady, waitVersion, type BenchProxy, type Children } from './stack.js';
 import { cores, int, ms, perCore, printTargets, ratio } from './table.js';
 
@@ -210,7 +210,7 @@ function printRatios(sb: Measured, peers: Target[]): Record<string, { rps: numbe
 function swapRatios(rounds: SwapResult[]): { rps: number[]; p99: number[]; medianRps: number; medianP99: number } {
   const rps = rounds.map((r) => r.load.rps / r.steady.rps);
   const p99 = rounds.map((r) => r.load.p99Ms / r.steady.p99Ms);
-  return { rps, p99, medianRps: quantile(rps, 0.5), medianP99: quantile(p99, 0.5) };
+  return { rps, p99, medianRps: median(rps), medianP99: median(p99) };
 }
 
 function printSwaps(rounds: SwapResult[]): void {
@@ -320,7 +320,7 @@ async function main(children: Children) {
     const perProxyCore = r.proxyCores && sb.proxyCores ? `, req/s per proxy core ${ratio(r.rps / r.proxyCores, sb.rps / sb.proxyCores)}` : '';
     console.log(`  ${what[t.name]}: req/s ${ratio(r.rps, sb.rps)}, p50 ${ratio(r.p50Ms, sb.p50Ms)}, p99 ${ratio(r.p99Ms, sb.p99Ms)}${perProxyCore}`);
     const each = rounds.get(t.name)!;
-    if (each.length > 1) console.log(`    req/s over ${each.length} rounds: median ${quantile(each, 0.5).toFixed(2)}x (${each.map((x) => x.toFixed(2)).join(', ')})`);
+    if (each.length > 1) console.log(`    req/s over ${each.length} rounds: median ${median(each).toFixed(2)}x (${each.map((x) => x.toFixed(2)).join(', ')})`);
   }
   if (swaps.length > 0) printSwaps(swaps);
   if (PROFILE_DIR !== undefined) console.log(`\nThe proxy's CPU profile is written to ${PROFILE_DIR} as it exits, now.`);
@@ -328,7 +328,7 @@ async function main(children: Children) {
   console.log(JSON.stringify({
     bench: 'forwarding', node: process.version, cores: availableParallelism(), loadgen: load.name, upstream: upstream.kind,
     routes: ROUTES, connections: CONNECTIONS, durationS: DURATION, workers: WORKERS, results, ratios,
-    featureRps: Object.fromEntries(paired.map((t) => [t.name, quantile(rounds.get(t.name)!, 0.5)])), featureRounds: Object.fromEntries(rounds), swaps: swaps.length === 0 ? null : { changes: CHANGES, intervalMs: INTERVAL_MS, ...swapRatios(swaps), rounds: swaps },
+    featureRps: Object.fromEntries(paired.map((t) => [t.name, median(rounds.get(t.name)!)])), featureRounds: Object.fromEntries(rounds), swaps: swaps.length === 0 ? null : { changes: CHANGES, intervalMs: INTERVAL_MS, ...swapRatios(swaps), rounds: swaps },
   }));
 }
 
