@@ -26,6 +26,9 @@ export function register(program: Command): void {
         listen: parseHostPort(opts.listen, '--listen'),
         token,
         logger: createLogger('control-plane'),
+      }).catch((err: Error) => {
+        // A start-up problem the user fixes (the port in use): one line, not a stack trace.
+        throw new CliError(`control-plane: ${err.message}`);
       });
       onShutdown(() => cp.close());
     });

@@ -2,7 +2,9 @@
 // codes, what stdout and stderr say, and what ends up in the history.
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { startTestEtcd } from '../helpers/etcd.js';
@@ -317,4 +319,17 @@ describe('signalbox CLI against a running control plane', () => {
     assert.equal((await history())[0]!.message, 'rollback to version 1');
     assert.equal((await cli(['rollback', 'latest'])).code, 2);
   });
+});
+
+it('control-plane on a port already in use: one line naming it, exit 1, no stack trace', async () => {
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const { port } = taken.address() as AddressInfo;
+  try {
+    const r = await runCli(['control-plane', '--etcd', 'http://127.0.0.1:1', '--listen', `127.0.0.1:${port}`, '--insecure']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `signalbox: control-plane: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+  } finally {
+    taken.close();
+  }
 });

@@ -62,7 +62,23 @@ export async function waitFor<T>(
     }
     await sleep(everyMs);
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}${lastErr ? `: ${describeError(lastErr)}` : ''}`);
+}
+
+/** An error and its cause: fetch says only "fetch failed", what failed (a refused connect) is in the cause. */
+function describeError(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  return e.cause ? `${e.message} (${e.cause.code ?? e.cause.message})` : e.message;
+}
+
+/** A process's scheduler state (R running, S sleeping, T stopped, D in I/O) and CPU time, from /proc. */
+async function processState(pid: number | undefined): Promise<string> {
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
+    return `state ${fields[0]}, ${(Number(fields[11]) + Number(fields[12])) * 10} ms of CPU`;
+  } catch {
+    return 'no /proc entry';
+  }
 }
 
 /**
@@ -75,7 +91,11 @@ export async function waitForProcess<T>(p: Spawned, what: string, check: () => P
   });
   exited.catch(() => {});
   if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`${what}: the process had exited; output: ${p.output()}`);
-  return Promise.race([waitFor(() => `${what} (output: ${p.output()})`, check, ms), exited]);
+  const waited = waitFor(() => `${what} (output: ${p.output()})`, check, ms).catch(async (err: Error) => {
+    // Still running but not answering: whether it was stopped, busy or idle says which.
+    throw new Error(`${err.message}; process ${p.proc.pid}: ${await processState(p.proc.pid)}`);
+  });
+  return Promise.race([waited, exited]);
 }
 
 /**
