@@ -10,6 +10,12 @@ import { CLI, launch, waitForProcess, type Spawned } from './launch.js';
 
 export { waitFor, waitForProcess, type Spawned } from './launch.js';
 
+/**
+ * How long a process may take to start serving. Not a timing goal: one that exits fails at once;
+ * this only bounds a start on a machine that other test files load at the same time.
+ */
+const START_MS = 30_000;
+
 /** Start a signalbox process that is stopped when the test file ends (or earlier, by stop()). */
 export function spawnSignalbox(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const p = launch(args, env);
@@ -60,7 +66,7 @@ export async function startControlPlaneProcess(etcd: string, prefix = '/signalbo
   const port = await freePort();
   const cp = spawnSignalbox(['control-plane', '--etcd', etcd, '--prefix', prefix, '--listen', `127.0.0.1:${port}`, '--admin-token-file', join(dir, 'token')]);
   const api = `http://127.0.0.1:${port}`;
-  await waitForProcess(cp, 'control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok);
+  await waitForProcess(cp, 'control plane /healthz', async () => (await fetch(`${api}/healthz`)).ok, START_MS);
   return { etcd, prefix, api, token, dir, cp, env: { SIGNALBOX_SERVER: api, SIGNALBOX_TOKEN: token } };
 }
 
@@ -81,7 +87,7 @@ export async function startProxyProcess(
   ], opts.env);
   const admin = `http://127.0.0.1:${adminPort}`;
   const status = async () => (await getJson<Awaited<ReturnType<ProxyProcess['status']>>>(`${admin}/status`)).body;
-  if (opts.waitReady ?? true) await waitForProcess(p, 'proxy ready', async () => (await fetch(`${admin}/readyz`)).ok);
+  if (opts.waitReady ?? true) await waitForProcess(p, 'proxy ready', async () => (await fetch(`${admin}/readyz`)).ok, START_MS);
   return { ...p, url: `http://127.0.0.1:${port}`, admin, status };
 }
 
