@@ -67,6 +67,7 @@ export function register(program: Command): void {
         // Told to drain before it serves (another worker failed at start): nothing to drain.
         const drain = () => void (serving ?? { close: async () => {} }).close().then(() => process.exit(0));
         const primary = cluster.isWorker ? new PrimaryLink(drain) : undefined;
+        if (primary) (await import('../proxy/policies/rate-limit.js')).shareRateLimits(primary, workers);
         // Each worker exports its own spans and appends to the access log file (O_APPEND: whole lines).
         const spans = otlp === undefined ? undefined : new (await import('../proxy/span-export.js')).SpanExport(otlp, opts.id);
         const traffic = { cacheDir: opts.cacheDir, trustedProxies, accessLog, spans, traceSample };

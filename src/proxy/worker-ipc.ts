@@ -1,15 +1,20 @@
 // What a pool's primary and its workers say over the cluster IPC channel (--workers N). A worker
 // is a whole proxy (its own etcd watch, runtime, listeners) without an admin port or a registry
 // entry: it sends each status it would have written to etcd to the primary, answers the
-// primary's admin questions, and drains when told.
+// primary's admin questions, leases rate-limit tokens from it, and drains when told.
 import type { AdminSources } from './admin.js';
 import type { ProxyStatus } from './main.js';
+import { ANSWER_TIMEOUT_MS, failOpen, type LeaseAsker, type LeaseGrant, type LeaseRequest } from './policies/rate-limit-leases.js';
 
 export type AdminQuestion = { what: 'status' } | { what: 'metrics' } | { what: 'traffic'; top: number };
 
-export type ToWorker = { sb: 'ask'; id: number; question: AdminQuestion } | { sb: 'drain' };
+export type ToWorker = { sb: 'ask'; id: number; question: AdminQuestion } | { sb: 'drain' } | { sb: 'granted'; id: number; grant: LeaseGrant };
 
-export type FromWorker = { sb: 'status'; status: ProxyStatus } | { sb: 'answer'; id: number; body: unknown } | { sb: 'answer'; id: number; error: string };
+export type FromWorker =
+  | { sb: 'status'; status: ProxyStatus }
+  | { sb: 'answer'; id: number; body: unknown }
+  | { sb: 'answer'; id: number; error: string }
+  | { sb: 'lease'; id: number; request: LeaseRequest };
 
 /** Messages on the channel that are not ours (Node's own cluster messages among them) are ignored. */
 export function isOurs<T extends { sb: string }>(msg: unknown): msg is T {
@@ -21,17 +26,52 @@ function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg);
 }
 
-/** The worker's side: statuses go to the primary; questions are answered from `admin`. */
-export class PrimaryLink {
+interface PendingLease {
+  resolve(grant: LeaseGrant): void;
+  timer: NodeJS.Timeout;
+  want: number;
+}
+
+/**
+ * The worker's side: statuses go to the primary; questions are answered from `admin`; rate
+ * limits lease their tokens from it. A lease it does not answer in time, or cannot (it is gone),
+ * lets the requests through.
+ */
+export class PrimaryLink implements LeaseAsker {
+  private readonly leases = new Map<number, PendingLease>();
+  private leased = 0;
+
   constructor(onDrain: () => void) {
     process.on('message', (msg: unknown) => {
       if (!isOurs<ToWorker>(msg)) return;
       if (msg.sb === 'drain') return onDrain();
+      if (msg.sb === 'granted') return this.settle(msg.id, msg.grant);
       if (msg.sb === 'ask' && this.admin !== null) this.answer(msg.id, msg.question, this.admin);
+    });
+    process.on('disconnect', () => {
+      for (const [id, p] of this.leases) this.settle(id, failOpen(p.want));
     });
   }
 
   private admin: AdminSources | null = null;
+
+  lease(request: LeaseRequest): Promise<LeaseGrant> {
+    if (!process.connected) return Promise.resolve(failOpen(request.want));
+    const id = ++this.leased;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(id, failOpen(request.want)), ANSWER_TIMEOUT_MS);
+      this.leases.set(id, { resolve, timer, want: request.want });
+      send({ sb: 'lease', id, request });
+    });
+  }
+
+  private settle(id: number, grant: LeaseGrant): void {
+    const p = this.leases.get(id);
+    if (p === undefined) return;
+    this.leases.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(grant);
+  }
 
   /** Answer the primary's questions from here on. */
   serve(admin: AdminSources): void {

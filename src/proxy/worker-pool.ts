@@ -5,7 +5,8 @@
 // the proxy shows as one: the admin port (/status and /metrics combine the workers'), and the
 // registry entry in etcd, where a version counts as applied once every serving worker serves it
 // (worker-status.ts). A worker that dies is replaced, after a backoff that grows while its
-// replacements keep dying; the other workers and their connections are not touched.
+// replacements keep dying; the other workers and their connections are not touched. The primary
+// also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts).
 import cluster, { type Worker } from 'node:cluster';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -20,6 +21,8 @@ import { startAdminServer } from './admin.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
 import type { ProxyAdminStatus, ProxyStatus } from './main.js';
 import { mergeMetricsText } from './metrics-merge.js';
+import { MAX_KEYS } from './policies/rate-limit.js';
+import { LeaseBank } from './policies/rate-limit-leases.js';
 import { mergeTrafficSummaries } from './traffic.js';
 import { isOurs, type AdminQuestion, type FromWorker, type ToWorker } from './worker-ipc.js';
 import { poolStatus, type PoolStatus, type WorkerReport } from './worker-status.js';
@@ -76,6 +79,8 @@ class Slot implements WorkerReport {
 
 export class ProxyPool {
   private readonly slots: Slot[];
+  /** The rate limits' buckets, shared by the workers (rate-limit-leases.ts). */
+  private readonly leases = new LeaseBank(MAX_KEYS);
   private readonly client: Etcd3;
   private readonly registry: ProxyRegistry;
   private readonly startedAt = new Date().toISOString();
@@ -156,6 +161,10 @@ export class ProxyPool {
     slot.process = worker;
     worker.on('message', (msg: unknown) => {
       if (!isOurs<FromWorker>(msg)) return;
+      if (msg.sb === 'lease') {
+        worker.send({ sb: 'granted', id: msg.id, grant: this.leases.grant(msg.request, performance.now()) } satisfies ToWorker);
+        return;
+      }
       if (msg.sb === 'status') {
         const wasReady = slot.status?.ready === true;
         slot.status = msg.status;

@@ -197,6 +197,20 @@ it('kill -9 of one worker: the other keeps its keep-alive connection and serves;
   assert.equal(second.localPort, c1.localPort);
 });
 
+it("a rate limit is the proxy's, not each worker's: a client whose connections go to both workers gets the burst once", async () => {
+  const { write, up, proxy, status } = await pool('pool-rate');
+  const policies = [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 0.1, burst: 6 }];
+  const limited = await write(singleRouteDoc(up.url, { routes: [{ id: 'all', match: { paths: ['/*'] }, upstream: 'svc', policies: ['rl'] }], policies }), 'rate limit');
+  await waitFor('both workers on the rate-limited version', async () => (await status()).version === limited);
+  const before = requestsOf(await status());
+  const answers: number[] = [];
+  // A connection per request: round-robin hands them to the two workers in turn.
+  for (let i = 0; i < 30; i++) answers.push((await get(proxy, '/x')).status);
+  assert.deepEqual([answers.filter((s) => s === 200).length, answers.filter((s) => s === 429).length], [6, 24], answers.join(' '));
+  const after = requestsOf(await status());
+  for (const [pid, n] of after) assert.ok(n - (before.get(pid) ?? 0) >= 10, `worker ${pid} served ${n - (before.get(pid) ?? 0)} of the 30`);
+});
+
 it('a worker that keeps dying is restarted later each time (no crash loop spinning the CPU)', async () => {
   const { proxy, status } = await pool('pool-loop');
   for (let i = 0; i < 3; i++) {

@@ -16,7 +16,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_RATE_LIMIT_KEY, type RateLimitPolicy } from '../../config/policies/index.js';
 import { RATE_LIMITED, sendJson } from '../respond.js';
 import { RecentMap } from '../../util/recent-map.js';
-import { CONTINUE, HANDLED, type HeaderEdit, type PolicyContext, type PolicyInstance, type PolicyResult } from './types.js';
+import { LeasedTokens, type LeaseAsker } from './rate-limit-leases.js';
+import { CONTINUE, HANDLED, type HeaderEdit, type PolicyContext, type PolicyInstance, type PolicyOutcome, type PolicyResult } from './types.js';
+
+const clock = () => performance.now();
 
 export const MAX_KEYS = 100_000;
 const MAX_KEY_CHARS = 64;
@@ -87,6 +90,14 @@ export class BoundedBuckets {
   }
 }
 
+/** Set in a worker of a pool (--workers N): rate limits then lease their tokens from the primary. */
+let pool: { asker: LeaseAsker; workers: number } | null = null;
+
+/** Called once in a pool's worker, before any config is compiled (cli/proxy.ts). */
+export function shareRateLimits(asker: LeaseAsker, workers: number): void {
+  pool = { asker, workers };
+}
+
 export class RateLimit implements PolicyInstance {
   readonly id: string;
   readonly type = 'rate-limit';
@@ -99,8 +110,10 @@ export class RateLimit implements PolicyInstance {
   private readonly byConsumer: boolean;
   /** RateLimit-Limit, the same on every answer. */
   private readonly limitEdit: HeaderEdit;
+  /** In a pool's worker, the tokens leased from the primary's buckets (rate-limit-leases.ts). */
+  private readonly leased: LeasedTokens | null;
 
-  constructor(def: RateLimitPolicy, maxKeys: number = MAX_KEYS) {
+  constructor(def: RateLimitPolicy, maxKeys: number = MAX_KEYS, shared = pool) {
     this.id = def.id;
     this.limit = def.burst ?? defaultBurst(def.requestsPerSecond);
     this.limitEdit = { op: 'set', name: 'ratelimit-limit', value: String(this.limit) };
@@ -108,6 +121,8 @@ export class RateLimit implements PolicyInstance {
     this.header = key.startsWith('header:') ? key.slice('header:'.length).toLowerCase() : null;
     this.byConsumer = key === 'consumer';
     this.buckets = new BoundedBuckets(maxKeys, (now) => new TokenBucket(def.requestsPerSecond, this.limit, now));
+    const bucket = JSON.stringify([def.id, def.requestsPerSecond, this.limit, key]);
+    this.leased = shared === null ? null : new LeasedTokens(shared.asker, bucket, def.requestsPerSecond, this.limit, shared.workers, maxKeys);
   }
 
   /** The bucket key of a request. Header values and addresses never share a bucket. */
@@ -121,16 +136,29 @@ export class RateLimit implements PolicyInstance {
     return `\x01${createHash('sha256').update(value).digest('base64')}`;
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyResult {
-    const bucket = this.buckets.get(this.keyOf(req, ctx), ctx.now);
-    const waitMs = bucket.take(ctx.now);
+  handle(req: IncomingMessage, res: ServerResponse, ctx: PolicyContext): PolicyOutcome {
+    const key = this.keyOf(req, ctx);
+    if (this.leased !== null) return this.handleLeased(key, res, ctx);
+    const bucket = this.buckets.get(key, ctx.now);
+    return this.answer(bucket.take(ctx.now), bucket.remaining, bucket.msUntilFull, res, ctx);
+  }
+
+  /** A token held for the key is spent at once; without one, the primary is asked for more. */
+  private handleLeased(key: string, res: ServerResponse, ctx: PolicyContext): PolicyOutcome {
+    const leased = this.leased!;
+    const c = leased.credit(key);
+    if (c.spend(ctx.now)) return this.answer(0, c.remaining + Math.floor(c.tokens), c.resetMs, res, ctx);
+    return leased.spendLeased(key, c, clock).then((waitMs) => this.answer(waitMs, c.remaining + Math.floor(c.tokens), c.resetMs, res, ctx));
+  }
+
+  private answer(waitMs: number, remaining: number, msUntilFull: number, res: ServerResponse, ctx: PolicyContext): PolicyResult {
     // draft-ietf-httpapi-ratelimit-headers (-03..-06): the burst, whole tokens left, seconds
     // until the bucket is full again. As response edits, never res.setHeader: a header set on
     // the response before the upstream answers sends every forwarded answer down writeHead's
     // slow path (own-answer.ts); measured, that alone cost the policy chain bench a tenth.
     ctx.addResponseEdit(this.limitEdit);
-    ctx.addResponseEdit({ op: 'set', name: 'ratelimit-remaining', value: String(bucket.remaining) });
-    ctx.addResponseEdit({ op: 'set', name: 'ratelimit-reset', value: String(Math.ceil(bucket.msUntilFull / 1000)) });
+    ctx.addResponseEdit({ op: 'set', name: 'ratelimit-remaining', value: String(remaining) });
+    ctx.addResponseEdit({ op: 'set', name: 'ratelimit-reset', value: String(Math.ceil(msUntilFull / 1000)) });
     if (waitMs === 0) return CONTINUE;
     sendJson(res, 429, RATE_LIMITED, { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) });
     return HANDLED;
