@@ -36,8 +36,10 @@ it('a proxy started before etcd retries instead of crashing, then serves once et
   after(() => client.close());
   const doc = validateDocument(singleRouteDoc(up.url));
   assert.ok(doc.ok);
-  await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'late' });
+  const { version } = (await new ConfigWriter(client, new Keys()).write(doc.config, { author: 'test', source: 'api', message: 'late' })).version;
 
   await waitFor('proxy ready', async () => (await fetch(`${proxy.admin}/readyz`)).ok, 30_000);
+  // Ready may come first on the empty state etcd had when it came up; then the write arrives.
+  await waitFor(`version ${version} applied`, async () => (await proxy.status()).version === version);
   assert.equal(await (await fetch(`${proxy.url}/anything`)).text(), 'late');
 });
