@@ -114,6 +114,19 @@ export class CheckScheduler {
 const CANCELLED = new Error('health check cancelled');
 const TIMED_OUT = new Error('health check timed out');
 
+/**
+ * With --workers N, one worker checks and the others follow its results (worker-ipc.ts), as one
+ * proxy checks once however many threads Envoy runs: N workers would send N checks per interval.
+ */
+export interface HealthRelay {
+  /** This worker sends the checks (the pool's worker 1). */
+  readonly leader: boolean;
+  /** The leader's result of the checker under `key` (TargetRegistry's), for the other workers. */
+  publish(key: string, last: LastCheck): void;
+  /** A follower's way to hear the leader's results. */
+  follow(onResult: (key: string, last: LastCheck) => void): void;
+}
+
 export interface HealthCheckerDeps {
   scheduler: CheckScheduler;
   logger?: Logger;
@@ -122,6 +135,10 @@ export interface HealthCheckerDeps {
   /** After the last release. */
   onStopped(c: HealthChecker): void;
   random?: () => number;
+  /** A follower sends no checks: it judges the leader's results (relayed). */
+  follower?: boolean;
+  /** The leader's: each result, for the followers. */
+  publish?(last: LastCheck): void;
 }
 
 export class HealthChecker {
@@ -163,7 +180,14 @@ export class HealthChecker {
     if (this.stopped) throw new Error(`health check of ${this.target.origin} is stopped`);
     if (this.refs++ > 0) return;
     this.target.checkers.add(this);
-    this.schedule(this.random() * this.check.intervalMs);
+    if (!this.deps.follower) this.schedule(this.random() * this.check.intervalMs);
+  }
+
+  /** A follower: the leader's check of the same target and path ended so. */
+  relayed(last: LastCheck): void {
+    if (this.stopped) return;
+    this.last = last;
+    this.judge(last.result, this.ejectionEpoch, last);
   }
 
   release(): Promise<void> {
@@ -239,6 +263,12 @@ export class HealthChecker {
   private record(result: CheckResult, epoch: number, last: LastCheck): void {
     this.totals[result]++;
     this.last = last;
+    this.deps.publish?.(last);
+    this.judge(result, epoch, last);
+  }
+
+  /** Thresholds: consecutive passes bring a target back, consecutive failures take it out. */
+  private judge(result: CheckResult, epoch: number, last: LastCheck): void {
     const { healthyThreshold, unhealthyThreshold } = this.check;
     if (result === 'pass') {
       if (epoch !== this.ejectionEpoch) return;

@@ -142,7 +142,7 @@ export class ProxyServer {
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
     this.registry = opts.primary ?? new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
     this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
-    this.targets = new TargetRegistry({ logger: this.logger });
+    this.targets = new TargetRegistry({ logger: this.logger, relay: opts.primary });
     this.targets.watch(() => this.reportHealthSoon());
     this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger, { targets: this.targets });
     this.metrics.addSource(() => upstreamMetricsText(this.holder.current));

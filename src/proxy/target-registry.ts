@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Pool, type Dispatcher } from 'undici';
-import { CheckScheduler, HealthChecker, MAX_CONCURRENT_CHECKS, type ResolvedHealthCheck } from './health-check.js';
+import { CheckScheduler, HealthChecker, MAX_CONCURRENT_CHECKS, type HealthRelay, type ResolvedHealthCheck } from './health-check.js';
 import { connectionKey, dispatcherOptions, type ConnectionSettings } from './target-connection.js';
 
 /** Passive health of a target as one upstream sees it (its bounds are the upstream's). */
@@ -123,6 +123,8 @@ export interface TargetRegistryOptions {
   logger?: Logger;
   /** Most health checks in flight at once, over every target. */
   maxConcurrentChecks?: number;
+  /** A worker of a pool: checks sent by the leader alone, judged by every worker. */
+  relay?: HealthRelay;
 }
 
 export class TargetRegistry {
@@ -130,12 +132,16 @@ export class TargetRegistry {
   private readonly checkers = new Map<string, HealthChecker>();
   private readonly listeners = new Set<() => void>();
   private readonly scheduler: CheckScheduler;
+  private readonly relay: HealthRelay | undefined;
   readonly logger: Logger | undefined;
   readonly epoch: HealthEpoch = { value: 0 };
 
   constructor(opts: TargetRegistryOptions = {}) {
     this.logger = opts.logger;
     this.scheduler = new CheckScheduler(opts.maxConcurrentChecks ?? MAX_CONCURRENT_CHECKS);
+    this.relay = opts.relay;
+    // A result for a checker this worker does not hold (its config behind or ahead) is dropped.
+    if (this.relay !== undefined && !this.relay.leader) this.relay.follow((key, last) => this.checkers.get(key)?.relayed(last));
   }
 
   /** The target these settings connect to, shared with every upstream listing it alike. */
@@ -157,9 +163,12 @@ export class TargetRegistry {
     const key = `${target.key}\n${check.key}`;
     let c = this.checkers.get(key);
     if (c === undefined) {
+      const relay = this.relay;
       c = new HealthChecker(target, check, {
         scheduler: this.scheduler,
         logger: this.logger,
+        follower: relay !== undefined && !relay.leader,
+        publish: relay?.leader ? (last) => relay.publish(key, last) : undefined,
         onChange: () => this.changed(),
         onStopped: (stopped) => {
           if (this.checkers.get(key) === stopped) this.checkers.delete(key);

@@ -3,18 +3,24 @@
 // entry: it sends each status it would have written to etcd to the primary, answers the
 // primary's admin questions, leases rate-limit tokens from it, and drains when told.
 import type { AdminSources } from './admin.js';
+import type { HealthRelay, LastCheck } from './health-check.js';
 import type { ProxyStatus } from './main.js';
 import { ANSWER_TIMEOUT_MS, failOpen, type LeaseAsker, type LeaseGrant, type LeaseRequest } from './policies/rate-limit-leases.js';
 
 export type AdminQuestion = { what: 'status' } | { what: 'metrics' } | { what: 'traffic'; top: number };
 
-export type ToWorker = { sb: 'ask'; id: number; question: AdminQuestion } | { sb: 'drain' } | { sb: 'granted'; id: number; grant: LeaseGrant };
+export type ToWorker =
+  | { sb: 'ask'; id: number; question: AdminQuestion }
+  | { sb: 'drain' }
+  | { sb: 'granted'; id: number; grant: LeaseGrant }
+  | { sb: 'checked'; key: string; last: LastCheck };
 
 export type FromWorker =
   | { sb: 'status'; status: ProxyStatus }
   | { sb: 'answer'; id: number; body: unknown }
   | { sb: 'answer'; id: number; error: string }
-  | { sb: 'lease'; id: number; request: LeaseRequest };
+  | { sb: 'lease'; id: number; request: LeaseRequest }
+  | { sb: 'checked'; key: string; last: LastCheck };
 
 /** Messages on the channel that are not ours (Node's own cluster messages among them) are ignored. */
 export function isOurs<T extends { sb: string }>(msg: unknown): msg is T {
@@ -34,18 +40,21 @@ interface PendingLease {
 
 /**
  * The worker's side: statuses go to the primary; questions are answered from `admin`; rate
- * limits lease their tokens from it. A lease it does not answer in time, or cannot (it is gone),
- * lets the requests through.
+ * limits lease their tokens from it (a lease it does not answer in time, or cannot, lets the
+ * requests through); worker 1's health check results go to the others through it.
  */
-export class PrimaryLink implements LeaseAsker {
+export class PrimaryLink implements LeaseAsker, HealthRelay {
   private readonly leases = new Map<number, PendingLease>();
   private leased = 0;
+  readonly leader = process.env.SIGNALBOX_WORKER === '1';
+  private onChecked: ((key: string, last: LastCheck) => void) | null = null;
 
   constructor(onDrain: () => void) {
     process.on('message', (msg: unknown) => {
       if (!isOurs<ToWorker>(msg)) return;
       if (msg.sb === 'drain') return onDrain();
       if (msg.sb === 'granted') return this.settle(msg.id, msg.grant);
+      if (msg.sb === 'checked') return this.onChecked?.(msg.key, msg.last);
       if (msg.sb === 'ask' && this.admin !== null) this.answer(msg.id, msg.question, this.admin);
     });
     process.on('disconnect', () => {
@@ -63,6 +72,14 @@ export class PrimaryLink implements LeaseAsker {
       this.leases.set(id, { resolve, timer, want: request.want });
       send({ sb: 'lease', id, request });
     });
+  }
+
+  publish(key: string, last: LastCheck): void {
+    send({ sb: 'checked', key, last });
+  }
+
+  follow(onResult: (key: string, last: LastCheck) => void): void {
+    this.onChecked = onResult;
   }
 
   private settle(id: number, grant: LeaseGrant): void {

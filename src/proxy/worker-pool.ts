@@ -6,7 +6,8 @@
 // registry entry in etcd, where a version counts as applied once every serving worker serves it
 // (worker-status.ts). A worker that dies is replaced, after a backoff that grows while its
 // replacements keep dying; the other workers and their connections are not touched. The primary
-// also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts).
+// also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts),
+// and passes worker 1's health check results on to the others, which send none of their own.
 import cluster, { type Worker } from 'node:cluster';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -161,6 +162,11 @@ export class ProxyPool {
     slot.process = worker;
     worker.on('message', (msg: unknown) => {
       if (!isOurs<FromWorker>(msg)) return;
+      if (msg.sb === 'checked') {
+        // Worker 1's health check result: every other worker judges by it (health-check.ts).
+        for (const other of this.slots) if (other !== slot && other.process?.isConnected()) other.process.send(msg satisfies ToWorker);
+        return;
+      }
       if (msg.sb === 'lease') {
         worker.send({ sb: 'granted', id: msg.id, grant: this.leases.grant(msg.request, performance.now()) } satisfies ToWorker);
         return;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { validateDocument } from '../../src/config/validate.js';
 import { createEtcdClient } from '../../src/store/client.js';
 import { ConfigWriter } from '../../src/store/config-writer.js';
@@ -209,6 +210,35 @@ it("a rate limit is the proxy's, not each worker's: a client whose connections g
   assert.deepEqual([answers.filter((s) => s === 200).length, answers.filter((s) => s === 429).length], [6, 24], answers.join(' '));
   const after = requestsOf(await status());
   for (const [pid, n] of after) assert.ok(n - (before.get(pid) ?? 0) >= 10, `worker ${pid} served ${n - (before.get(pid) ?? 0)} of the 30`);
+});
+
+it('health checks are sent by worker 1 alone and judged by both: one check per interval, a failing target out of every worker', async () => {
+  const { write, up, proxy, status } = await pool('pool-health');
+  let failing = false;
+  const sick = await startUpstream('sick', (req, res) => {
+    if (req.url !== '/health') return false;
+    res.writeHead(failing ? 503 : 200).end();
+    return true;
+  });
+  const healthCheck = { path: '/health', intervalMs: 200, unhealthyThreshold: 2, healthyThreshold: 1 };
+  const checked = await write(singleRouteDoc(up.url, { upstreams: [{ id: 'svc', targets: [{ url: up.url }, { url: sick.url }], healthCheck }] }), 'health checks');
+  await waitFor('both workers on the checked version', async () => (await status()).version === checked);
+  const checks = () => sick.seen.filter((p) => p === '/health').length;
+  const from = checks();
+  await sleep(3000);
+  // Every ~200 ms (±10 %) from one worker: about 15 in 3 s; two workers would send about 30.
+  const sent = checks() - from;
+  assert.ok(sent >= 8 && sent <= 20, `${sent} checks of one target in 3 s at intervalMs 200`);
+
+  failing = true;
+  // Two failures in a row take it out; then each worker sends every request to the other target.
+  const before = requestsOf(await status());
+  await waitFor('every worker holding the failing target out', async () => {
+    const bodies: string[] = [];
+    for (let i = 0; i < 10; i++) bodies.push((await get(proxy, '/x')).body);
+    return bodies.every((b) => b === 'up');
+  });
+  for (const [pid, n] of requestsOf(await status())) assert.ok(n - (before.get(pid) ?? 0) >= 5, `worker ${pid} served its share`);
 });
 
 it('a worker that keeps dying is restarted later each time (no crash loop spinning the CPU)', async () => {
