@@ -108,12 +108,14 @@ export class ApiClient {
 
 /**
  * One request with node:http(s). Not fetch: its first call loads and compiles Node's bundled
- * undici, about 100 ms of every CLI command's start (bench/cli-startup.ts).
+ * undici, about 100 ms of every CLI command's start (bench/cli-startup.ts). Taken with
+ * getBuiltinModule, not import(): from Node 22 node:http exports WebSocket, whose getter loads
+ * that same undici as soon as an ES module namespace of node:http is made.
  */
 async function send(url: string, options: RequestOptions, payload: string | undefined): Promise<IncomingMessage> {
   const { protocol } = new URL(url);
   if (protocol !== 'http:' && protocol !== 'https:') throw new Error('unknown scheme');
-  const { request } = protocol === 'https:' ? await import('node:https') : await import('node:http');
+  const { request } = process.getBuiltinModule(protocol === 'https:' ? 'node:https' : 'node:http');
   return new Promise((resolve, reject) => {
     const req = request(url, options, resolve).on('error', reject);
     req.end(payload);

@@ -100,7 +100,13 @@ describe('HTTP/2 on the TLS listener', T, () => {
     const mismatch = await h2Request(s, get('/ok', { host: 'other.test' }));
     assert.equal(mismatch.status, 400, ':authority and Host must agree');
     assert.deepEqual(JSON.parse(mismatch.body), { error: 'bad_host' });
-    assert.equal((await h2Request(s, get('/ok', { ':authority': 'user@a.example.test' }))).status, 400, 'an authority with user info');
+    // Node 20 hands an authority with user info to the proxy, which answers 400; from Node 22,
+    // nghttp2 resets the stream itself (RFC 9113 §8.3.1 forbids user info in :authority).
+    const userInfo = await h2Request(s, get('/ok', { ':authority': 'user@a.example.test' })).then(
+      (r) => r.status,
+      (err: Error) => err.message,
+    );
+    assert.ok(userInfo === 400 || /NGHTTP2_PROTOCOL_ERROR/.test(String(userInfo)), `an authority with user info: ${userInfo}`);
     assert.equal((await h2Request(s, get('/x/../../ok'))).status, 400, 'a path above the root');
     assert.equal((await h2Request(s, get('/x/../ok'))).status, 200, 'dot segments resolved before routing');
     assert.equal((await h2Request(s, get('/nowhere'))).status, 404);
