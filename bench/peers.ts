@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/util/ports.js';
-import { waitFor, type Spawned } from '../test/helpers/launch.js';
+import { waitForProcess, type Spawned } from '../test/helpers/launch.js';
 import type { Children } from './stack.js';
 
 /** What the upstream answers to every request (nginx and the Node fallback alike). */
@@ -26,8 +26,7 @@ export function findProgram(name: string): string | null {
 
 /** Wait until `url` answers 200; fail at once with the process's output if it exits first. */
 export async function waitServing(what: string, url: string, p: Spawned): Promise<void> {
-  const state = await waitFor(what, async () => (p.proc.exitCode !== null || p.proc.signalCode !== null ? 'exited' : (await fetch(url)).ok && 'up'));
-  if (state === 'exited') throw new Error(`${what} exited: ${p.output()}`);
+  await waitForProcess(p, what, async () => (await fetch(url)).ok);
 }
 
 export async function tempDir(children: Children, name: string): Promise<string> {

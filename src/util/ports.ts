@@ -5,7 +5,7 @@
 // connection on the machine may be given it as its local port: the process then fails with
 // EADDRINUSE. Below the range, only another listener can take it.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { portTaken } from '../net.js';
 
 const LOWEST = 10_000;
 /** Linux's default first ephemeral port, where /proc does not say. */
@@ -20,26 +20,19 @@ function ephemeralStart(): number {
   }
 }
 
-const HIGHEST = ephemeralStart() - 1;
+/** Read on the first ask, not at import: the short CLI commands import this module's users too. */
+let highest: number | undefined;
 /** Handed out by this process already: asked twice before either is bound, it would repeat. */
 const given = new Set<number>();
 
-function listenable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 /** A port on 127.0.0.1 that was free at the time of asking, outside the ephemeral range. */
 export async function freePort(): Promise<number> {
+  highest ??= ephemeralStart() - 1;
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = LOWEST + Math.floor(Math.random() * (HIGHEST - LOWEST + 1));
-    if (given.has(port) || !(await listenable(port))) continue;
+    const port = LOWEST + Math.floor(Math.random() * (highest - LOWEST + 1));
+    if (given.has(port) || (await portTaken(port))) continue;
     given.add(port);
     return port;
   }
-  throw new Error(`no free port on 127.0.0.1 between ${LOWEST} and ${HIGHEST} in 100 tries`);
+  throw new Error(`no free port on 127.0.0.1 between ${LOWEST} and ${highest} in 100 tries`);
 }

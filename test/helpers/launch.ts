@@ -71,10 +71,15 @@ function describeError(err: unknown): string {
   return e.cause ? `${e.message} (${e.cause.code ?? e.cause.message})` : e.message;
 }
 
+/** The fields of a /proc stat file after the command name: [0] the state, [11] and [12] CPU ticks. */
+async function statFields(path: string): Promise<string[]> {
+  return (await readFile(path, 'utf8')).replace(/^.*\) /s, '').split(' ');
+}
+
 /** A process's scheduler state (R running, S sleeping, T stopped, D in I/O) and CPU time, from /proc. */
 async function processState(pid: number | undefined): Promise<string> {
   try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
+    const fields = await statFields(`/proc/${pid}/stat`);
     return `state ${fields[0]}, ${(Number(fields[11]) + Number(fields[12])) * 10} ms of CPU`;
   } catch {
     return 'no /proc entry';
@@ -106,7 +111,7 @@ export async function freeze(pid: number): Promise<void> {
   process.kill(pid, 'SIGSTOP');
   const stopped = async () => {
     const tasks = await readdir(`/proc/${pid}/task`);
-    const states = await Promise.all(tasks.map(async (t) => (await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8')).replace(/^.*\) /s, '')[0]));
+    const states = await Promise.all(tasks.map(async (t) => (await statFields(`/proc/${pid}/task/${t}/stat`))[0]));
     return states.every((s) => s === 'T' || s === 't');
   };
   await waitFor(`process ${pid} stopped`, stopped, 5_000, 5);
