@@ -119,12 +119,12 @@ const TIMED_OUT = new Error('health check timed out');
  * proxy checks once however many threads Envoy runs: N workers would send N checks per interval.
  */
 export interface HealthRelay {
-  /** This worker sends the checks (the pool's worker 1). */
+  /** This worker sends the checks (worker 1, or the one the primary chose when the leader died). */
   readonly leader: boolean;
   /** The leader's result of the checker under `key` (TargetRegistry's), for the other workers. */
   publish(key: string, last: LastCheck): void;
-  /** A follower's way to hear the leader's results. */
-  follow(onResult: (key: string, last: LastCheck) => void): void;
+  /** A follower's way to hear the leader's results, and to be told it leads from now on. */
+  follow(onResult: (key: string, last: LastCheck) => void, onLead: () => void): void;
 }
 
 export interface HealthCheckerDeps {
@@ -158,6 +158,7 @@ export class HealthChecker {
   private ejectionEpoch = 0;
   private readonly random: () => number;
   private verdict = true;
+  private following: boolean;
 
   constructor(
     readonly target: SharedTarget,
@@ -165,6 +166,7 @@ export class HealthChecker {
     private readonly deps: HealthCheckerDeps,
   ) {
     this.random = deps.random ?? Math.random;
+    this.following = deps.follower === true;
   }
 
   /** The verdict of the checks: out of rotation when false. */
@@ -180,7 +182,14 @@ export class HealthChecker {
     if (this.stopped) throw new Error(`health check of ${this.target.origin} is stopped`);
     if (this.refs++ > 0) return;
     this.target.checkers.add(this);
-    if (!this.deps.follower) this.schedule(this.random() * this.check.intervalMs);
+    if (!this.following) this.schedule(this.random() * this.check.intervalMs);
+  }
+
+  /** A follower sends the checks from now on (the leader died); its counts carry on from the relayed ones. */
+  lead(): void {
+    if (!this.following) return;
+    this.following = false;
+    if (this.refs > 0 && !this.stopped) this.schedule(this.random() * this.check.intervalMs);
   }
 
   /** A follower: the leader's check of the same target and path ended so. */

@@ -141,7 +141,14 @@ export class TargetRegistry {
     this.scheduler = new CheckScheduler(opts.maxConcurrentChecks ?? MAX_CONCURRENT_CHECKS);
     this.relay = opts.relay;
     // A result for a checker this worker does not hold (its config behind or ahead) is dropped.
-    if (this.relay !== undefined && !this.relay.leader) this.relay.follow((key, last) => this.checkers.get(key)?.relayed(last));
+    if (this.relay !== undefined && !this.relay.leader) {
+      this.relay.follow(
+        (key, last) => this.checkers.get(key)?.relayed(last),
+        () => {
+          for (const c of this.checkers.values()) c.lead();
+        },
+      );
+    }
   }
 
   /** The target these settings connect to, shared with every upstream listing it alike. */
@@ -168,7 +175,8 @@ export class TargetRegistry {
         scheduler: this.scheduler,
         logger: this.logger,
         follower: relay !== undefined && !relay.leader,
-        publish: relay?.leader ? (last) => relay.publish(key, last) : undefined,
+        // Only a leading checker runs checks, so only it publishes (a promoted follower too).
+        publish: relay !== undefined ? (last) => relay.publish(key, last) : undefined,
         onChange: () => this.changed(),
         onStopped: (stopped) => {
           if (this.checkers.get(key) === stopped) this.checkers.delete(key);

@@ -13,7 +13,8 @@ export type ToWorker =
   | { sb: 'ask'; id: number; question: AdminQuestion }
   | { sb: 'drain' }
   | { sb: 'granted'; id: number; grant: LeaseGrant }
-  | { sb: 'checked'; key: string; last: LastCheck };
+  | { sb: 'checked'; key: string; last: LastCheck }
+  | { sb: 'lead' };
 
 export type FromWorker =
   | { sb: 'status'; status: ProxyStatus }
@@ -41,13 +42,16 @@ interface PendingLease {
 /**
  * The worker's side: statuses go to the primary; questions are answered from `admin`; rate
  * limits lease their tokens from it (a lease it does not answer in time, or cannot, lets the
- * requests through); worker 1's health check results go to the others through it.
+ * requests through); the leader's health check results go to the others through it. The
+ * primary names the leader: at its fork (SIGNALBOX_HEALTH_CHECKS=send), or with 'lead' when the
+ * one before it died, so checks go on while a dead leader is replaced.
  */
 export class PrimaryLink implements LeaseAsker, HealthRelay {
   private readonly leases = new Map<number, PendingLease>();
   private leased = 0;
-  readonly leader = process.env.SIGNALBOX_WORKER === '1';
+  leader = process.env.SIGNALBOX_HEALTH_CHECKS === 'send';
   private onChecked: ((key: string, last: LastCheck) => void) | null = null;
+  private onLead: (() => void) | null = null;
 
   constructor(onDrain: () => void) {
     process.on('message', (msg: unknown) => {
@@ -55,6 +59,7 @@ export class PrimaryLink implements LeaseAsker, HealthRelay {
       if (msg.sb === 'drain') return onDrain();
       if (msg.sb === 'granted') return this.settle(msg.id, msg.grant);
       if (msg.sb === 'checked') return this.onChecked?.(msg.key, msg.last);
+      if (msg.sb === 'lead') return this.lead();
       if (msg.sb === 'ask' && this.admin !== null) this.answer(msg.id, msg.question, this.admin);
     });
     process.on('disconnect', () => {
@@ -78,8 +83,16 @@ export class PrimaryLink implements LeaseAsker, HealthRelay {
     send({ sb: 'checked', key, last });
   }
 
-  follow(onResult: (key: string, last: LastCheck) => void): void {
+  follow(onResult: (key: string, last: LastCheck) => void, onLead: () => void): void {
     this.onChecked = onResult;
+    this.onLead = onLead;
+  }
+
+  private lead(): void {
+    if (this.leader) return;
+    this.leader = true;
+    this.onChecked = null;
+    this.onLead?.();
   }
 
   private settle(id: number, grant: LeaseGrant): void {

@@ -7,7 +7,8 @@
 // (worker-status.ts). A worker that dies is replaced, after a backoff that grows while its
 // replacements keep dying; the other workers and their connections are not touched. The primary
 // also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts),
-// and passes worker 1's health check results on to the others, which send none of their own.
+// and passes one worker's health check results on to the others, which send none of their own:
+// worker 1's, and when the leader dies, the next live worker's from then on.
 import cluster, { type Worker } from 'node:cluster';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -98,6 +99,8 @@ export class ProxyPool {
   private failStart: ((err: Error) => void) | null = null;
   /** Start-up: called once every worker serves. */
   private allServing: (() => void) | null = null;
+  /** The worker that sends the health checks (worker-ipc.ts); null while none is alive to. */
+  private checker: Slot | null = null;
 
   static async start(opts: PoolOptions): Promise<ProxyPool> {
     const pool = new ProxyPool(opts);
@@ -158,12 +161,13 @@ export class ProxyPool {
 
   private fork(slot: Slot): void {
     slot.restartTimer = null;
-    const worker = cluster.fork({ SIGNALBOX_WORKER: String(slot.worker) });
+    this.checker ??= slot;
+    const worker = cluster.fork({ SIGNALBOX_WORKER: String(slot.worker), SIGNALBOX_HEALTH_CHECKS: this.checker === slot ? 'send' : 'follow' });
     slot.process = worker;
     worker.on('message', (msg: unknown) => {
       if (!isOurs<FromWorker>(msg)) return;
       if (msg.sb === 'checked') {
-        // Worker 1's health check result: every other worker judges by it (health-check.ts).
+        // The leader's health check result: every other worker judges by it (health-check.ts).
         for (const other of this.slots) if (other !== slot && other.process?.isConnected()) other.process.send(msg satisfies ToWorker);
         return;
       }
@@ -204,6 +208,7 @@ export class ProxyPool {
   private exited(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.process !== worker) return;
     slot.gone();
+    if (this.checker === slot) this.handOverChecks(slot);
     if (this.draining) {
       if (this.slots.every((s) => s.process === null)) this.allExited?.();
       return;
@@ -219,6 +224,20 @@ export class ProxyPool {
       slot.restarts++;
       this.fork(slot);
     }, delay);
+  }
+
+  /**
+   * The health checks' leader died: the next live worker sends them from now on, so no target
+   * goes unchecked while the dead one is replaced (or keeps dying). With none alive, the next
+   * worker forked leads.
+   */
+  private handOverChecks(dead: Slot): void {
+    const next = this.slots.find((s) => s !== dead && s.process?.isConnected());
+    this.checker = next ?? null;
+    if (next === undefined || this.draining) return;
+    next.process!.send({ sb: 'lead' } satisfies ToWorker);
+    // Said beside the death that caused it, at the same level.
+    this.logger.warn({ worker: next.worker, from: dead.worker }, 'health checks now sent by another worker');
   }
 
   /** Ask every live worker; those that do not answer in time are left out. */

@@ -241,6 +241,41 @@ it('health checks are sent by worker 1 alone and judged by both: one check per i
   for (const [pid, n] of requestsOf(await status())) assert.ok(n - (before.get(pid) ?? 0) >= 5, `worker ${pid} served its share`);
 });
 
+it('the health checks\' worker dies: the other worker sends them from then on, and its replacement only follows', async () => {
+  const { write, up, proxy, status } = await pool('pool-health-handover');
+  const sick = await startUpstream('sick', (req, res) => {
+    if (req.url !== '/health') return false;
+    res.writeHead(200).end();
+    return true;
+  });
+  const healthCheck = { path: '/health', intervalMs: 200 };
+  const checked = await write(singleRouteDoc(up.url, { upstreams: [{ id: 'svc', targets: [{ url: up.url }, { url: sick.url }], healthCheck }] }), 'health checks');
+  await waitFor('both workers on the checked version', async () => (await status()).version === checked);
+  const leader = (await status()).workers.find((w) => w.worker === 1)!;
+  process.kill(leader.pid, 'SIGKILL');
+  const replacement = await waitFor('worker 1 replaced and serving', async () => {
+    const w = (await status()).workers.find((x) => x.worker === 1);
+    return w !== undefined && w.pid !== leader.pid && w.ready ? w : undefined;
+  }, 30_000);
+  // Frozen, the replacement sends nothing: whatever checks still come are worker 2's.
+  process.kill(replacement.pid, 'SIGSTOP');
+  try {
+    const checks = () => sick.seen.filter((p) => p === '/health').length;
+    const from = checks();
+    await sleep(3000);
+    const sent = checks() - from;
+    assert.ok(sent >= 5 && sent <= 20, `${sent} checks in 3 s at intervalMs 200 with worker 1's replacement frozen`);
+  } finally {
+    process.kill(replacement.pid, 'SIGCONT');
+  }
+  const handover = proxy
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('health checks now sent by another worker'))
+    .map((l) => JSON.parse(l) as { worker: number; from: number });
+  assert.deepEqual(handover.map((l) => [l.from, l.worker]), [[1, 2]]);
+});
+
 it('a worker that keeps dying is restarted later each time (no crash loop spinning the CPU)', async () => {
   const { proxy, status } = await pool('pool-loop');
   for (let i = 0; i < 3; i++) {
