@@ -180,6 +180,7 @@ export class ProxyPool {
         slot.status = msg.status;
         if (!wasReady && msg.status.ready) {
           this.settling(slot);
+          if (this.checker === null && !this.draining) this.lead(slot);
           if (this.slots.every((s) => s.status?.ready)) this.allServing?.();
         }
         this.report();
@@ -227,17 +228,22 @@ export class ProxyPool {
   }
 
   /**
-   * The health checks' leader died: the next live worker sends them from now on, so no target
-   * goes unchecked while the dead one is replaced (or keeps dying). With none alive, the next
-   * worker forked leads.
+   * The health checks' leader died: the next serving worker sends them from now on, so no target
+   * goes unchecked while the dead one is replaced (or keeps dying). Only a serving worker is told:
+   * one still starting may not listen yet. With none serving, the first to serve leads (or the
+   * next one forked, told at its fork).
    */
   private handOverChecks(dead: Slot): void {
-    const next = this.slots.find((s) => s !== dead && s.process?.isConnected());
-    this.checker = next ?? null;
-    if (next === undefined || this.draining) return;
-    next.process!.send({ sb: 'lead' } satisfies ToWorker);
+    this.checker = null;
+    const next = this.slots.find((s) => s !== dead && s.status?.ready === true && s.process?.isConnected());
+    if (next !== undefined && !this.draining) this.lead(next);
+  }
+
+  private lead(slot: Slot): void {
+    this.checker = slot;
+    slot.process!.send({ sb: 'lead' } satisfies ToWorker);
     // Said beside the death that caused it, at the same level.
-    this.logger.warn({ worker: next.worker, from: dead.worker }, 'health checks now sent by another worker');
+    this.logger.warn({ worker: slot.worker }, 'health checks now sent by another worker');
   }
 
   /** Ask every live worker; those that do not answer in time are left out. */
