@@ -8,7 +8,7 @@
 // replacements keep dying; the other workers and their connections are not touched. The primary
 // also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts),
 // and passes one worker's health check results on to the others, which send none of their own:
-// worker 1's, and when the leader dies, the next live worker's from then on.
+// worker 1's, and when the leader dies, the next serving worker's from then on.
 import cluster, { type Worker } from 'node:cluster';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -99,7 +99,7 @@ export class ProxyPool {
   private failStart: ((err: Error) => void) | null = null;
   /** Start-up: called once every worker serves. */
   private allServing: (() => void) | null = null;
-  /** The worker that sends the health checks (worker-ipc.ts); null while none is alive to. */
+  /** The worker that sends the health checks (worker-ipc.ts); null while none serves to be told. */
   private checker: Slot | null = null;
 
   static async start(opts: PoolOptions): Promise<ProxyPool> {
