@@ -209,7 +209,6 @@ export class ProxyPool {
   private exited(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.process !== worker) return;
     slot.gone();
-    if (this.checker === slot) this.handOverChecks(slot);
     if (this.draining) {
       if (this.slots.every((s) => s.process === null)) this.allExited?.();
       return;
@@ -220,6 +219,7 @@ export class ProxyPool {
     }
     const delay = slot.backoff.next();
     this.logger.warn({ worker: slot.worker, pid: worker.process.pid, code, signal, restartInMs: delay }, 'proxy worker died; starting another');
+    if (this.checker === slot) this.handOverChecks(slot);
     this.report();
     slot.restartTimer = setTimeout(() => {
       slot.restarts++;
@@ -236,7 +236,7 @@ export class ProxyPool {
   private handOverChecks(dead: Slot): void {
     this.checker = null;
     const next = this.slots.find((s) => s !== dead && s.status?.ready === true && s.process?.isConnected());
-    if (next !== undefined && !this.draining) this.lead(next);
+    if (next !== undefined) this.lead(next);
   }
 
   private lead(slot: Slot): void {

@@ -212,25 +212,39 @@ it("a rate limit is the proxy's, not each worker's: a client whose connections g
   for (const [pid, n] of after) assert.ok(n - (before.get(pid) ?? 0) >= 10, `worker ${pid} served ${n - (before.get(pid) ?? 0)} of the 30`);
 });
 
-it('health checks are sent by worker 1 alone and judged by both: one check per interval, a failing target out of every worker', async () => {
-  const { write, up, proxy, status } = await pool('pool-health');
-  let failing = false;
+/**
+ * A second target, `sick`, checked on /health every 200 ms (out after two failures, back after
+ * one pass), with both workers on that version. `health.failing` makes its checks answer 503;
+ * `checksIn(ms)` counts the checks it gets over the next `ms`.
+ */
+async function checkedTarget({ write, up, status }: Awaited<ReturnType<typeof pool>>) {
+  const health = { failing: false };
   const sick = await startUpstream('sick', (req, res) => {
     if (req.url !== '/health') return false;
-    res.writeHead(failing ? 503 : 200).end();
+    res.writeHead(health.failing ? 503 : 200).end();
     return true;
   });
   const healthCheck = { path: '/health', intervalMs: 200, unhealthyThreshold: 2, healthyThreshold: 1 };
   const checked = await write(singleRouteDoc(up.url, { upstreams: [{ id: 'svc', targets: [{ url: up.url }, { url: sick.url }], healthCheck }] }), 'health checks');
   await waitFor('both workers on the checked version', async () => (await status()).version === checked);
   const checks = () => sick.seen.filter((p) => p === '/health').length;
-  const from = checks();
-  await sleep(3000);
+  const checksIn = async (ms: number) => {
+    const from = checks();
+    await sleep(ms);
+    return checks() - from;
+  };
+  return { health, checksIn };
+}
+
+it('health checks are sent by worker 1 alone and judged by both: one check per interval, a failing target out of every worker', async () => {
+  const p = await pool('pool-health');
+  const { proxy, status } = p;
+  const { health, checksIn } = await checkedTarget(p);
   // Every ~200 ms (±10 %) from one worker: about 15 in 3 s; two workers would send about 30.
-  const sent = checks() - from;
+  const sent = await checksIn(3000);
   assert.ok(sent >= 5 && sent <= 20, `${sent} checks of one target in 3 s at intervalMs 200`);
 
-  failing = true;
+  health.failing = true;
   // Two failures in a row take it out; then each worker sends every request to the other target.
   const before = requestsOf(await status());
   await waitFor('every worker holding the failing target out', async () => {
@@ -242,15 +256,9 @@ it('health checks are sent by worker 1 alone and judged by both: one check per i
 });
 
 it('the health checks\' worker dies: the other worker sends them from then on, and its replacement only follows', async () => {
-  const { write, up, proxy, status } = await pool('pool-health-handover');
-  const sick = await startUpstream('sick', (req, res) => {
-    if (req.url !== '/health') return false;
-    res.writeHead(200).end();
-    return true;
-  });
-  const healthCheck = { path: '/health', intervalMs: 200 };
-  const checked = await write(singleRouteDoc(up.url, { upstreams: [{ id: 'svc', targets: [{ url: up.url }, { url: sick.url }], healthCheck }] }), 'health checks');
-  await waitFor('both workers on the checked version', async () => (await status()).version === checked);
+  const p = await pool('pool-health-handover');
+  const { proxy, status } = p;
+  const { checksIn } = await checkedTarget(p);
   const leader = (await status()).workers.find((w) => w.worker === 1)!;
   process.kill(leader.pid, 'SIGKILL');
   const replacement = await waitFor('worker 1 replaced and serving', async () => {
@@ -260,10 +268,7 @@ it('the health checks\' worker dies: the other worker sends them from then on, a
   // Frozen, the replacement sends nothing: whatever checks still come are worker 2's.
   process.kill(replacement.pid, 'SIGSTOP');
   try {
-    const checks = () => sick.seen.filter((p) => p === '/health').length;
-    const from = checks();
-    await sleep(3000);
-    const sent = checks() - from;
+    const sent = await checksIn(3000);
     assert.ok(sent >= 5 && sent <= 20, `${sent} checks in 3 s at intervalMs 200 with worker 1's replacement frozen`);
   } finally {
     process.kill(replacement.pid, 'SIGCONT');
