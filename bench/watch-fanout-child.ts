@@ -1,101 +1,206 @@
-// One watcher process of bench/watch-fanout.ts: --count light watchers, each the proxy's
-// ConfigWatcher on an etcd client of its own (its own connection, as every proxy has), with no
-// HTTP and no compile. Driven over the IPC channel; ends when it is stopped or the bench is gone.
+// One watcher process of bench/watch-fanout.ts, in one of three roles:
+// - (default) --count light watchers, each the proxy's ConfigWatcher on an etcd client of its own
+//   (its own connection, as every proxy has), with no HTTP and no compile;
+// - --relay: a primary of --count workers, as `proxy --workers N` would be with one watch shared:
+//   one ConfigWatcher here, and --count follower processes (forked from this file with --follow)
+//   that get each state's changed entries over IPC and fold them into a state of their own;
+// - --follow: such a follower (no etcd).
+// Driven over the IPC channel; ends when it is stopped or the bench is gone. Times are per watcher
+// (per follower under --relay):
 //   parent → { type: 'wait', rev, timeoutMs }  child → { type: 'seen', rev, times }   (per watcher:
 //            the wall-clock ms its first state at or past rev was emitted; null if none in time)
 //   parent → { type: 'stats' }                 child → { type: 'stats', loopDelayP99Ms, rssMb }
 //   child  → { type: 'ready', rssMb, entries } once every watcher has its first state (entries:
 //            how many each holds) and a watch
+//   follower → relay { type: 'listening' } first; relay → follower { type: 'state', rev, whole,
+//            changes: [key, value | null][] }
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.js';
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { createEtcdClient } from '../src/store/client.js';
 import { ConfigWatcher } from '../src/store/config-watcher.js';
 import { Keys } from '../src/store/keys.js';
+import { PersistentMap } from '../src/util/persistent-map.js';
 
 const values = benchArgs({
-  options: { etcd: { type: 'string' }, prefix: { type: 'string' }, count: { type: 'string' }, batch: { type: 'string', default: '25' } },
+  options: {
+    etcd: { type: 'string' },
+    prefix: { type: 'string' },
+    count: { type: 'string' },
+    batch: { type: 'string', default: '25' },
+    relay: { type: 'boolean', default: false },
+    follow: { type: 'boolean', default: false },
+  },
 });
-if (!values.etcd || !values.prefix || !values.count || !process.send) {
-  throw new Error('started by bench/watch-fanout.js: --etcd URL --prefix P --count N, with an IPC channel');
+if (!process.send || (!values.follow && (!values.etcd || !values.prefix || !values.count))) {
+  throw new Error('started by bench/watch-fanout.js: --etcd URL --prefix P --count N [--relay], or --follow, with an IPC channel');
 }
-const keys = new Keys(values.prefix);
 const logger = pino({ level: 'warn' });
 const send = (msg: object) => process.send!(msg);
 const wallMs = () => performance.timeOrigin + performance.now();
-
-interface Light {
-  client: Etcd3;
-  watcher: ConfigWatcher;
-  /** [revision, wall ms] of the states emitted since the last wait was answered. */
-  seen: [number, number][];
-  /** When this watcher reached the awaited revision (null: not yet). */
-  reachedAt: number | null;
-}
-const lights: Light[] = [];
-/** The revision the bench waits for, how many watchers reached it, and the give-up timer. */
-let waiting: { rev: number; reached: number; timer: NodeJS.Timeout } | null = null;
-
 const rss = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-function reach(light: Light, rev: number, at: number): void {
-  if (!waiting || light.reachedAt !== null || rev < waiting.rev) return;
-  light.reachedAt = at;
-  if (++waiting.reached === lights.length) answer();
-}
+type Message = { type: string; rev?: number; timeoutMs?: number } & Record<string, unknown>;
+type Stats = { loopDelayP99Ms: number; rssMb: number };
 
-function answer(): void {
-  clearTimeout(waiting!.timer);
-  const rev = waiting!.rev;
-  waiting = null;
-  send({ type: 'seen', rev, times: lights.map((l) => l.reachedAt) });
-  for (const l of lights) {
-    l.reachedAt = null;
-    l.seen = l.seen.filter(([r]) => r > rev);
-  }
+/** What emits states here: a watcher, or a follower's own fold of what its relay sent. */
+interface Light {
+  /** [revision, wall ms] of the states emitted since the last wait was answered. */
+  seen: [number, number][];
+  /** When this one reached the awaited revision (null: not yet). */
+  reachedAt: number | null;
 }
+const newLight = (): Light => ({ seen: [], reachedAt: null });
 
-async function startOne(): Promise<void> {
-  const client = createEtcdClient(values.etcd!);
-  const watcher = new ConfigWatcher(client, keys, logger);
-  const light: Light = { client, watcher, seen: [], reachedAt: null };
-  watcher.on('state', (s) => {
-    const at = wallMs();
-    light.seen.push([s.revision, at]);
-    reach(light, s.revision, at);
+/** Answers the bench's waits and stats from this process's own lights; returns what records a state. */
+function serveLights(lights: Light[]): (light: Light, rev: number) => void {
+  /** The revision the bench waits for, how many lights reached it, and the give-up timer. */
+  let waiting: { rev: number; reached: number; timer: NodeJS.Timeout } | null = null;
+  const answer = () => {
+    clearTimeout(waiting!.timer);
+    const rev = waiting!.rev;
+    waiting = null;
+    send({ type: 'seen', rev, times: lights.map((l) => l.reachedAt) });
+    for (const l of lights) {
+      l.reachedAt = null;
+      l.seen = l.seen.filter(([r]) => r > rev);
+    }
+  };
+  const reach = (light: Light, rev: number, at: number) => {
+    if (!waiting || light.reachedAt !== null || rev < waiting.rev) return;
+    light.reachedAt = at;
+    if (++waiting.reached === lights.length) answer();
+  };
+  process.on('message', (msg: Message) => {
+    if (msg.type === 'wait') {
+      waiting = { rev: msg.rev!, reached: 0, timer: setTimeout(answer, msg.timeoutMs) };
+      // States that came before the request (the change can outrun the commit answer).
+      for (const l of lights) for (const [r, at] of l.seen) reach(l, r, at);
+    } else if (msg.type === 'stats') {
+      send({ type: 'stats', loopDelayP99Ms: loopDelay.percentile(99) / 1e6, rssMb: rss() } satisfies Stats & { type: string });
+      loopDelay.reset();
+    }
   });
-  lights.push(light);
+  return (light, rev) => {
+    const at = wallMs();
+    light.seen.push([rev, at]);
+    reach(light, rev, at);
+  };
+}
+
+/** --count watchers, each on a connection of its own. */
+async function runWatchers(count: number, batch: number): Promise<void> {
+  const lights: Light[] = [];
+  const watchers: { client: Etcd3; watcher: ConfigWatcher }[] = [];
+  const saw = serveLights(lights);
+  const startOne = async () => {
+    const client = createEtcdClient(values.etcd!);
+    const watcher = new ConfigWatcher(client, new Keys(values.prefix!), logger);
+    const light = newLight();
+    watcher.on('state', (s) => saw(light, s.revision));
+    lights.push(light);
+    watchers.push({ client, watcher });
+    await watcher.start();
+    if (!watcher.connected) await once(watcher, 'connected');
+  };
+  const stopAll = async () => {
+    await Promise.all(watchers.map(async (w) => {
+      await w.watcher.stop();
+      w.client.close();
+    }));
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stopAll());
+  process.once('disconnect', () => void stopAll());
+  // A few at a time, as a fleet rolls out, rather than every initial read at once.
+  for (let i = 0; i < count; i += batch) await Promise.all(Array.from({ length: Math.min(batch, count - i) }, startOne));
+  loopDelay.enable();
+  send({ type: 'ready', rssMb: rss(), entries: watchers.map((w) => w.watcher.state?.entries.size ?? 0) });
+}
+
+/** A follower: the state its relay's watcher has, folded from the changed entries it is sent. */
+function follow(): void {
+  const light = newLight();
+  const saw = serveLights([light]);
+  let entries: PersistentMap<string> | null = null;
+  process.on('message', (msg: Message) => {
+    if (msg.type !== 'state') return;
+    const changes = msg.changes as [string, string | null][];
+    const first = entries === null;
+    entries = msg.whole || entries === null ? PersistentMap.from(changes as [string, string][]) : entries.withChanges(changes);
+    saw(light, msg.rev!);
+    if (first) {
+      loopDelay.enable();
+      send({ type: 'ready', rssMb: rss(), entries: [entries.size] });
+    }
+  });
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('disconnect', () => process.exit(0));
+  send({ type: 'listening' });
+}
+
+/** One watcher whose states go to --count followers over IPC, as a primary would pass them on to its workers. */
+async function relay(count: number): Promise<void> {
+  const followers: ChildProcess[] = [];
+  const replies = new Map<ChildProcess, Map<string, (msg: Message) => void>>();
+  const next = (f: ChildProcess, type: string) => new Promise<Message>((resolve) => replies.get(f)!.set(type, resolve));
+  const ask = (msg: Message, reply: string) => Promise.all(followers.map((f) => {
+    const answer = next(f, reply);
+    f.send(msg);
+    return answer;
+  }));
+  for (let i = 0; i < count; i++) {
+    const f = fork(fileURLToPath(import.meta.url), ['--follow'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    replies.set(f, new Map());
+    f.on('message', (msg: Message) => {
+      const waiter = replies.get(f)!.get(msg.type);
+      replies.get(f)!.delete(msg.type);
+      waiter?.(msg);
+    });
+    followers.push(f);
+  }
+  // A state sent before a follower listens would be lost.
+  await Promise.all(followers.map((f) => next(f, 'listening')));
+  const ready = Promise.all(followers.map((f) => next(f, 'ready')));
+  const client = createEtcdClient(values.etcd!);
+  const watcher = new ConfigWatcher(client, new Keys(values.prefix!), logger);
+  watcher.on('state', (s) => {
+    const whole = !s.delta;
+    const msg = { type: 'state', rev: s.revision, whole, changes: [...(whole ? s.entries : s.delta!.changed)] };
+    for (const f of followers) f.send(msg);
+  });
+  const stopAll = async () => {
+    for (const f of followers) f.kill('SIGTERM');
+    await watcher.stop();
+    client.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stopAll());
+  process.once('disconnect', () => void stopAll());
+  process.on('message', (msg: Message) => {
+    if (msg.type === 'wait') {
+      void ask(msg, 'seen').then((seen) => send({ type: 'seen', rev: msg.rev, times: seen.flatMap((s) => s.times as (number | null)[]) }));
+    } else if (msg.type === 'stats') {
+      const own: Stats = { loopDelayP99Ms: loopDelay.percentile(99) / 1e6, rssMb: rss() };
+      loopDelay.reset();
+      void ask(msg, 'stats').then((all) => {
+        const stats = [own, ...(all as unknown as Stats[])];
+        send({ type: 'stats', loopDelayP99Ms: Math.max(...stats.map((s) => s.loopDelayP99Ms)), rssMb: stats.reduce((sum, s) => sum + s.rssMb, 0) });
+      });
+    }
+  });
   await watcher.start();
   if (!watcher.connected) await once(watcher, 'connected');
+  const first = await ready;
+  loopDelay.enable();
+  send({ type: 'ready', rssMb: rss() + first.reduce((sum, r) => sum + (r.rssMb as number), 0), entries: first.flatMap((r) => r.entries as number[]) });
 }
 
-async function stopAll(): Promise<void> {
-  await Promise.all(lights.map(async (l) => {
-    await l.watcher.stop();
-    l.client.close();
-  }));
-  process.exit(0);
-}
-process.once('SIGTERM', () => void stopAll());
-process.once('disconnect', () => void stopAll());
-
-process.on('message', (msg: { type: string; rev?: number; timeoutMs?: number }) => {
-  if (msg.type === 'wait') {
-    waiting = { rev: msg.rev!, reached: 0, timer: setTimeout(answer, msg.timeoutMs) };
-    // States that came before the request (the change can outrun the commit answer).
-    for (const l of lights) for (const [r, at] of l.seen) reach(l, r, at);
-  } else if (msg.type === 'stats') {
-    send({ type: 'stats', loopDelayP99Ms: loopDelay.percentile(99) / 1e6, rssMb: rss() });
-    loopDelay.reset();
-  }
-});
-
-// A few at a time, as a fleet rolls out, rather than every initial read at once.
-const count = Number(values.count);
-const batch = Number(values.batch);
-for (let i = 0; i < count; i += batch) await Promise.all(Array.from({ length: Math.min(batch, count - i) }, startOne));
-loopDelay.enable();
-send({ type: 'ready', rssMb: rss(), entries: lights.map((l) => l.watcher.state?.entries.size ?? 0) });
+if (values.follow) follow();
+else if (values.relay) await relay(Number(values.count));
+else await runWatchers(Number(values.count), Number(values.batch));

@@ -2,7 +2,16 @@
 // no compile) follow one etcd, directly and through `etcd grpc-proxy`, while one-route changes
 // are written to etcd as the control plane writes them.
 //   npm run bench:fanout -- [--watchers 100,500,1000] [--via direct,grpc-proxy] [--procs 4]
-//                           [--changes 20] [--routes 200] [--pause-ms 200]
+//                           [--changes 20] [--routes 200] [--pause-ms 200] [--workers 8]
+//
+// `--via relay` is the other way a `proxy --workers N` could follow etcd: one watch in a primary
+// process, each state's changed entries passed on over IPC to --workers follower processes that
+// fold them into a state of their own (bench/watch-fanout-child.ts). It starts a relay process
+// per --workers watchers, each with its followers; compare it with `direct` at one watcher per
+// process, e.g. `--via direct,relay --watchers 8,32 --procs 32 --workers 8`: a fleet of 1 and 4
+// proxies at 8 workers, each worker with a watch of its own, against one watch per proxy.
+// Propagation then ends when a follower has the state, and the watchers' CPU is the relays' and
+// the followers'.
 //
 // Per fleet size and path: propagation (commit answer → a watcher emitted the state; a watcher
 // that got it before the answer counts 0) p50/p99 over every watcher and change, and the whole
@@ -33,10 +42,13 @@ import { ConfigWriter } from '../src/store/config-writer.js';
 import { Keys } from '../src/store/keys.js';
 import { GrpcProxy } from '../test/helpers/grpc-proxy.js';
 import type { Spawned } from '../test/helpers/launch.js';
-import { cpuMeter } from './cpu.js';
+import { childPids, cpuMeter } from './cpu.js';
 import { oneRouteChangeDoc } from './routes.js';
 import { runBench, type Children } from './stack.js';
 import { quantile } from './stats.js';
+
+const VIA = ['direct', 'grpc-proxy', 'relay'] as const;
+type Via = (typeof VIA)[number];
 
 const values = benchArgs({
   options: {
@@ -46,18 +58,20 @@ const values = benchArgs({
     changes: { type: 'string', default: '20' },
     routes: { type: 'string', default: '200' },
     'pause-ms': { type: 'string', default: '200' },
+    workers: { type: 'string', default: '8' },
   },
 });
 const SIZES = values.watchers.split(',').map(Number);
-const VIAS = values.via.split(',') as ('direct' | 'grpc-proxy')[];
+const VIAS = values.via.split(',') as Via[];
 const PROCS = Number(values.procs);
 const CHANGES = Number(values.changes);
 const ROUTES = Number(values.routes);
 const PAUSE_MS = Number(values['pause-ms']);
+const WORKERS = Number(values.workers);
 const START_TIMEOUT_MS = 300_000;
 const CHANGE_TIMEOUT_MS = 15_000;
-for (const via of VIAS) if (via !== 'direct' && via !== 'grpc-proxy') throw new Error(`--via: "${via}" is neither direct nor grpc-proxy`);
-if ([...SIZES, PROCS, CHANGES, ROUTES].some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--watchers, --procs, --changes and --routes take positive integers');
+for (const via of VIAS) if (!VIA.includes(via)) throw new Error(`--via: "${via}" is none of ${VIA.join(', ')}`);
+if ([...SIZES, PROCS, CHANGES, ROUTES, WORKERS].some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--watchers, --procs, --changes, --routes and --workers take positive integers');
 
 const CHILD = fileURLToPath(new URL('./watch-fanout-child.js', import.meta.url));
 const keys = new Keys('/fanout');
@@ -122,15 +136,16 @@ interface CaseResult {
 /** The processes whose CPU is counted besides the watchers (undefined: not running). */
 type Pids = { etcd: number | undefined; proxy: number | undefined };
 
-async function runCase(children: Children, endpoint: string, pids: Pids, writer: ConfigWriter, n: number, via: string, firstChange: number): Promise<CaseResult> {
-  const procs = Math.min(PROCS, n);
+async function runCase(children: Children, endpoint: string, pids: Pids, writer: ConfigWriter, n: number, via: Via, firstChange: number): Promise<CaseResult> {
+  const relay = via === 'relay';
+  const procs = relay ? Math.ceil(n / WORKERS) : Math.min(PROCS, n);
   const started = performance.now();
   const startMeter = cpuMeter(pids);
   const workers: WatcherProcess[] = [];
   for (let i = 0; i < procs; i++) {
-    const count = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-    const spawned = children.spawn(process.execPath, [CHILD, '--etcd', endpoint, '--prefix', keys.root, '--count', String(count)], {}, { ipc: true });
-    workers.push(new WatcherProcess(spawned, count));
+    const count = relay ? Math.min(WORKERS, n - i * WORKERS) : Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+    const args = [CHILD, '--etcd', endpoint, '--prefix', keys.root, '--count', String(count), ...(relay ? ['--relay'] : [])];
+    workers.push(new WatcherProcess(children.spawn(process.execPath, args, {}, { ipc: true }), count));
   }
   const stopWorkers = () => Promise.all(workers.map((w) => w.spawned.stop()));
   const ready = await Promise.race([Promise.all(workers.map((w) => w.ready)), sleep(START_TIMEOUT_MS, null, { ref: false })]);
@@ -146,7 +161,9 @@ async function runCase(children: Children, endpoint: string, pids: Pids, writer:
   }
   const startS = (performance.now() - started) / 1000;
   const startCpuS = startMeter();
-  const workerPids = Object.fromEntries(workers.map((w, i) => [`w${i}`, w.spawned.proc.pid]));
+  // A relay's followers are its children.
+  const watcherPids = workers.flatMap((w) => [w.spawned.proc.pid!, ...(relay ? childPids(w.spawned.proc.pid!) : [])]);
+  const workerPids = Object.fromEntries(watcherPids.map((pid, i) => [`w${i}`, pid]));
   const meter = cpuMeter<string>({ ...pids, ...workerPids });
   await Promise.all(workers.map((w) => w.request({ type: 'stats' }, 'stats'))); // resets the loop-delay histograms
 
@@ -248,6 +265,7 @@ async function main(children: Children) {
   await writer.write(config(0), meta);
 
   console.log(`watch fan-out: ${CHANGES} one-route changes on ${ROUTES} routes, watchers in ${PROCS} processes, ${PAUSE_MS} ms between changes (Node ${process.version})`);
+  if (VIAS.includes('relay')) console.log(`relay: one watcher per ${WORKERS} watchers, passing each state on to them over IPC (each of those a process)`);
   const writeCost = await writeCostMs(writer, etcd.pid, 1);
   let change = 1 + CHANGES;
   console.log(`etcd CPU per change with no watcher (the write itself): ${fmt(writeCost)} ms`);
@@ -272,7 +290,7 @@ async function main(children: Children) {
     await proxy?.stop();
   }
   console.log('start s: until every watcher had read the config and opened its watch; etcd s, proxy s: CPU seconds they used meanwhile');
-  console.log(JSON.stringify({ node: process.version, procs: PROCS, routes: ROUTES, changes: CHANGES, writeCostMs: writeCost, results }));
+  console.log(JSON.stringify({ node: process.version, procs: PROCS, workers: WORKERS, routes: ROUTES, changes: CHANGES, writeCostMs: writeCost, results }));
 }
 
 await runBench(main);
