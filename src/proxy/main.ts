@@ -26,6 +26,7 @@ import type { SpanExport } from './span-export.js';
 import { TargetRegistry } from './target-registry.js';
 import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
 import { createUpgradeHandler } from './upgrade.js';
+import type { ConfigFeed } from './relayed-watch.js';
 import type { PrimaryLink } from './worker-ipc.js';
 
 export interface ProxyOptions {
@@ -99,7 +100,7 @@ export class ProxyServer {
   private readonly metrics = new ProxyMetrics();
   private readonly targets: TargetRegistry;
   private readonly registry: Pick<ProxyRegistry, 'report' | 'stop'>;
-  private readonly watcher: ConfigWatcher;
+  private readonly watcher: ConfigFeed;
   private readonly applier: ConfigApplier;
   private readonly applies: ApplyLog;
   /** The watcher's first state is the read at start; later ones were committed while we watched. */
@@ -141,7 +142,8 @@ export class ProxyServer {
     this.keys = new Keys(opts.prefix);
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
     this.registry = opts.primary ?? new ProxyRegistry(this.client, this.keys, opts.id, this.logger);
-    this.watcher = new ConfigWatcher(this.client, this.keys, this.logger);
+    // A worker follows its primary's watch: one per proxy, not per worker (relayed-watch.ts).
+    this.watcher = opts.primary?.config ?? new ConfigWatcher(this.client, this.keys, this.logger);
     this.targets = new TargetRegistry({ logger: this.logger, relay: opts.primary });
     this.targets.watch(() => this.reportHealthSoon());
     this.applier = new ConfigApplier(this.keys, this.holder, this.metrics, this.logger, { targets: this.targets });

@@ -1,11 +1,13 @@
 // What a pool's primary and its workers say over the cluster IPC channel (--workers N). A worker
-// is a whole proxy (its own etcd watch, runtime, listeners) without an admin port or a registry
-// entry: it sends each status it would have written to etcd to the primary, answers the
-// primary's admin questions, leases rate-limit tokens from it, and drains when told.
+// is a whole proxy (its own runtime, listeners, upstream connections) without an etcd watch, an
+// admin port or a registry entry: it follows the config states the primary's watch relays
+// (relayed-watch.ts), sends each status it would have written to etcd to the primary, answers
+// the primary's admin questions, leases rate-limit tokens from it, and drains when told.
 import type { AdminSources } from './admin.js';
 import type { HealthRelay, LastCheck } from './health-check.js';
 import type { ProxyStatus } from './main.js';
 import { ANSWER_TIMEOUT_MS, failOpen, type LeaseAsker, type LeaseGrant, type LeaseRequest } from './policies/rate-limit-leases.js';
+import { RelayedWatch, type RelayedState } from './relayed-watch.js';
 
 export type AdminQuestion = { what: 'status' } | { what: 'metrics' } | { what: 'traffic'; top: number };
 
@@ -14,14 +16,17 @@ export type ToWorker =
   | { sb: 'drain' }
   | { sb: 'granted'; id: number; grant: LeaseGrant }
   | { sb: 'checked'; key: string; last: LastCheck }
-  | { sb: 'lead' };
+  | { sb: 'lead' }
+  | { sb: 'state'; state: RelayedState }
+  | { sb: 'etcd'; connected: boolean };
 
 export type FromWorker =
   | { sb: 'status'; status: ProxyStatus }
   | { sb: 'answer'; id: number; body: unknown }
   | { sb: 'answer'; id: number; error: string }
   | { sb: 'lease'; id: number; request: LeaseRequest }
-  | { sb: 'checked'; key: string; last: LastCheck };
+  | { sb: 'checked'; key: string; last: LastCheck }
+  | { sb: 'follow' };
 
 /** Messages on the channel that are not ours (Node's own cluster messages among them) are ignored. */
 export function isOurs<T extends { sb: string }>(msg: unknown): msg is T {
@@ -52,6 +57,8 @@ export class PrimaryLink implements LeaseAsker, HealthRelay {
   leader = process.env.SIGNALBOX_HEALTH_CHECKS === 'send';
   private onChecked: ((key: string, last: LastCheck) => void) | null = null;
   private onLead: (() => void) | null = null;
+  /** The config, as the primary's watch relays it. */
+  readonly config = new RelayedWatch(() => send({ sb: 'follow' }));
 
   constructor(onDrain: () => void) {
     process.on('message', (msg: unknown) => {
@@ -60,6 +67,8 @@ export class PrimaryLink implements LeaseAsker, HealthRelay {
       if (msg.sb === 'granted') return this.settle(msg.id, msg.grant);
       if (msg.sb === 'checked') return this.onChecked?.(msg.key, msg.last);
       if (msg.sb === 'lead') return this.lead();
+      if (msg.sb === 'state') return this.config.receive(msg.state);
+      if (msg.sb === 'etcd') return this.config.etcd(msg.connected);
       if (msg.sb === 'ask' && this.admin !== null) this.answer(msg.id, msg.question, this.admin);
     });
     process.on('disconnect', () => {

@@ -1,9 +1,10 @@
 // A proxy of N worker processes behind one port (--workers N). The primary handles no request:
 // node:cluster's primary accepts each connection and hands it to the next worker (round-robin,
 // SCHED_RR; Node 20 has no reusePort, and SCHED_NONE lets the kernel favour the busiest worker).
-// Each worker is a whole proxy with its own etcd watch (worker-ipc.ts). The primary owns what
-// the proxy shows as one: the admin port (/status and /metrics combine the workers'), and the
-// registry entry in etcd, where a version counts as applied once every serving worker serves it
+// Each worker is a whole proxy (worker-ipc.ts) but for the etcd watch: the primary holds the
+// proxy's one watch and relays every state to the workers (relayed-watch.ts), each of which
+// compiles and applies it itself. The primary owns what the proxy shows as one: the admin port
+// (/status and /metrics combine the workers'), and the registry entry in etcd, where a version counts as applied once every serving worker serves it
 // (worker-status.ts). A worker that dies is replaced, after a backoff that grows while its
 // replacements keep dying; the other workers and their connections are not touched. The primary
 // also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts),
@@ -15,6 +16,7 @@ import type { Logger } from 'pino';
 import { MAX_TOP_ROUTES, type TrafficSummary } from '../api/schemas.js';
 import type { HostPort } from '../net.js';
 import { createEtcdClient } from '../store/client.js';
+import { ConfigWatcher } from '../store/config-watcher.js';
 import type { EtcdAccess } from '../store/etcd-access.js';
 import { Keys } from '../store/keys.js';
 import { ProxyRegistry } from '../store/proxy-registry.js';
@@ -25,6 +27,7 @@ import type { ProxyAdminStatus, ProxyStatus } from './main.js';
 import { mergeMetricsText } from './metrics-merge.js';
 import { MAX_KEYS } from './policies/rate-limit.js';
 import { LeaseBank } from './policies/rate-limit-leases.js';
+import { relayedState } from './relayed-watch.js';
 import { mergeTrafficSummaries } from './traffic.js';
 import { isOurs, type AdminQuestion, type FromWorker, type ToWorker } from './worker-ipc.js';
 import { poolStatus, type PoolStatus, type WorkerReport } from './worker-status.js';
@@ -63,12 +66,15 @@ class Slot implements WorkerReport {
   restartTimer: NodeJS.Timeout | null = null;
   stableTimer: NodeJS.Timeout | null = null;
   readonly pending = new Map<number, Pending>();
+  /** The process asked for the config: it gets every state the watch emits from here on. */
+  following = false;
   constructor(readonly worker: number) {}
 
   /** The process ended: unanswered questions get no answer. */
   gone(): void {
     this.process = null;
     this.status = null;
+    this.following = false;
     if (this.stableTimer) clearTimeout(this.stableTimer);
     this.stableTimer = null;
     for (const p of this.pending.values()) {
@@ -85,6 +91,8 @@ export class ProxyPool {
   private readonly leases = new LeaseBank(MAX_KEYS);
   private readonly client: Etcd3;
   private readonly registry: ProxyRegistry;
+  /** The proxy's one watch; its states go to every following worker. */
+  private readonly watcher: ConfigWatcher;
   private readonly startedAt = new Date().toISOString();
   private readonly logger: Logger;
   private adminUrl = '';
@@ -117,7 +125,9 @@ export class ProxyPool {
     this.logger = opts.logger;
     this.slots = Array.from({ length: opts.workers }, (_, i) => new Slot(i + 1));
     this.client = createEtcdClient(opts.etcd, opts.etcdAccess);
-    this.registry = new ProxyRegistry(this.client, new Keys(opts.prefix), opts.id, this.logger);
+    const keys = new Keys(opts.prefix);
+    this.registry = new ProxyRegistry(this.client, keys, opts.id, this.logger);
+    this.watcher = new ConfigWatcher(this.client, keys, this.logger);
   }
 
   get url(): string {
@@ -149,6 +159,11 @@ export class ProxyPool {
     this.adminUrl = admin.url;
     // Round-robin is Node's default on Linux; said here so no environment variable changes it.
     cluster.schedulingPolicy = cluster.SCHED_RR;
+    this.watcher.on('state', (state) => this.toFollowers({ sb: 'state', state: relayedState(state, false) }));
+    this.watcher.on('connected', () => this.toFollowers({ sb: 'etcd', connected: true }));
+    this.watcher.on('disconnected', () => this.toFollowers({ sb: 'etcd', connected: false }));
+    // Not awaited: with etcd down at start, workers with a --cache-dir serve from it meanwhile.
+    void this.watcher.start();
     const failed = new Promise<never>((_, reject) => (this.failStart = reject));
     for (const slot of this.slots) this.fork(slot);
     const served = new Promise<void>((resolve) => (this.allServing = resolve));
@@ -169,6 +184,10 @@ export class ProxyPool {
       if (msg.sb === 'checked') {
         // The leader's health check result: every other worker judges by it (health-check.ts).
         for (const other of this.slots) if (other !== slot && other.process?.isConnected()) other.process.send(msg satisfies ToWorker);
+        return;
+      }
+      if (msg.sb === 'follow') {
+        this.follow(slot);
         return;
       }
       if (msg.sb === 'lease') {
@@ -197,6 +216,22 @@ export class ProxyPool {
     // listen fails (the port taken). The exit is handled above; unhandled, the error would kill
     // the primary with a stack trace instead of its one-line reason.
     worker.on('error', (err) => this.logger.debug({ worker: slot.worker, err: err.message }, 'message to a worker not delivered'));
+  }
+
+  /** A worker asks for the config: the watch's state as it stands, whole, then every change. */
+  private follow(slot: Slot): void {
+    slot.following = true;
+    const state = this.watcher.state;
+    this.toFollower(slot, { sb: 'etcd', connected: this.watcher.connected });
+    if (state !== null) this.toFollower(slot, { sb: 'state', state: relayedState(state, true) });
+  }
+
+  private toFollowers(msg: ToWorker): void {
+    for (const slot of this.slots) this.toFollower(slot, msg);
+  }
+
+  private toFollower(slot: Slot, msg: ToWorker): void {
+    if (slot.following && slot.process?.isConnected()) slot.process.send(msg);
   }
 
   /** A worker serves: once it has for STABLE_MS, its slot's next crash restarts at once again. */
@@ -328,6 +363,7 @@ export class ProxyPool {
       await exited;
       clearTimeout(kill);
     }
+    await this.watcher.stop();
     await this.registry.stop();
     await this.admin?.close();
     this.client.close();

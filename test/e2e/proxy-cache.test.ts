@@ -14,7 +14,8 @@ import { spawnSignalbox, startProxyProcess, waitFor } from '../helpers/processes
 import { singleRouteDoc, startUpstream } from '../helpers/upstreams.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 
-it('a proxy with --cache-dir starts from its cached config while etcd is down, then follows etcd again', async () => {
+// With workers, the primary's watch is the one that comes back (relayed-watch.ts).
+for (const workers of [1, 2]) it(`a proxy${workers > 1 ? ` with --workers ${workers}` : ''} with --cache-dir starts from its cached config while etcd is down, then follows etcd again`, async () => {
   const etcd = await startTestEtcd();
   const [a, b] = [await startUpstream('a'), await startUpstream('b')];
   const client = createEtcdClient([etcd.endpoint]);
@@ -26,7 +27,7 @@ it('a proxy with --cache-dir starts from its cached config while etcd is down, t
     return (await writer.write(doc.config, { author: 'test', source: 'api', message: url })).version.version;
   };
   const cacheDir = await mkdtemp(join(tmpdir(), 'signalbox-cache-'));
-  const args = ['--cache-dir', cacheDir];
+  const args = ['--cache-dir', cacheDir, '--workers', String(workers)];
 
   await write(a.url);
   const first = await startProxyProcess(etcd.endpoint, { args });

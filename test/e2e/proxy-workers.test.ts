@@ -198,6 +198,36 @@ it('kill -9 of one worker: the other keeps its keep-alive connection and serves;
   assert.equal(second.localPort, c1.localPort);
 });
 
+/** Watches etcd holds open now (its own gauge). */
+async function etcdWatchers(endpoint: string): Promise<number> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  return Number(/^etcd_debugging_mvcc_watcher_total (\d+)$/m.exec(text)?.[1]);
+}
+
+it('one etcd watch per proxy: the primary relays every version to its workers, and a replacement starts from it', async () => {
+  const { etcd, write, up, proxy, status } = await pool('pool-watch');
+  assert.equal(await etcdWatchers(etcd), 1, 'one watch for two workers');
+  const onlyAt = (path: string) => singleRouteDoc(up.url, { routes: [{ id: 'one', match: { paths: [path] }, upstream: 'svc' }] });
+  // A connection per request: round-robin hands them to both workers.
+  const servedByAll = async (path: string) => (await Promise.all([0, 1, 2, 3].map(() => get(proxy, path)))).map((r) => r.status);
+
+  const second = await write(onlyAt('/second'), 'second');
+  await waitFor('both workers on the second version', async () => (await status()).workers.every((w) => w.version === second));
+  assert.deepEqual(await servedByAll('/second'), [200, 200, 200, 200]);
+
+  const [killed] = (await status()).workers;
+  process.kill(killed!.pid, 'SIGKILL');
+  await waitFor('a replacement serving', async () => {
+    const s = await status();
+    return s.workers.length === 2 && s.workers.every((w) => w.ready && w.pid !== killed!.pid && w.version === second);
+  });
+  const third = await write(onlyAt('/third'), 'third');
+  await waitFor('both workers on the third version', async () => (await status()).workers.every((w) => w.version === third));
+  assert.deepEqual(await servedByAll('/third'), [200, 200, 200, 200]);
+  assert.deepEqual(await servedByAll('/second'), [404, 404, 404, 404]);
+  assert.equal(await etcdWatchers(etcd), 1, 'still one watch after a worker was replaced');
+});
+
 it("a rate limit is the proxy's, not each worker's: a client whose connections go to both workers gets the burst once", async () => {
   const { write, up, proxy, status } = await pool('pool-rate');
   const policies = [{ id: 'rl', type: 'rate-limit', requestsPerSecond: 0.1, burst: 6 }];
