@@ -1,5 +1,5 @@
-// CPU time of benchmark processes, read from /proc: how the shared cores were split between the
-// proxy, the control plane and etcd. Where there is no /proc the numbers are null.
+// CPU time and memory of benchmark processes, read from /proc: how the shared cores were split
+// between the proxy, the control plane and etcd. Where there is no /proc the numbers are null.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU seconds (user + system) a process has used so far. */
@@ -49,4 +49,14 @@ export function groupCpuMeter(pids: readonly number[]): () => number | null {
     const used = Object.values(meter());
     return used.some((t) => t === null) ? null : used.reduce<number>((a, t) => a + t!, 0);
   };
+}
+
+/** A process's resident memory in MB, from /proc; null where there is none. */
+export function rssMb(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null;
+  }
 }

@@ -1,16 +1,25 @@
 // The Signalbox side of a benchmark: a real etcd, a control plane and proxy processes on
 // 127.0.0.1, each a child process ended by its own PID. Used by propagation.ts and forwarding.ts.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ManagedEtcd } from '../src/dev/managed-etcd.js';
 import { freePort } from '../src/util/ports.js';
 import { CLI, spawnProcess, waitFor, type Spawned } from '../test/helpers/launch.js';
 
 const TOKEN = 'bench-token';
 
-/** A signalbox command of the build whose CLI is `cli`, as launch() starts this build's. */
-const run = (cli: string, args: string[]): Spawned => spawnProcess(process.execPath, [cli, ...args], { SIGNALBOX_LOG_LEVEL: 'warn' });
+/**
+ * A signalbox command of the build whose CLI is `cli`, through that build's launcher
+ * (bin/signalbox) as a deployment runs it: Node's flags are the launcher's (a proxy's smaller
+ * young generation among them). A build without one runs its CLI with bare node.
+ */
+function run(cli: string, args: string[]): Spawned {
+  const launcher = resolve(dirname(cli), '../../../bin/signalbox');
+  const [command, argv] = existsSync(launcher) ? [launcher, args] : [process.execPath, [cli, ...args]];
+  return spawnProcess(command, argv, { SIGNALBOX_LOG_LEVEL: 'warn' });
+}
 
 /** What a control-plane write answers (the fields the benches read). */
 interface WriteAnswer {
@@ -127,8 +136,8 @@ export class BenchStack {
   /**
    * Start a proxy process (not waiting for it: see waitReady). `profileDir`: run it under
    * `node --cpu-prof`, which writes a .cpuprofile there when the proxy exits (Node refuses
-   * --cpu-prof in NODE_OPTIONS, so it goes on the command line). `extraArgs` go to the proxy
-   * command (e.g. --tls-listen).
+   * --cpu-prof in NODE_OPTIONS, so it goes on the command line, and the launcher's flags are not
+   * there). `extraArgs` go to the proxy command (e.g. --tls-listen).
    */
   async startProxy(id: string, profileDir?: string, extraArgs: string[] = []): Promise<BenchProxy> {
     const [port, admin] = [await freePort(), await freePort()];

@@ -18,12 +18,12 @@
 // checks that it does. Every process is on 127.0.0.1 and shares this machine's cores.
 import { execFile } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { benchArgs } from './args.js';
+import { rssMb } from './cpu.js';
 import { freePort } from '../src/util/ports.js';
 import { CLI, waitFor } from '../test/helpers/launch.js';
 import { findProgram } from './peers.js';
@@ -226,16 +226,6 @@ interface BuildResult {
   /** The control plane's resident memory (MB) with each size live, after its PUTs. */
   controlPlaneRssMb: Record<number, number | null>;
   whole: WholeResult;
-}
-
-/** A process's resident memory in MB, from /proc; null where there is none. */
-function rssMb(pid: number): number | null {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? null : Math.round(Number(kb) / 1024);
-  } catch {
-    return null;
-  }
 }
 
 async function measureBuild(children: Children, name: string, cli: string, targets: [string, string]): Promise<BuildResult> {
