@@ -1,9 +1,9 @@
 // One watcher process of bench/watch-fanout.ts, in one of three roles:
 // - (default) --count light watchers, each the proxy's ConfigWatcher on an etcd client of its own
 //   (its own connection, as every proxy has), with no HTTP and no compile;
-// - --relay: a primary of --count workers, as `proxy --workers N` would be with one watch shared:
-//   one ConfigWatcher here, and --count follower processes (forked from this file with --follow)
-//   that get each state's changed entries over IPC and fold them into a state of their own;
+// - --relay: a primary of --count workers, as `proxy --workers N` is: one ConfigWatcher here, and
+//   --count follower processes (forked from this file with --follow) that get each state's changed
+//   entries over IPC (relayedState) and fold them into a state of their own (RelayedWatch);
 // - --follow: such a follower (no etcd).
 // Driven over the IPC channel; ends when it is stopped or the bench is gone. Times are per watcher
 // (per follower under --relay):
@@ -12,8 +12,7 @@
 //   parent → { type: 'stats' }                 child → { type: 'stats', loopDelayP99Ms, rssMb }
 //   child  → { type: 'ready', rssMb, entries } once every watcher has its first state (entries:
 //            how many each holds) and a watch
-//   follower → relay { type: 'listening' } first; relay → follower { type: 'state', rev, whole,
-//            changes: [key, value | null][] }
+//   follower → relay { type: 'listening' } first; relay → follower { type: 'state', state }
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -24,7 +23,7 @@ import { pino } from 'pino';
 import { createEtcdClient } from '../src/store/client.js';
 import { ConfigWatcher } from '../src/store/config-watcher.js';
 import { Keys } from '../src/store/keys.js';
-import { PersistentMap } from '../src/util/persistent-map.js';
+import { relayedState, RelayedWatch, type RelayedState } from '../src/proxy/relayed-watch.js';
 
 const values = benchArgs({
   options: {
@@ -123,25 +122,25 @@ async function runWatchers(count: number, batch: number): Promise<void> {
   send({ type: 'ready', rssMb: rss(), entries: watchers.map((w) => w.watcher.state?.entries.size ?? 0) });
 }
 
-/** A follower: the state its relay's watcher has, folded from the changed entries it is sent. */
+/** A follower: the state its relay's watcher has, folded by a worker's RelayedWatch from what it is sent. */
 function follow(): void {
   const light = newLight();
   const saw = serveLights([light]);
-  let entries: PersistentMap<string> | null = null;
+  const feed = new RelayedWatch(() => send({ type: 'listening' }));
+  let first = true;
+  feed.on('state', (s) => {
+    saw(light, s.revision);
+    if (!first) return;
+    first = false;
+    loopDelay.enable();
+    send({ type: 'ready', rssMb: rss(), entries: [s.entries.size] });
+  });
   process.on('message', (msg: Message) => {
-    if (msg.type !== 'state') return;
-    const changes = msg.changes as [string, string | null][];
-    const first = entries === null;
-    entries = msg.whole || entries === null ? PersistentMap.from(changes as [string, string][]) : entries.withChanges(changes);
-    saw(light, msg.rev!);
-    if (first) {
-      loopDelay.enable();
-      send({ type: 'ready', rssMb: rss(), entries: [entries.size] });
-    }
+    if (msg.type === 'state') feed.receive(msg.state as RelayedState);
   });
   process.once('SIGTERM', () => process.exit(0));
   process.once('disconnect', () => process.exit(0));
-  send({ type: 'listening' });
+  void feed.start();
 }
 
 /** One watcher whose states go to --count followers over IPC, as a primary would pass them on to its workers. */
@@ -170,8 +169,7 @@ async function relay(count: number): Promise<void> {
   const client = createEtcdClient(values.etcd!);
   const watcher = new ConfigWatcher(client, new Keys(values.prefix!), logger);
   watcher.on('state', (s) => {
-    const whole = !s.delta;
-    const msg = { type: 'state', rev: s.revision, whole, changes: [...(whole ? s.entries : s.delta!.changed)] };
+    const msg = { type: 'state', state: relayedState(s, false) };
     for (const f of followers) f.send(msg);
   });
   const stopAll = async () => {

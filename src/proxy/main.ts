@@ -21,12 +21,12 @@ import { createProxyHandler } from './handler.js';
 import { committedVersions } from './history-fallback.js';
 import { startListeners, type Listeners } from './listeners.js';
 import { ProxyMetrics } from './metrics.js';
+import type { ConfigFeed } from './relayed-watch.js';
 import { RuntimeHolder } from './runtime.js';
 import type { SpanExport } from './span-export.js';
 import { TargetRegistry } from './target-registry.js';
 import { unhealthyTargets, upstreamMetricsText, upstreamStatus, type UnhealthyTargets, type UpstreamStatus } from './upstream-status.js';
 import { createUpgradeHandler } from './upgrade.js';
-import type { ConfigFeed } from './relayed-watch.js';
 import type { PrimaryLink } from './worker-ipc.js';
 
 export interface ProxyOptions {

@@ -4,12 +4,13 @@
 // Each worker is a whole proxy (worker-ipc.ts) but for the etcd watch: the primary holds the
 // proxy's one watch and relays every state to the workers (relayed-watch.ts), each of which
 // compiles and applies it itself. The primary owns what the proxy shows as one: the admin port
-// (/status and /metrics combine the workers'), and the registry entry in etcd, where a version counts as applied once every serving worker serves it
-// (worker-status.ts). A worker that dies is replaced, after a backoff that grows while its
-// replacements keep dying; the other workers and their connections are not touched. The primary
-// also holds the rate limits' buckets, from which the workers lease tokens (rate-limit-leases.ts),
-// and passes one worker's health check results on to the others, which send none of their own:
-// worker 1's, and when the leader dies, the next serving worker's from then on.
+// (/status and /metrics combine the workers'), and the registry entry in etcd, where a version
+// counts as applied once every serving worker serves it (worker-status.ts). A worker that dies
+// is replaced, after a backoff that grows while its replacements keep dying; the other workers
+// and their connections are not touched. The primary also holds the rate limits' buckets, from
+// which the workers lease tokens (rate-limit-leases.ts), and passes one worker's health check
+// results on to the others, which send none of their own: worker 1's, and when the leader dies,
+// the next serving worker's from then on.
 import cluster, { type Worker } from 'node:cluster';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
