@@ -1,5 +1,6 @@
 // The Signalbox side of a benchmark: a real etcd, a control plane and proxy processes on
-// 127.0.0.1, each a child process ended by its own PID. Used by propagation.ts and forwarding.ts.
+// 127.0.0.1, each a child process ended by its own PID. Used by the benches that run a whole stack
+// (propagation, forwarding, writes, proxy-memory and others).
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -4,14 +4,14 @@
 //   npm run bench:fanout -- [--watchers 100,500,1000] [--via direct,grpc-proxy] [--procs 4]
 //                           [--changes 20] [--routes 200] [--pause-ms 200] [--workers 8]
 //
-// `--via relay` is the other way a `proxy --workers N` could follow etcd: one watch in a primary
-// process, each state's changed entries passed on over IPC to --workers follower processes that
-// fold them into a state of their own (bench/watch-fanout-child.ts). It starts a relay process
-// per --workers watchers, each with its followers; compare it with `direct` at one watcher per
-// process, e.g. `--via direct,relay --watchers 8,32 --procs 32 --workers 8`: a fleet of 1 and 4
-// proxies at 8 workers, each worker with a watch of its own, against one watch per proxy.
-// Propagation then ends when a follower has the state, and the watchers' CPU is the relays' and
-// the followers'.
+// `--via relay` is how a `proxy --workers N` follows etcd (src/proxy/relayed-watch.ts): one
+// watch in a primary process, each state's changed entries passed on over IPC to --workers
+// follower processes that fold them into a state of their own (bench/watch-fanout-child.ts),
+// measured beside the way before it, a watch per worker. It starts a relay process per --workers
+// watchers, each with its followers; compare it with `direct` at one watcher per process, e.g.
+// `--via direct,relay --watchers 8,32 --procs 32 --workers 8`: a fleet of 1 and 4 proxies at 8
+// workers, each worker with a watch of its own, against one watch per proxy. Propagation then
+// ends when a follower has the state, and the watchers' CPU is the relays' and the followers'.
 //
 // Per fleet size and path: propagation (commit answer → a watcher emitted the state; a watcher
 // that got it before the answer counts 0) p50/p99 over every watcher and change, and the whole

@@ -17,8 +17,9 @@ const semiSpaceFlags = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'ut
 
 const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
+/** Through the launcher; NODE_OPTIONS only as given here (not the test runner's). */
 async function started(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = spawnProcess(BIN, args, { SIGNALBOX_LOG_LEVEL: 'warn', ...env });
+  const p = spawnProcess(BIN, args, { SIGNALBOX_LOG_LEVEL: 'warn', NODE_OPTIONS: '', ...env });
   atFileEnd(p.stop);
   return p;
 }
