@@ -1,6 +1,6 @@
 // CPU time and memory of benchmark processes, read from /proc: how the shared cores were split
 // between the proxy, the control plane and etcd. Where there is no /proc the numbers are null.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number | null {
@@ -25,21 +25,6 @@ export function cpuMeter<K extends string>(pids: Record<K, number | undefined>):
     }
     return used;
   };
-}
-
-/** The processes `pid` started (a multi-process proxy's workers), from each process's parent in /proc. */
-export function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The parent is the second field after "(comm) ".
-      if (Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
 }
 
 /** CPU seconds a group of processes (a proxy and its workers) used since now; null when unreadable. */

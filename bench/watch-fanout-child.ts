@@ -13,11 +13,12 @@
 //   child  → { type: 'ready', rssMb, entries } once every watcher has its first state (entries:
 //            how many each holds) and a watch
 //   follower → relay { type: 'listening' } first; relay → follower { type: 'state', state }
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.js';
+import { IpcPeer, type IpcMessage } from './ipc-peer.js';
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { createEtcdClient } from '../src/store/client.js';
@@ -44,7 +45,7 @@ const wallMs = () => performance.timeOrigin + performance.now();
 const rss = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
-type Message = { type: string; rev?: number; timeoutMs?: number } & Record<string, unknown>;
+type Message = IpcMessage & { rev?: number; timeoutMs?: number };
 type Stats = { loopDelayP99Ms: number; rssMb: number };
 
 /** What emits states here: a watcher, or a follower's own fold of what its relay sent. */
@@ -145,35 +146,19 @@ function follow(): void {
 
 /** One watcher whose states go to --count followers over IPC, as a primary would pass them on to its workers. */
 async function relay(count: number): Promise<void> {
-  const followers: ChildProcess[] = [];
-  const replies = new Map<ChildProcess, Map<string, (msg: Message) => void>>();
-  const next = (f: ChildProcess, type: string) => new Promise<Message>((resolve) => replies.get(f)!.set(type, resolve));
-  const ask = (msg: Message, reply: string) => Promise.all(followers.map((f) => {
-    const answer = next(f, reply);
-    f.send(msg);
-    return answer;
-  }));
-  for (let i = 0; i < count; i++) {
-    const f = fork(fileURLToPath(import.meta.url), ['--follow'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    replies.set(f, new Map());
-    f.on('message', (msg: Message) => {
-      const waiter = replies.get(f)!.get(msg.type);
-      replies.get(f)!.delete(msg.type);
-      waiter?.(msg);
-    });
-    followers.push(f);
-  }
+  const followers = Array.from({ length: count }, () => new IpcPeer(fork(fileURLToPath(import.meta.url), ['--follow'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+  const ask = (msg: Message, reply: string) => Promise.all(followers.map((f) => f.request<IpcMessage>(msg, reply)));
   // A state sent before a follower listens would be lost.
-  await Promise.all(followers.map((f) => next(f, 'listening')));
-  const ready = Promise.all(followers.map((f) => next(f, 'ready')));
+  await Promise.all(followers.map((f) => f.next('listening')));
+  const ready = Promise.all(followers.map((f) => f.next('ready')));
   const client = createEtcdClient(values.etcd!);
   const watcher = new ConfigWatcher(client, new Keys(values.prefix!), logger);
   watcher.on('state', (s) => {
     const msg = { type: 'state', state: relayedState(s, false) };
-    for (const f of followers) f.send(msg);
+    for (const f of followers) f.proc.send(msg);
   });
   const stopAll = async () => {
-    for (const f of followers) f.kill('SIGTERM');
+    for (const f of followers) f.proc.kill('SIGTERM');
     await watcher.stop();
     client.close();
     process.exit(0);

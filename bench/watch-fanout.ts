@@ -41,8 +41,9 @@ import { createEtcdClient } from '../src/store/client.js';
 import { ConfigWriter } from '../src/store/config-writer.js';
 import { Keys } from '../src/store/keys.js';
 import { GrpcProxy } from '../test/helpers/grpc-proxy.js';
-import type { Spawned } from '../test/helpers/launch.js';
-import { childPids, cpuMeter } from './cpu.js';
+import { childPids, type Spawned } from '../test/helpers/launch.js';
+import { cpuMeter } from './cpu.js';
+import { IpcPeer } from './ipc-peer.js';
 import { oneRouteChangeDoc } from './routes.js';
 import { runBench, type Children } from './stack.js';
 import { quantile } from './stats.js';
@@ -85,36 +86,17 @@ function config(c: number): Config {
 }
 
 /** A watcher process and its IPC: one request at a time, answered by the next message of its type. */
-class WatcherProcess {
-  private readonly replies = new Map<string, (msg: Record<string, unknown>) => void>();
+class WatcherProcess extends IpcPeer {
   readonly ready: Promise<{ rssMb: number; entries: number[] }>;
 
   constructor(
     readonly spawned: Spawned,
     readonly count: number,
   ) {
-    this.ready = this.next('ready') as Promise<{ rssMb: number; entries: number[] }>;
-    spawned.proc.on('message', (msg: Record<string, unknown>) => {
-      const resolve = this.replies.get(msg.type as string);
-      this.replies.delete(msg.type as string);
-      resolve?.(msg);
-    });
-    spawned.proc.once('exit', (code, signal) => {
-      for (const type of this.replies.keys()) this.replies.get(type)?.({ type, exited: `${code ?? signal}: ${spawned.output().slice(-500)}` });
-    });
-  }
-
-  private next(type: string): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => this.replies.set(type, resolve));
-  }
-
-  request<T>(msg: { type: string } & Record<string, unknown>, reply: string): Promise<T> {
-    const answer = this.next(reply);
-    this.spawned.proc.send(msg);
-    return answer as Promise<T>;
+    super(spawned.proc, () => spawned.output().slice(-500));
+    this.ready = this.next('ready') as unknown as Promise<{ rssMb: number; entries: number[] }>;
   }
 }
-
 
 interface CaseResult {
   watchers: number;

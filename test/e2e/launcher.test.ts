@@ -8,14 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/util/ports.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { startTestEtcd } from '../helpers/etcd.js';
-import { spawnProcess, waitForProcess } from '../helpers/launch.js';
+import { childPids, spawnProcess, waitForProcess } from '../helpers/launch.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/signalbox', import.meta.url));
 
 /** The semi-space flags on a process's command line (Node's own execArgv among them). */
 const semiSpaceFlags = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.startsWith('--max-semi-space-size'));
-
-const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
 /** Through the launcher; NODE_OPTIONS only as given here (not the test runner's). */
 async function started(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -30,14 +28,14 @@ it('`signalbox proxy` caps the young generation at 2 × 8 MB in the primary and 
 
   const proxy = await started(await proxyArgs());
   const workers = await waitForProcess(proxy, 'two workers', async () => {
-    const pids = childrenOf(proxy.proc.pid!);
+    const pids = childPids(proxy.proc.pid!);
     return pids.length === 2 ? pids : undefined;
   });
   assert.deepEqual(semiSpaceFlags(proxy.proc.pid!), ['--max-semi-space-size=8']);
   for (const pid of workers) assert.deepEqual(semiSpaceFlags(pid), ['--max-semi-space-size=8'], 'a worker inherits it');
 
   const own = await started(await proxyArgs(), { NODE_OPTIONS: '--max-semi-space-size=32' });
-  await waitForProcess(own, 'the proxy started', async () => childrenOf(own.proc.pid!).length > 0);
+  await waitForProcess(own, 'the proxy started', async () => childPids(own.proc.pid!).length > 0);
   assert.deepEqual(semiSpaceFlags(own.proc.pid!), [], "the operator's NODE_OPTIONS size is not overridden");
 
   const cp = await started(['control-plane', '--etcd', etcd.endpoint, '--listen', `127.0.0.1:${await freePort()}`, '--insecure']);
