@@ -116,6 +116,30 @@ const hashOn = z
     if (given !== 1) ctx.addIssue({ code: 'custom', message: 'must be exactly one of { header: <name> }, { cookie: <name> }, { clientIp: true }' });
   });
 
+const SENT_BY_PROXY = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'proxy-connection']);
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Header fields by name whose values are sent as written: names are tokens, values hold no
+ * control characters, and no name is one `refused` explains (lowercase in, reason out). Names are
+ * checked here rather than by the record's key schema, whose messages zod replaces with "Invalid
+ * key in record".
+ */
+function headerFields(refused: (lowerName: string) => string | null) {
+  return ownRecord(z.string(), z.string().max(8192).regex(HEADER_VALUE, 'must not hold control characters (line breaks included)')).superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      const problem = HEADER_NAME.test(name) ? refused(name.toLowerCase()) : 'must be a header name';
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [name] });
+    }
+  });
+}
+const setByProxy = (name: string) => (SENT_BY_PROXY.has(name) ? 'is set by the proxy itself' : null);
+const responseHeaders = headerFields(setByProxy);
+
+const upstreamAuthority = z
+  .string()
+  .regex(new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9a-f:.]+\\])(?::[0-9]{1,5})?$`), 'must be a lowercase host name or IP, with an optional ":port"');
+
 const STATUS_RANGE = /^([1-5][0-9][0-9])-([1-5][0-9][0-9])$/;
 const STATUS_FORMS = 'must be a status code such as 200 or a range such as "200-399"';
 const expectStatus = z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_RANGE, STATUS_FORMS)], { error: STATUS_FORMS });
@@ -135,6 +159,11 @@ const healthCheck = z.strictObject({
         if (m !== null && Number(m[1]) > Number(m[2])) ctx.addIssue({ code: 'custom', path: [i], message: `"${s}": the range must go from low to high` });
       });
     })
+    .optional(),
+  // Virtual-hosted targets answer their health path only for their own name (APISIX #4906).
+  host: upstreamAuthority.optional().meta({ description: 'the Host of each check (default: the target URL\'s host and port)' }),
+  headers: headerFields((name) => (name === 'host' ? 'is set by healthCheck.host' : setByProxy(name)))
+    .refine((h) => Object.keys(h).length <= 32, 'at most 32 headers')
     .optional(),
 });
 
@@ -179,22 +208,6 @@ const pathRegex = regexSource.superRefine((source, ctx) => {
   }
 });
 
-const SENT_BY_PROXY = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'proxy-connection']);
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-// Names are checked here rather than by the record's key schema, whose messages zod replaces
-// with "Invalid key in record".
-const responseHeaders = ownRecord(z.string(), z.string().max(8192).regex(HEADER_VALUE, 'must not hold control characters (line breaks included)')).superRefine(
-  (headers, ctx) => {
-    for (const name of Object.keys(headers)) {
-      const problem = !HEADER_NAME.test(name) ? 'must be a header name' : SENT_BY_PROXY.has(name.toLowerCase()) ? 'is set by the proxy itself' : null;
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [name] });
-    }
-  },
-);
-
-const upstreamAuthority = z
-  .string()
-  .regex(new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9a-f:.]+\\])(?::[0-9]{1,5})?$`), 'must be a lowercase host name or IP, with an optional ":port"');
 
 function redirectLocationProblem(location: string): string | null {
   if (/[^\x21-\x7e]/.test(location)) return 'must be visible ASCII: no white space or control characters (percent-encode the rest)';

@@ -42,6 +42,8 @@ export interface ResolvedHealthCheck {
   readonly healthyThreshold: number;
   readonly unhealthyThreshold: number;
   readonly expectStatuses: readonly (number | string)[];
+  /** Every check's request headers: `headers`, `host` as Host when given, our User-Agent unless `headers` sets one. */
+  readonly headers: Readonly<Record<string, string>>;
   /** Equal keys: the same checks (defaults filled in), so one checker serves both. */
   readonly key: string;
   expects(status: number): boolean;
@@ -55,6 +57,7 @@ export function resolveHealthCheck(def: HealthCheck): ResolvedHealthCheck {
     healthyThreshold: def.healthyThreshold ?? DEFAULT_HEALTHY_THRESHOLD,
     unhealthyThreshold: def.unhealthyThreshold ?? DEFAULT_UNHEALTHY_THRESHOLD,
     expectStatuses: def.expectStatuses ?? DEFAULT_EXPECT_STATUSES,
+    headers: checkHeaders(def),
   };
   const ranges = fields.expectStatuses.map((s) => {
     if (typeof s === 'number') return [s, s] as const;
@@ -66,6 +69,13 @@ export function resolveHealthCheck(def: HealthCheck): ResolvedHealthCheck {
     key: stableStringify(fields),
     expects: (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi),
   };
+}
+
+/** undici sends the target's host and port as Host unless one is given here. */
+function checkHeaders(def: HealthCheck): Record<string, string> {
+  const given = def.headers ?? {};
+  const ownAgent = Object.keys(given).some((name) => name.toLowerCase() === 'user-agent');
+  return { ...(ownAgent ? {} : { 'user-agent': USER_AGENT }), ...(def.host === undefined ? {} : { host: def.host }), ...given };
 }
 
 export type CheckResult = 'pass' | 'fail' | 'timeout' | 'error';
@@ -243,7 +253,7 @@ export class HealthChecker {
     let error: string | undefined;
     try {
       this.client ??= new Client(this.target.origin, { ...this.target.options, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-      const res = await this.client.request({ path, method: 'GET', headers: { 'user-agent': USER_AGENT }, signal: controller.signal });
+      const res = await this.client.request({ path, method: 'GET', headers: this.check.headers, signal: controller.signal });
       status = res.statusCode;
       await res.body.dump();
       result = this.check.expects(status) ? 'pass' : 'fail';

@@ -160,6 +160,33 @@ describe('active health checks', () => {
     assert.equal(checker.last, null);
     assert.equal(checker.healthy, true);
   });
+
+  it('send the Host and headers the upstream gives them: a virtual-hosted target answers its health path only to those', T, async (t) => {
+    const a = await target(t, 'a');
+    const seen: { host?: string; token?: string | string[]; agent?: string }[] = [];
+    const vhost = await upstream(t, (req, res) => {
+      if (req.url !== '/healthz') return void res.end('vhost');
+      seen.push({ host: req.headers.host, token: req.headers['x-check-token'], agent: req.headers['user-agent'] });
+      res.writeHead(req.headers.host === 'users.internal' && req.headers['x-check-token'] === 's3cret' ? 200 : 404).end();
+    });
+    const targets = [{ url: a.url }, { url: vhost.url }];
+    const p = await proxy(t, doc(targets));
+    await waitFor('the virtual host out: its own name was not asked for', () => !pool(p).inRotation(1));
+    assert.equal(seen[0]!.host, new URL(vhost.url).host, 'by default a check names the target URL\'s host and port');
+
+    // A changed healthCheck starts afresh (healthy): what counts is that its checks pass.
+    p.swap(doc(targets, { healthCheck: { ...FAST, host: 'users.internal', headers: { 'X-Check-Token': 's3cret' } } }));
+    const checker = pool(p).targets[1]!.checker!;
+    await waitFor('three checks of the virtual host under the new settings', () => checker.totals.pass + checker.totals.fail >= 3);
+    assert.deepEqual({ ...checker.totals, pass: 0 }, { pass: 0, fail: 0, timeout: 0, error: 0 }, 'every check under the new settings passed');
+    assert.deepEqual(seen.at(-1), { host: 'users.internal', token: 's3cret', agent: USER_AGENT });
+    assert.equal(pool(p).inRotation(1), true);
+    assert.ok(new Set(await bodies(p, 4)).has('vhost'));
+
+    p.swap(doc(targets, { healthCheck: { ...FAST, host: 'users.internal', headers: { 'X-Check-Token': 's3cret', 'User-Agent': 'lb-probe/1' } } }));
+    await waitFor('a check with its own User-Agent', () => seen.at(-1)!.agent === 'lb-probe/1');
+    assert.equal(pool(p).inRotation(1), true);
+  });
 });
 
 describe('active and passive health together', () => {

@@ -73,6 +73,19 @@ describe('config: healthCheck', () => {
     assert.deepEqual(hc({ path: '/', expectStatuses: ['399-200'] }), ['a.json:1: upstreams[0].healthCheck.expectStatuses[0]: "399-200": the range must go from low to high']);
     assert.match(hc({ path: '/', expectStatuses: [] }).join(), /expectStatuses/);
   });
+
+  it('takes a Host and extra headers for its requests, refusing what would break them', () => {
+    assert.deepEqual(hc({ path: '/', host: 'users.internal', headers: { 'X-Check-Token': 'abc', 'User-Agent': 'lb-probe/1' } }), []);
+    assert.deepEqual(hc({ path: '/', host: '10.0.0.5:8080' }), []);
+    assert.deepEqual(hc({ path: '/', host: 'Users.Internal' }), ['a.json:1: upstreams[0].healthCheck.host: must be a lowercase host name or IP, with an optional ":port"']);
+    assert.deepEqual(hc({ path: '/', host: 'a.internal/x' }), ['a.json:1: upstreams[0].healthCheck.host: must be a lowercase host name or IP, with an optional ":port"']);
+    assert.deepEqual(hc({ path: '/', headers: { Host: 'a.internal' } }), ['a.json:1: upstreams[0].healthCheck.headers.Host: is set by healthCheck.host']);
+    assert.deepEqual(hc({ path: '/', headers: { 'Content-Length': '3' } }), ['a.json:1: upstreams[0].healthCheck.headers["Content-Length"]: is set by the proxy itself']);
+    assert.deepEqual(hc({ path: '/', headers: { 'x a': '1' } }), ['a.json:1: upstreams[0].healthCheck.headers["x a"]: must be a header name']);
+    assert.deepEqual(hc({ path: '/', headers: { 'x-a': 'one\r\nx-b: two' } }), ['a.json:1: upstreams[0].healthCheck.headers["x-a"]: must not hold control characters (line breaks included)']);
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`x-h${i}`, '1']));
+    assert.deepEqual(hc({ path: '/', headers: many }), ['a.json:1: upstreams[0].healthCheck.headers: at most 32 headers']);
+  });
 });
 
 describe('config: upstream tls', () => {
