@@ -283,6 +283,7 @@ export const routeSchema = z
           .array(z.union([z.number().int().min(400).max(599), z.enum(RETRY_CONDITIONS)], { error: 'must be a status 400..599, "connect-failure" or "reset"' }))
           .min(1)
           .optional(),
+        backoffMs: z.number().int().min(0).max(10_000).optional().meta({ description: 'ms, base of the wait before each of the route\'s retries: doubled per retry up to 10 times it, jittered (default 25; 0: none)' }),
       })
       .optional(),
     timeoutMs: timeoutMs.optional(),
@@ -447,4 +448,7 @@ export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 export const DEFAULT_EXPECT_STATUSES = ['200-399'];
 export const DEFAULT_PRIORITY = 0;
 /** Retried when a route's retries do not say `on`: what a gateway error looks like. */
+/** Envoy's retry_back_off defaults: a 25 ms base, doubling up to 10 times it. */
+export const DEFAULT_RETRY_BACKOFF_MS = 25;
+export const MAX_BACKOFF_FACTOR = 10;
 export const DEFAULT_RETRY_ON: readonly (number | (typeof RETRY_CONDITIONS)[number])[] = ['connect-failure', 'reset', 502, 503, 504];

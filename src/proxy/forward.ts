@@ -38,12 +38,14 @@ import {
   IDEMPOTENT_METHODS,
   NOT_WRITTEN,
   REPLAY,
+  RETRY,
   RESET,
   RETRY_BODY_LIMIT_BYTES,
   STATUS,
   UNTRIED,
   decideRetry,
   retriesWritten,
+  retryBackoffMs,
   type RetryPolicy,
   type RetryState,
 } from './retry.js';
@@ -295,6 +297,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   /** The request body went past the route's body limit (limitedBody). */
   private bodyTooLarge = false;
   private timer: NodeJS.Timeout | null = null;
+  /** The wait before a route's retry (retry.ts); `backoffs` counts them. */
+  private backoff: NodeJS.Timeout | null = null;
+  private backoffs = 0;
   private readonly pool: UpstreamPool;
   private readonly policy: RetryPolicy | null;
   /** The pool's budget when the route retries (only such routes count their requests in it). */
@@ -424,6 +429,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
       clearTimeout(this.timer);
       this.timer = null;
     }
+    if (this.backoff !== null) {
+      clearTimeout(this.backoff);
+      this.backoff = null;
+    }
   }
 
   /** The route's timeoutMs passed. */
@@ -537,7 +546,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     this.controller = null;
     if (this.discarding && !this.stopped) {
       this.discarding = false;
-      if (!this.retry(false)) this.answerFailure();
+      this.retryAfterBackoff();
       return;
     }
     this.finish();
@@ -591,7 +600,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     if (this.discarding) {
       // The answer being dropped broke off: the retry it was dropped for goes ahead.
       this.discarding = false;
-      if (!this.retry(false)) this.answerFailure();
+      this.retryAfterBackoff();
       return;
     }
     let verdict = GIVE_UP;
@@ -601,6 +610,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     } else if (failedAfterWrite(err, code)) {
       this.reportFailure(code);
       verdict = decideRetry(RESET, 0, this, this.policy, this.budget);
+    }
+    if (verdict === RETRY) {
+      this.retryAfterBackoff();
+      return;
     }
     if (verdict !== GIVE_UP) {
       if (verdict === REPLAY) this.replayed = true;
@@ -626,6 +639,22 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
     const tried = (this.tried ??= []);
     if (!tried.includes(this.target)) tried.push(this.target);
     return this.attempt(true) || (!untriedOnly && this.attempt(false));
+  }
+
+  /**
+   * A route's retry, after its backoff (retry.ts). The route's timeoutMs and the client going
+   * away end the exchange meanwhile as at any other time (stop clears the wait).
+   */
+  private retryAfterBackoff(): void {
+    const waitMs = retryBackoffMs(this.policy!, ++this.backoffs, Math.random());
+    if (waitMs === 0) {
+      if (!this.retry(false)) this.answerFailure();
+      return;
+    }
+    this.backoff = setTimeout(() => {
+      this.backoff = null;
+      if (!this.retry(false)) this.answerFailure();
+    }, waitMs);
   }
 
   /** Dispatch to the next target in rotation; with `untried`, only to one that has not failed. */

@@ -23,8 +23,13 @@
 //   - `attempts` counts every attempt, the first and the proxy's own included.
 //   - A retry goes to a target this request has not tried when there is one, else to any.
 //   - When no retry is left the client gets the last answer as the upstream gave it.
+//
+// A route's retries wait first (`backoffMs`), the proxy's own do not: those go to a target that
+// never saw the request, or recover a keep-alive connection closed under it, and waiting would
+// only add latency. A route's retry is for an answer the upstream gave or a reset it made, and
+// retrying a struggling upstream at once, from every proxy, is how a blip becomes an overload.
 import type { Route } from '../config/schema.js';
-import { DEFAULT_RETRY_ON } from '../config/schema.js';
+import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RETRY_ON, MAX_BACKOFF_FACTOR } from '../config/schema.js';
 import type { RetryBudget } from './retry-budget.js';
 
 /** Attempts for a request that never reached a target, on any route. */
@@ -40,6 +45,8 @@ export interface RetryPolicy {
   readonly statuses: ReadonlySet<number>;
   readonly connectFailure: boolean;
   readonly reset: boolean;
+  /** Base of the wait before a retry; 0: none. */
+  readonly backoffMs: number;
 }
 
 export function compileRetryPolicy(def: Route['retries']): RetryPolicy | null {
@@ -50,7 +57,18 @@ export function compileRetryPolicy(def: Route['retries']): RetryPolicy | null {
     statuses: new Set(on.filter((c): c is number => typeof c === 'number')),
     connectFailure: on.includes('connect-failure'),
     reset: on.includes('reset'),
+    backoffMs: def.backoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
   };
+}
+
+/**
+ * The wait before a route's `retry`th retry (1, 2, ...): the base doubled each time up to
+ * MAX_BACKOFF_FACTOR times it, then between half of that and all of it (`random` in [0, 1)), so
+ * retries of many requests spread out and none comes back at once.
+ */
+export function retryBackoffMs(policy: RetryPolicy, retry: number, random: number): number {
+  const ceiling = policy.backoffMs * Math.min(2 ** (retry - 1), MAX_BACKOFF_FACTOR);
+  return Math.round(ceiling * (0.5 + random / 2));
 }
 
 /** A policy that may retry a request after it was written: its body must be kept for that. */

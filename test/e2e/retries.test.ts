@@ -2,6 +2,7 @@
 // times each upstream saw the request.
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage, type RequestListener } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { describe, it, type TestContext } from 'node:test';
 import { deferred, json, proxy, read, send, upstream } from '../helpers/data-plane.js';
 
@@ -114,6 +115,38 @@ describe('retries', () => {
     // retries; the run takes far less than the 10 s window.
     assert.ok(hits > requests, `some retries happened: ${hits}`);
     assert.ok(hits <= requests + Math.floor(requests * 0.2) + 10, `hits ${hits}`);
+  });
+
+  it('a retry waits its backoff, doubling; the route timeout still answers 504 during a wait', T, async (t) => {
+    const arrivals: number[] = [];
+    const sick = await counted(t, (req, res) => {
+      if (req.url === '/ok') return status(200)(req, res);
+      arrivals.push(performance.now());
+      status(503)(req, res);
+    });
+    // One target: every retry goes back to it, after 150-300 ms, then 300-600 ms.
+    const p = await proxy(t, {
+      upstreams: [{ id: 'u', targets: [{ url: sick.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u', retries: { attempts: 3, on: [503], backoffMs: 300 } }],
+    });
+    // The retry budget allows a request's second retry once a few requests went through.
+    for (let i = 0; i < 3; i++) assert.equal((await send(p.url, '/ok')).status, 200);
+    assert.equal((await send(p.url, '/x')).status, 503);
+    assert.equal(arrivals.length, 3);
+    const [first, second] = [arrivals[1]! - arrivals[0]!, arrivals[2]! - arrivals[1]!];
+    assert.ok(first >= 150 - 5, `the first retry waited ${first} ms`);
+    assert.ok(second >= 300 - 5, `the second retry waited ${second} ms`);
+
+    p.swap({
+      upstreams: [{ id: 'u', targets: [{ url: sick.url }] }],
+      routes: [{ id: 'r', match: { paths: ['/*'] }, upstream: 'u', retries: { attempts: 3, on: [503], backoffMs: 10_000 }, timeoutMs: 400 }],
+    });
+    const before = sick.hits.length;
+    const r = await send(p.url, '/y');
+    assert.equal(r.status, 504);
+    assert.deepEqual(json(r), { error: 'upstream_timeout' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(sick.hits.length - before, 1, 'the wait ended with the exchange: no retry went out after the 504');
   });
 });
 

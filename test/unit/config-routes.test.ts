@@ -124,12 +124,16 @@ describe('config: rewrite and retries', () => {
     assert.match(check({ ...up, rewrite: { host: 'Bad Host' } }).join(), /routes\[0\]\.rewrite\.host: must be a lowercase host name or IP/);
   });
 
-  it('retries: attempts 2..10, on statuses 400..599, "connect-failure" and "reset", each once', () => {
+  it('retries: attempts 2..10, on statuses 400..599, "connect-failure" and "reset", each once; backoffMs 0..10000', () => {
     assert.deepEqual(check({ ...up, retries: { attempts: 3, on: [502, 503, 'reset', 'connect-failure'] }, timeoutMs: 2000 }), []);
     assert.deepEqual(check({ ...up, retries: { attempts: 2 } }), []);
     assert.match(check({ ...up, retries: { attempts: 1 } }).join(), /routes\[0\]\.retries\.attempts/);
     assert.deepEqual(check({ ...up, retries: { attempts: 2, on: ['timeout'] } }), ['routes[0].retries.on[0]: must be a status 400..599, "connect-failure" or "reset"']);
     assert.deepEqual(check({ ...up, retries: { attempts: 2, on: [503, 503] } }), ['routes[0].retries.on[1]: 503 is listed twice']);
+    assert.deepEqual(check({ ...up, retries: { attempts: 2, backoffMs: 0 } }), []);
+    assert.deepEqual(check({ ...up, retries: { attempts: 2, backoffMs: 10_000 } }), []);
+    assert.match(check({ ...up, retries: { attempts: 2, backoffMs: 10_001 } }).join(), /routes\[0\]\.retries\.backoffMs: Too big/);
+    assert.match(check({ ...up, retries: { attempts: 2, backoffMs: 2.5 } }).join(), /routes\[0\]\.retries\.backoffMs/);
   });
 });
 

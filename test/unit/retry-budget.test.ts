@@ -12,6 +12,7 @@ import {
   UNTRIED,
   compileRetryPolicy,
   decideRetry,
+  retryBackoffMs,
   type RetryState,
 } from '../../src/proxy/retry.js';
 
@@ -118,5 +119,18 @@ describe('retry decision', () => {
     const p = compileRetryPolicy({ attempts: 2 })!;
     assert.deepEqual([...p.statuses], [502, 503, 504]);
     assert.equal(p.reset && p.connectFailure, true);
+  });
+});
+
+describe('retry backoff', () => {
+  it('doubles from the base up to ten times it, jittered between half and all of that', () => {
+    const policy = compileRetryPolicy({ attempts: 10, backoffMs: 100 })!;
+    const range = (retry: number) => [retryBackoffMs(policy, retry, 0), retryBackoffMs(policy, retry, 0.999_999)];
+    assert.deepEqual([1, 2, 3, 4, 5, 9].map(range), [[50, 100], [100, 200], [200, 400], [400, 800], [500, 1000], [500, 1000]]);
+  });
+
+  it("waits Envoy's 25 ms base by default, and not at all with backoffMs 0", () => {
+    assert.equal(retryBackoffMs(compileRetryPolicy({ attempts: 3 })!, 1, 0.999_999), 25);
+    assert.equal(retryBackoffMs(compileRetryPolicy({ attempts: 3, backoffMs: 0 })!, 4, 0.5), 0);
   });
 });
