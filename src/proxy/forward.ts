@@ -647,14 +647,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
    */
   private retryAfterBackoff(): void {
     const waitMs = retryBackoffMs(this.policy!, ++this.backoffs, Math.random());
-    if (waitMs === 0) {
-      if (!this.retry(false)) this.answerFailure();
-      return;
-    }
-    this.backoff = setTimeout(() => {
+    const go = () => {
       this.backoff = null;
       if (!this.retry(false)) this.answerFailure();
-    }, waitMs);
+    };
+    if (waitMs === 0) go();
+    else this.backoff = setTimeout(go, waitMs);
   }
 
   /** Dispatch to the next target in rotation; with `untried`, only to one that has not failed. */
