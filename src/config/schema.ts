@@ -208,7 +208,6 @@ const pathRegex = regexSource.superRefine((source, ctx) => {
   }
 });
 
-
 function redirectLocationProblem(location: string): string | null {
   if (/[^\x21-\x7e]/.test(location)) return 'must be visible ASCII: no white space or control characters (percent-encode the rest)';
   if (location.startsWith('/')) return location.startsWith('//') ? 'a path must not start with "//" (that is another host)' : null;
@@ -447,8 +446,8 @@ export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 /** Any 2xx or 3xx answer passes, as HAProxy's and nginx's checks. */
 export const DEFAULT_EXPECT_STATUSES = ['200-399'];
 export const DEFAULT_PRIORITY = 0;
-/** Retried when a route's retries do not say `on`: what a gateway error looks like. */
 /** Envoy's retry_back_off defaults: a 25 ms base, doubling up to 10 times it. */
 export const DEFAULT_RETRY_BACKOFF_MS = 25;
 export const MAX_BACKOFF_FACTOR = 10;
+/** Retried when a route's retries do not say `on`: what a gateway error looks like. */
 export const DEFAULT_RETRY_ON: readonly (number | (typeof RETRY_CONDITIONS)[number])[] = ['connect-failure', 'reset', 502, 503, 504];
