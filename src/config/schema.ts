@@ -446,8 +446,7 @@ export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 /** Any 2xx or 3xx answer passes, as HAProxy's and nginx's checks. */
 export const DEFAULT_EXPECT_STATUSES = ['200-399'];
 export const DEFAULT_PRIORITY = 0;
-/** Envoy's retry_back_off defaults: a 25 ms base, doubling up to 10 times it. */
+/** Envoy's retry_back_off default base (retry.ts doubles it up to 10 times it, as Envoy does). */
 export const DEFAULT_RETRY_BACKOFF_MS = 25;
-export const MAX_BACKOFF_FACTOR = 10;
 /** Retried when a route's retries do not say `on`: what a gateway error looks like. */
 export const DEFAULT_RETRY_ON: readonly (number | (typeof RETRY_CONDITIONS)[number])[] = ['connect-failure', 'reset', 502, 503, 504];

@@ -414,17 +414,18 @@ export class Exchange implements Dispatcher.DispatchHandler, RetryState, PickCon
   }
 
   private stop(): void {
-    this.clearTimer();
+    this.clearTimers();
     this.stopped = true;
     this.controller?.abort(new ClientGoneError());
   }
 
   private finish(): void {
     this.finished = true;
-    this.clearTimer();
+    this.clearTimers();
   }
 
-  private clearTimer(): void {
+  /** The route timeout and a retry's backoff: neither may fire once the exchange is over. */
+  private clearTimers(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;

@@ -29,11 +29,13 @@
 // only add latency. A route's retry is for an answer the upstream gave or a reset it made, and
 // retrying a struggling upstream at once, from every proxy, is how a blip becomes an overload.
 import type { Route } from '../config/schema.js';
-import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RETRY_ON, MAX_BACKOFF_FACTOR } from '../config/schema.js';
+import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RETRY_ON } from '../config/schema.js';
 import type { RetryBudget } from './retry-budget.js';
 
 /** Attempts for a request that never reached a target, on any route. */
 export const MAX_ATTEMPTS = 3;
+/** A retry's backoff stops doubling at this many times the base (Envoy's max_interval default). */
+const MAX_BACKOFF_FACTOR = 10;
 /** Bodies up to this size are kept so that a route's retries can send them again. */
 export const RETRY_BODY_LIMIT_BYTES = 64 * 1024;
 
